@@ -1,0 +1,1 @@
+"""The enforcer lab: simulated CMTSes and a headend controller speaking real SNMP and SSH."""

@@ -1,0 +1,45 @@
+"""Casa C100G view: standard MIBs incl. CM-CTRL, plus CASA-CABLE-CMCPE-MIB resets
+(docsis-facts.md section 2). Casa has no delete and no deny object.
+
+- casaCmtsCmCpeResetNow   1.3.6.1.4.1.20858.10.12.1.3.1.7.<mac> = 1
+- casaCmtsCmResetByMacAddr 1.3.6.1.4.1.20858.10.12.1.5.2.0 = 6-octet MAC
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.model.cmts import Cmts
+from lab.snmp.mibtree import OID, Column, ErrorStatus, MibTree, Scalar, SetError, Syntax, Table
+from lab.views import common
+
+CASA_CM_CPE_ENTRY: OID = (1, 3, 6, 1, 4, 1, 20858, 10, 12, 1, 3, 1)
+CASA_RESET_BY_MAC: OID = (1, 3, 6, 1, 4, 1, 20858, 10, 12, 1, 5, 2)
+SYS_OBJECT_ID: OID = (1, 3, 6, 1, 4, 1, 20858, 2, 600)  # Casa-like sysObjectID (lab)
+
+
+def build(c: Cmts, tree: MibTree) -> None:
+    common.add_system(tree, c, "Casa Systems C100G (lab simulation)", SYS_OBJECT_ID)
+    common.add_docs_if(tree, c)
+    common.add_docs_if3(tree, c)
+    common.add_cm_ctrl(tree, c)
+
+    def check_one(index: OID, v: Any) -> None:
+        if v not in (0, 1):
+            raise SetError(ErrorStatus.WRONG_VALUE, "write 1 to reset")
+
+    def reset(index: OID, v: Any) -> None:
+        if v == 1:
+            c.reset(bytes(index))
+
+    tree.add(Table(CASA_CM_CPE_ENTRY, [
+        Column(7, Syntax.INTEGER, lambda i: 0, set=reset, validate=check_one),
+    ], lambda: c.macs, exists=lambda i: len(i) == 6 and all(x <= 255 for x in i)
+        and bytes(i) in c.entries, index_len=6))
+
+    def check_mac(v: Any) -> None:
+        if len(v) != 6:
+            raise SetError(ErrorStatus.WRONG_LENGTH, "a MAC address is 6 octets")
+
+    tree.add(Scalar(CASA_RESET_BY_MAC, Syntax.OCTET_STRING, lambda: b"\x00" * 6,
+                    set=lambda v: c.reset(bytes(v)), validate=check_mac))
