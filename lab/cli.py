@@ -31,6 +31,8 @@ def up(
     ssh_base: int = typer.Option(12200, help="first SSH TCP port (0: any free port)"),
     control_port: int = typer.Option(8480, help="control API port (0: any free port)"),
     netns: bool = typer.Option(False, help="give each device its own address in a netns"),
+    hosts: str = typer.Option("", help="(inside --netns) one address per device, comma-separated"),
+    control_host: str = typer.Option("127.0.0.1", help="control API address"),
 ) -> None:
     """Start the fleet, print its endpoints, write the inventory, run until Ctrl-C."""
     if netns:
@@ -40,7 +42,8 @@ def up(
         return
     from lab.runner import serve
 
-    if not host.startswith("127.") and host != "::1":
+    per_device = [h for h in hosts.split(",") if h]
+    if not per_device and not host.startswith("127.") and host != "::1":
         raise typer.BadParameter("the lab binds loopback only (or use --netns)")
     topo = load_topology(topology)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +54,7 @@ def up(
 
     asyncio.run(serve(topo, state_dir=state_dir, inventory_out=inventory_out, host=host,
                       snmp_base=snmp_base, ssh_base=ssh_base, control_port=control_port,
-                      on_ready=ready))
+                      on_ready=ready, hosts=per_device, control_host=control_host))
 
 
 def _control_url(state_dir: Path) -> str:

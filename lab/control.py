@@ -71,11 +71,11 @@ def create_control_app(lab: Lab) -> FastAPI:
         return lab.devices[name]
 
     @app.get("/devices")
-    def devices() -> list[dict[str, Any]]:
+    async def devices() -> list[dict[str, Any]]:
         return lab.endpoints()
 
     @app.get("/devices/{name}/sessions")
-    def sessions(name: str) -> dict[str, Any]:
+    async def sessions(name: str) -> dict[str, Any]:
         rt = runtime(name)
         if rt.ssh is None:
             return {"active": 0, "max_concurrent": 0, "sessions": []}
@@ -85,7 +85,7 @@ def create_control_app(lab: Lab) -> FastAPI:
                              for s in rt.ssh.sessions]}
 
     @app.post("/devices/{name}/faults")
-    def faults(name: str, body: FaultBody) -> dict[str, Any]:
+    async def faults(name: str, body: FaultBody) -> dict[str, Any]:
         runtime(name)
         if body.clear:
             lab.set_knobs(name, unreachable=False, slow_s=0.0, snmp_gen_err=False,
@@ -94,7 +94,7 @@ def create_control_app(lab: Lab) -> FastAPI:
         return dict(vars(lab.set_knobs(name, **changes)))
 
     @app.post("/devices/{name}/reboot")
-    def reboot(name: str) -> dict[str, Any]:
+    async def reboot(name: str) -> dict[str, Any]:
         runtime(name)
         try:
             lab.reboot(name)
@@ -112,11 +112,11 @@ def create_control_app(lab: Lab) -> FastAPI:
                 "fingerprint": rt.ssh.host_key_fingerprint()}
 
     @app.get("/truth/{mac}")
-    def truth(mac: str) -> dict[str, Any]:
+    async def truth(mac: str) -> dict[str, Any]:
         return lab.fleet.ground_truth(_mac(mac))
 
     @app.post("/modems/{mac}/move")
-    def move(mac: str, body: MoveBody) -> dict[str, Any]:
+    async def move(mac: str, body: MoveBody) -> dict[str, Any]:
         m = _mac(mac)
         if m not in lab.fleet.modems:
             raise HTTPException(404, "unknown modem")
@@ -128,7 +128,7 @@ def create_control_app(lab: Lab) -> FastAPI:
         return lab.fleet.ground_truth(m)
 
     @app.post("/modems/{mac}/power")
-    def power(mac: str, body: PowerBody) -> dict[str, Any]:
+    async def power(mac: str, body: PowerBody) -> dict[str, Any]:
         m = _mac(mac)
         if m not in lab.fleet.modems:
             raise HTTPException(404, "unknown modem")
@@ -136,7 +136,7 @@ def create_control_app(lab: Lab) -> FastAPI:
         return lab.fleet.ground_truth(m)
 
     @app.post("/modems/{mac}/network-access")
-    def access(mac: str, body: AccessBody) -> dict[str, Any]:
+    async def access(mac: str, body: AccessBody) -> dict[str, Any]:
         m = _mac(mac)
         if m not in lab.fleet.modems:
             raise HTTPException(404, "unknown modem")
@@ -144,7 +144,7 @@ def create_control_app(lab: Lab) -> FastAPI:
         return lab.fleet.ground_truth(m)
 
     @app.get("/cmts/{name}/blocks")
-    def blocks(name: str) -> dict[str, Any]:
+    async def blocks(name: str) -> dict[str, Any]:
         c = lab.fleet.cmtses.get(name)
         if c is None:
             raise HTTPException(404, f"no CMTS {name!r}")

@@ -60,8 +60,9 @@ class Lab:
     """A running lab."""
 
     def __init__(self, topo: Topology, state_dir: Path, *, host: str = "127.0.0.1",
-                 snmp_base: int = 0, ssh_base: int = 0) -> None:
+                 snmp_base: int = 0, ssh_base: int = 0, hosts: list[str] | None = None) -> None:
         self.topo = topo
+        self.hosts = hosts or []
         self.state_dir = state_dir
         self.host = host
         self.snmp_base = snmp_base
@@ -86,8 +87,14 @@ class Lab:
     async def start(self) -> None:
         keys = self.state_dir / "host_keys"
         keys.mkdir(parents=True, exist_ok=True)
+        if self.hosts and len(self.hosts) < len(self.built.devices):
+            raise SystemExit(f"{len(self.built.devices)} devices need as many --hosts")
         for i, spec in enumerate(self.built.devices):
-            rt = DeviceRuntime(spec.name, spec.dialect, self.host)
+            # With one address per device (--netns) every device uses standard ports.
+            host = self.hosts[i] if self.hosts else self.host
+            snmp_port = 161 if self.hosts else (self.snmp_base + i if self.snmp_base else 0)
+            ssh_port = 22 if self.hosts else (self.ssh_base + i if self.ssh_base else 0)
+            rt = DeviceRuntime(spec.name, spec.dialect, host)
             if spec.dialect in HEADEND_DIALECTS:
                 backend: Any = self.fleet.headends[spec.name]
             else:
@@ -96,14 +103,14 @@ class Lab:
                                      users=self.snmp_users(),
                                      engine_id=_engine_id(i), faults=AgentFaults(),
                                      name=spec.name)
-                await rt.agent.start(self.host, self.snmp_base + i if self.snmp_base else 0)
+                await rt.agent.start(host, snmp_port)
             if spec.ssh:
                 rt.ssh = SshDevice(spec.name, spec.dialect, backend=backend,
                                    users={self.creds.ssh_user: self.creds.ssh_password},
                                    authorized_keys=None,
                                    enable_secret=self.creds.enable_secret,
                                    host_key_path=keys / f"{spec.name}.key")
-                await rt.ssh.start(self.host, self.ssh_base + i if self.ssh_base else 0)
+                await rt.ssh.start(host, ssh_port)
             self.devices[spec.name] = rt
         self._ticker = asyncio.create_task(self._tick())
 
@@ -181,17 +188,18 @@ def _engine_id(i: int) -> bytes:
 
 async def serve(topo: Topology, *, state_dir: Path, inventory_out: Path | None,
                 host: str, snmp_base: int, ssh_base: int, control_port: int,
-                on_ready: Any = None) -> None:
+                on_ready: Any = None, hosts: list[str] | None = None,
+                control_host: str = "127.0.0.1") -> None:
     """Start the lab, write inventory and lab.json, and run until SIGINT/SIGTERM."""
     from lab.control import serve_control
 
-    lab = Lab(topo, state_dir, host=host, snmp_base=snmp_base, ssh_base=ssh_base)
+    lab = Lab(topo, state_dir, host=host, snmp_base=snmp_base, ssh_base=ssh_base, hosts=hosts)
     await lab.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    control_task, control_url = await serve_control(lab, host="127.0.0.1", port=control_port)
+    control_task, control_url = await serve_control(lab, host=control_host, port=control_port)
     if inventory_out:
         write_inventory(lab, inventory_out)
     info = {"control_url": control_url, "pid": os.getpid(),
