@@ -18,6 +18,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+from enforcer.api.embedded import EmbeddedServer
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict
 
@@ -164,8 +166,7 @@ def create_control_app(lab: Lab) -> FastAPI:
 async def serve_control(lab: Lab, *, host: str, port: int) -> tuple[asyncio.Task[None], str]:
     config = uvicorn.Config(create_control_app(lab), host=host, port=port, log_level="warning",
                             lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -26,7 +26,7 @@ from rich.table import Table
 from enforcer.api.signature import sign
 from lab.testing import running_lab
 
-console = Console()
+console = Console(width=max(120, Console().width))
 
 
 def _free_port() -> int:
@@ -129,12 +129,18 @@ def main() -> int:
             console.rule("4. ground truth from the lab")
             for d in body["devices"]:
                 t = lab.truth(d["mac"])
-                console.print(f"  {d['kind']:<12} {d['mac']}: forwarding="
-                              f"{t.get('forwarding')} ({t.get('why')})")
+                if t.get("known"):
+                    console.print(f"  {d['kind']:<12} {d['mac']}: forwarding="
+                                  f"{t.get('forwarding')} ({t.get('why')})")
+                else:
+                    console.print(f"  {d['kind']:<12} {d['mac']}:")
                 if "headend" in t:
                     he = t["headend"]
                     console.print(f"  {'':<12} headend {he['device']}: service_disconnected="
                                   f"{he['service_disconnected']} decoding={he['decoding']}")
+                    e = lab.truth(he["ecm_mac"])
+                    console.print(f"  {'':<12} its eCM {he['ecm_mac']}: forwarding="
+                                  f"{e.get('forwarding')} ({e.get('why')})")
             console.print(f"[bold green]order {order['id']} verified[/] "
                           f"in {_elapsed(order):.2f} s")
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import total_ordering
+from collections.abc import Callable
 from typing import Any
 
 from enforcer.errors import MacError
@@ -24,6 +25,7 @@ class Mac:
     ``00:11:22:33:44:55`` (lower case, colons)."""
 
     __slots__ = ("_b",)
+    _b: bytes
 
     def __init__(self, value: str | bytes | Mac, *, allow_group: bool = False) -> None:
         if isinstance(value, Mac):
@@ -77,7 +79,7 @@ class Mac:
 
     def format(self, style: str) -> str:
         """Format by profile name: colon, colon_upper, dash, dash_upper, dotted, bare, bare_upper."""
-        styles = {
+        styles: dict[str, Callable[[], str]] = {
             "colon": self.colon,
             "colon_upper": lambda: self.colon(True),
             "dash": self.dashed,

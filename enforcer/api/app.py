@@ -1,0 +1,106 @@
+"""The FastAPI application: routers, error handling, request metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+import enforcer
+from enforcer.api import intake, ops, orders
+from enforcer.api.context import ApiContext, ctx_of
+from enforcer.api.engine import Engine
+from enforcer.api.errors import ApiError, error_response, fields_from
+from enforcer.api.models import BODY_MODELS
+from enforcer.api.ratelimit import TokenBucket
+from enforcer.config import Settings
+from enforcer.metrics import Metrics
+from enforcer.store import Store
+from enforcer.store.audit import Clock, utcnow
+
+log = logging.getLogger("enforcer.api")
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    if request.method != "GET" and request.url.path.startswith("/v1/"):
+        await ctx_of(request).refused(request, exc, getattr(request.state, "actor", None))
+    return exc.response()
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return await _on_api_error(
+        request,
+        ApiError(422, "invalid", "invalid request", fields=fields_from(list(exc.errors()))),
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+async def _observe(request: Request,
+                   call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Count every request by route template; turn unexpected errors into a generic 500."""
+    try:
+        response = await call_next(request)
+    except Exception as e:
+        log.error("unhandled %s on %s %s", type(e).__name__, request.method,
+                  request.url.path, exc_info=e)
+        response = error_response(500, "internal", "internal error; see the daemon's log")
+    route = request.scope.get("route")
+    label = getattr(route, "path", "unmatched")
+    ctx_of(request).metrics.http_requests.labels(
+        route=label, method=request.method, code=str(response.status_code)).inc()
+    return response
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    base = app.openapi
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in BODY_MODELS:
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(js.pop("$defs", {}))
+                comps[model.__name__] = js
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
+
+
+def create_app(*, settings: Settings, store: Store, engine: Engine,
+               registry: CollectorRegistry, clock: Clock = utcnow,
+               metrics: Metrics | None = None) -> FastAPI:
+    """Build the API. Pass ``metrics`` when the engine shares the registry (build
+    ``Metrics(registry)`` once); otherwise one is created on ``registry``."""
+    m = metrics or Metrics(registry)
+    m.bind_store(store)
+    app = FastAPI(title="enforcer", version=enforcer.__version__,
+                  description="Network enforcement agent: ban orders, lifts, devices.")
+    app.state.ctx = ApiContext(
+        settings=settings, store=store, engine=engine, metrics=m, clock=clock,
+        bucket=TokenBucket(settings.api.intake_rate_per_s, settings.api.intake_burst),
+        keys=settings.webhook.keys(),
+    )
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(HTTPException, _on_http)
+    app.middleware("http")(_observe)
+    for r in (intake.router, orders.router, ops.router):
+        app.include_router(r)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,35 @@
+"""The seam between the HTTP API and the engine (implemented by ``enforcer.engine``).
+
+Errors: ``check_device`` and ``plan`` raise ``LookupError`` for an unknown device or
+order (-> 404); ``enforcer.errors.TransportError`` for a device that failed (-> 502);
+``enforcer.errors.InputError`` for a bad argument (-> 422).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from enforcer.domain.mac import Mac
+
+
+class Engine(Protocol):
+    def order_accepted(self, order_id: str) -> None:
+        """Wake the reconciler for a new order; must not block."""
+
+    def ready(self) -> tuple[bool, str]:
+        """(ready, why) for /readyz."""
+
+    async def where(self, mac: Mac) -> list[dict[str, Any]]:
+        """Where ``mac`` is registered right now, across devices."""
+
+    async def plan(self, order_id: str | None) -> list[dict[str, Any]]:
+        """Dry run: the targets the engine would push (for one order, or all active)."""
+
+    def devices(self) -> list[dict[str, Any]]:
+        """Inventory devices with their last known state."""
+
+    async def check_device(self, name: str) -> dict[str, Any]:
+        """Contact a device now and report what was found."""
+
+    def node_names(self) -> set[str]:
+        """Names of the inventory's nodes, to validate an order's ``node``."""

@@ -1,0 +1,111 @@
+"""Order intake: the signed escalation webhook and ``POST /v1/orders``. Both validate the
+body, check the node against the inventory, commit the order (idempotently), then
+wake the engine and answer 202. A refused request creates no order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from enforcer.api.context import ApiContext, ctx_of, read_body, require
+from enforcer.api.errors import ApiError, invalid
+from enforcer.api.models import OrderRequest
+from enforcer.api.ratelimit import retry_after
+from enforcer.api.signature import SignatureError, verify
+from enforcer.auth import Permission
+from enforcer.logging import order_context
+from enforcer.store import IdempotencyConflict, UserRecord
+
+router = APIRouter()
+
+
+def body_doc(model: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model}"}}}}}
+
+
+def _rate_limit(ctx: ApiContext) -> None:
+    wait = ctx.bucket.take()
+    if wait > 0:
+        raise ApiError(429, "rate_limited", "too many order requests; retry later",
+                       headers={"Retry-After": retry_after(wait)})
+
+
+def _parse(ctx: ApiContext, raw: bytes) -> OrderRequest:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(422, "invalid_json", "the body is not valid JSON",
+                       fields={"body": str(e)[:200]}) from None
+    try:
+        req = OrderRequest.model_validate(doc)
+    except ValidationError as e:
+        raise invalid(e, "the order request is invalid") from None
+    if req.node is not None:
+        known = ctx.engine.node_names()
+        if req.node not in known:
+            raise invalid([{"loc": ("node",), "msg": f"unknown node {req.node!r}"}],
+                          "the order request is invalid")
+    return req
+
+
+async def _accept(ctx: ApiContext, req: OrderRequest, *, actor: str, source: str,
+                  idempotency: tuple[str, str] | None) -> JSONResponse:
+    try:
+        order, created = await ctx.db(ctx.store.create_order, req.to_spec(), actor=actor,
+                                      source=source, idempotency=idempotency)
+    except IdempotencyConflict as e:
+        raise ApiError(409, "idempotency_conflict", str(e)) from None
+    with order_context(order.id):
+        if created:
+            ctx.metrics.orders_accepted.labels(source=source, reason=order.reason.value).inc()
+        ctx.engine.order_accepted(order.id)  # also on a replay: waking is harmless
+    return JSONResponse(
+        {"order_id": order.id, "state": order.state.value, "created": created},
+        status_code=202, headers={"Location": f"/v1/orders/{order.id}"})
+
+
+@router.post("/v1/hooks/escalation", status_code=202, openapi_extra=body_doc("OrderRequest"),
+             summary="Ban request from the escalation system (Standard Webhooks signature)")
+async def escalation_webhook(
+    request: Request,
+    webhook_id: Annotated[str | None, Header()] = None,
+    webhook_timestamp: Annotated[str | None, Header()] = None,
+    webhook_signature: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    ctx = ctx_of(request)
+    _rate_limit(ctx)
+    raw = await read_body(request, ctx.settings.api.max_body_bytes)
+    try:
+        verify(keys=ctx.keys, webhook_id=webhook_id, timestamp=webhook_timestamp,
+               signature=webhook_signature, body=raw, now=ctx.clock(),
+               tolerance_s=ctx.settings.webhook.tolerance_s)
+    except SignatureError as e:
+        raise ApiError(401, e.code, str(e)) from None
+    assert webhook_id is not None
+    request.state.actor = "escalation-system"  # proven by the signature from here on
+    req = _parse(ctx, raw)
+    return await _accept(ctx, req, actor="escalation-system", source="webhook",
+                         idempotency=(webhook_id, hashlib.sha256(raw).hexdigest()))
+
+
+@router.post("/v1/orders", status_code=202, openapi_extra=body_doc("OrderRequest"),
+             summary="Ban request from a person or system with a bearer token")
+async def create_order(
+    request: Request,
+    user: Annotated[UserRecord, Depends(require(Permission.ORDER_CREATE))],
+    idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
+) -> JSONResponse:
+    ctx = ctx_of(request)
+    _rate_limit(ctx)
+    raw = await read_body(request, ctx.settings.api.max_body_bytes)
+    req = _parse(ctx, raw)
+    idem = None
+    if idempotency_key:
+        idem = (f"api:{user.name}:{idempotency_key}", hashlib.sha256(raw).hexdigest())
+    return await _accept(ctx, req, actor=user.name, source="api", idempotency=idem)

@@ -1,0 +1,116 @@
+"""Devices, where, plan (thin wrappers over the engine), users, health and metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from enforcer.api import views
+from enforcer.api.context import ctx_of, require
+from enforcer.api.errors import ApiError
+from enforcer.api.intake import body_doc
+from enforcer.api.models import UserIn
+from enforcer.api.orders import parse_body
+from enforcer.auth import Permission
+from enforcer.domain.mac import Mac
+from enforcer.errors import InputError, MacError, TransportError
+from enforcer.store import Conflict, UserRecord
+
+router = APIRouter()
+DeviceReader = Annotated[UserRecord, Depends(require(Permission.DEVICE_READ))]
+Admin = Annotated[UserRecord, Depends(require(Permission.USER_ADMIN))]
+
+
+def _engine_error(e: Exception) -> ApiError:
+    if isinstance(e, LookupError):
+        return ApiError(404, "not_found", str(e).strip("'\""))
+    if isinstance(e, InputError):
+        return ApiError(422, "invalid", str(e))
+    return ApiError(502, "device_error", str(e))
+
+
+@router.get("/v1/devices", summary="Inventory devices and their last known state")
+async def devices(request: Request, _user: DeviceReader) -> dict[str, Any]:
+    return {"devices": ctx_of(request).engine.devices()}
+
+
+@router.post("/v1/devices/{name}/check", summary="Contact a device now")
+async def check_device(
+    request: Request, name: str,
+    _user: Annotated[UserRecord, Depends(require(Permission.DEVICE_CHECK))],
+) -> dict[str, Any]:
+    try:
+        return await ctx_of(request).engine.check_device(name)
+    except (LookupError, InputError, TransportError) as e:
+        raise _engine_error(e) from None
+
+
+@router.get("/v1/where/{mac}", summary="Where a MAC is registered right now")
+async def where(request: Request, mac: str, _user: DeviceReader) -> dict[str, Any]:
+    try:
+        parsed = Mac(mac)
+    except MacError as e:
+        raise ApiError(422, "invalid", "invalid MAC address", fields={"mac": str(e)}) from None
+    try:
+        sightings = await ctx_of(request).engine.where(parsed)
+    except (LookupError, InputError, TransportError) as e:
+        raise _engine_error(e) from None
+    return {"mac": str(parsed), "sightings": sightings}
+
+
+@router.get("/v1/plan", summary="Dry run: the targets the engine would push")
+async def plan(request: Request, _user: DeviceReader,
+               order_id: str | None = None) -> dict[str, Any]:
+    try:
+        targets = await ctx_of(request).engine.plan(order_id)
+    except (LookupError, InputError, TransportError) as e:
+        raise _engine_error(e) from None
+    return {"order_id": order_id, "targets": targets}
+
+
+@router.get("/v1/users", summary="API users (never their tokens)")
+async def list_users(request: Request, _user: Admin) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    return {"users": [views.user(u) for u in await ctx.db(ctx.store.list_users)]}
+
+
+@router.post("/v1/users", status_code=201, openapi_extra=body_doc("UserIn"),
+             summary="Create a user; the token is in this answer only")
+async def add_user(request: Request, user: Admin) -> JSONResponse:
+    ctx = ctx_of(request)
+    body = await parse_body(request, UserIn)
+    expires = (ctx.clock() + timedelta(days=body.expires_in_days)
+               if body.expires_in_days else None)
+    try:
+        rec, token = await ctx.db(ctx.store.add_user, body.name, body.role, expires,
+                                  actor=user.name)
+    except Conflict as e:
+        raise ApiError(409, "conflict", str(e)) from None
+    return JSONResponse({"user": views.user(rec), "token": token}, status_code=201)
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database reachable and engine ready")
+async def readyz(request: Request) -> JSONResponse:
+    ctx = ctx_of(request)
+    db_ok = await ctx.db(ctx.store.ping)
+    engine_ok, why = ctx.engine.ready()
+    ok = db_ok and engine_ok
+    body = {"ready": ok, "checks": {
+        "database": "ok" if db_ok else "unreachable", "engine": why}}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    registry = ctx_of(request).metrics.registry
+    data = await ctx_of(request).db(generate_latest, registry)
+    return Response(data, media_type=CONTENT_TYPE_LATEST)

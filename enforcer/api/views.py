@@ -1,0 +1,70 @@
+"""JSON views of store records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from enforcer.store import LiftRequestRecord, OrderRecord, TargetRecord, UserRecord
+
+
+def ts(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _since(start: datetime, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if end else None
+
+
+def order_summary(o: OrderRecord) -> dict[str, Any]:
+    return {
+        "id": o.id, "ticket": o.ticket, "account": o.account, "reason": o.reason.value,
+        "scope": o.scope.value, "node": o.node, "state": o.state.value,
+        "state_detail": o.state_detail, "source": o.source, "created_by": o.created_by,
+        "requested_by": o.requested_by, "created_at": ts(o.created_at),
+        "updated_at": ts(o.updated_at), "enforced_at": ts(o.enforced_at),
+        "verified_at": ts(o.verified_at), "lifted_at": ts(o.lifted_at),
+        "time_to_verified_s": _since(o.created_at, o.verified_at),
+        "devices": [{"mac": str(d.mac), "kind": d.kind.value,
+                     "ecm_mac": str(d.ecm_mac) if d.ecm_mac else None} for d in o.devices],
+    }
+
+
+def target(t: TargetRecord, order_created: datetime) -> dict[str, Any]:
+    return {
+        "id": t.id, "device": t.device, "mac": str(t.mac), "device_kind": t.device_kind.value,
+        "mechanism": t.mechanism, "state": t.state.value, "attempts": t.attempts,
+        "last_error": t.last_error, "next_attempt_at": ts(t.next_attempt_at),
+        "applied_at": ts(t.applied_at), "verified_at": ts(t.verified_at),
+        "removed_at": ts(t.removed_at), "verdict": t.verdict,
+        "transcript_sha256": t.transcript_sha256,
+        "time_to_verified_s": _since(order_created, t.verified_at),
+    }
+
+
+def lift(r: LiftRequestRecord) -> dict[str, Any]:
+    return {
+        "id": r.id, "order_id": r.order_id, "requested_by": r.requested_by,
+        "reason": r.reason, "state": r.state, "created_at": ts(r.created_at),
+        "expires_at": ts(r.expires_at),
+        "approvals": [{"approver": a.approver, "decision": a.decision, "note": a.note,
+                       "created_at": ts(a.created_at)} for a in r.approvals],
+    }
+
+
+def order_detail(o: OrderRecord, targets: list[TargetRecord],
+                 lifts: list[LiftRequestRecord]) -> dict[str, Any]:
+    out = order_summary(o)
+    out.update({
+        "note": o.note,
+        "evidence": [e.as_dict() for e in o.evidence],
+        "targets": [target(t, o.created_at) for t in targets],
+        "lift_requests": [lift(r) for r in lifts],
+    })
+    return out
+
+
+def user(u: UserRecord) -> dict[str, Any]:
+    return {"name": u.name, "role": u.role.value, "token_prefix": u.token_prefix,
+            "created_at": ts(u.created_at), "disabled": u.disabled,
+            "expires_at": ts(u.expires_at)}

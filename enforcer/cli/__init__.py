@@ -1,0 +1,1 @@
+"""The ``enforcer`` command line (typer + rich)."""

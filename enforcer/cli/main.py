@@ -1,0 +1,36 @@
+"""The ``enforcer`` command. Client commands talk to the daemon's HTTP API; ``users``
+and ``audit`` work on the database named by the config; ``serve`` runs the daemon."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from enforcer.cli import devices, local, orders
+from enforcer.cli.options import Config
+
+app = typer.Typer(
+    name="enforcer", no_args_is_help=True, add_completion=False,
+    help="Network enforcement agent: MAC-based bans on CMTS and headend equipment.",
+)
+app.command()(orders.ban)
+app.add_typer(orders.orders_app, name="orders")
+app.command()(orders.lift)
+app.command()(orders.approve)
+app.add_typer(devices.devices_app, name="devices")
+app.command()(devices.where)
+app.command()(devices.plan)
+app.add_typer(local.users_app, name="users")
+app.add_typer(local.audit_app, name="audit")
+
+
+@app.command()
+def serve(config: Config = None) -> None:
+    """Run the daemon (API, reconciler, watcher)."""
+    daemon = importlib.import_module("enforcer.daemon")  # imported lazily: heavy deps
+    daemon.serve(config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,183 @@
+"""``ban``, ``orders list|show``, ``lift``, ``approve``."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from enforcer.cli.client import Client, Exit, fail
+from enforcer.cli.options import Config, Json, Token, Url, client, console, kv, print_json, table
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, OrderState, Reason, Scope
+from enforcer.errors import MacError
+
+orders_app = typer.Typer(help="List and inspect ban orders.", no_args_is_help=True)
+
+
+def parse_device(text: str) -> dict[str, Any]:
+    """``MAC`` | ``MAC:kind`` | ``MAC:set_top=ECM_MAC`` (MAC in any notation)."""
+    mac_part, kind, ecm = text, DeviceKind.CABLE_MODEM.value, None
+    head, sep, tail = text.rpartition(":")
+    kind_text, _, ecm_text = tail.partition("=")
+    if sep and kind_text in {k.value for k in DeviceKind}:
+        mac_part, kind, ecm = head, kind_text, ecm_text or None
+    try:
+        out: dict[str, Any] = {"mac": str(Mac(mac_part)), "kind": kind}
+        if ecm:
+            out["ecm_mac"] = str(Mac(ecm))
+    except MacError as e:
+        raise typer.BadParameter(str(e), param_hint="--mac") from None
+    return out
+
+
+def _progress_line(order: dict[str, Any]) -> tuple[int, int, str]:
+    targets = order.get("targets", [])
+    done = sum(1 for t in targets if t["state"] == "verified")
+    errors = [f"{t['device']}: {t['last_error']}" for t in targets if t.get("last_error")]
+    return done, len(targets), errors[-1] if errors else ""
+
+
+def wait_verified(c: Client, order_id: str, timeout: float, poll: float,
+                  show: bool) -> dict[str, Any]:
+    """Follow the order until verified; exit 9 on timeout."""
+    deadline = time.monotonic() + timeout
+    order: dict[str, Any] = c.get(f"/v1/orders/{order_id}")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} targets verified"),
+                  TimeElapsedColumn(), console=console(), transient=True,
+                  disable=not show) as progress:
+        task = progress.add_task(order_id, total=None)
+        while order["state"] != OrderState.VERIFIED.value:
+            done, total, err = _progress_line(order)
+            desc = f"{order_id} {order['state']}" + (f" - {err}" if err else "")
+            progress.update(task, description=desc, completed=done, total=total or None)
+            if time.monotonic() >= deadline:
+                fail(f"order {order_id} not verified after {timeout:g} s (state "
+                     f"{order['state']}, {done}/{total} targets verified"
+                     + (f"; last error: {err}" if err else "") + ")", Exit.TIMEOUT)
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            order = c.get(f"/v1/orders/{order_id}")
+    return order
+
+
+def ban(
+    account: Annotated[str, typer.Option(help="Subscriber account")],
+    ticket: Annotated[str, typer.Option(help="Escalation ticket")],
+    reason: Annotated[Reason, typer.Option(help="Why")],
+    mac: Annotated[list[str], typer.Option(
+        help="MAC[:kind] or MAC:set_top=ECM_MAC; repeat for each device")],
+    scope: Annotated[Scope | None, typer.Option(help="Default: from policy")] = None,
+    node: Annotated[str | None, typer.Option(help="Subscriber's node")] = None,
+    note: Annotated[str | None, typer.Option()] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the order until verified")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to --wait")] = 300.0,
+    poll: Annotated[float, typer.Option(help="Seconds between polls")] = 1.0,
+    url: Url = None, token: Token = None, config: Config = None, json: Json = False,
+) -> None:
+    """Ban a subscriber's devices."""
+    body: dict[str, Any] = {"ticket": ticket, "account": account, "reason": reason.value,
+                            "devices": [parse_device(m) for m in mac]}
+    for key, value in (("scope", scope.value if scope else None), ("node", node),
+                       ("note", note)):
+        if value is not None:
+            body[key] = value
+    with client(url, token, config) as c:
+        res = c.post("/v1/orders", body, headers={"Idempotency-Key": uuid.uuid4().hex})
+        order_id = res["order_id"]
+        if not wait:
+            print_json(res) if json else typer.echo(f"{order_id} {res['state']}")
+            return
+        if not json:
+            typer.echo(f"{order_id} accepted; waiting for verification")
+        order = wait_verified(c, order_id, timeout, poll, show=not json)
+    if json:
+        print_json(order)
+    else:
+        typer.echo(f"{order_id} verified in {order.get('time_to_verified_s')} s")
+
+
+@orders_app.command("list")
+def list_orders(
+    state: Annotated[OrderState | None, typer.Option()] = None,
+    reason: Annotated[Reason | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    url: Url = None, token: Token = None, config: Config = None, json: Json = False,
+) -> None:
+    """Orders, newest first."""
+    with client(url, token, config) as c:
+        res = c.get("/v1/orders", state=state.value if state else None,
+                    reason=reason.value if reason else None, limit=limit)
+    if json:
+        print_json(res)
+        return
+    table("orders", ["id", "state", "reason", "scope", "account", "ticket", "devices",
+                     "created"],
+          ([o["id"], o["state"], o["reason"], o["scope"], o["account"], o["ticket"],
+            " ".join(d["mac"] for d in o["devices"]), o["created_at"]] for o in res["orders"]))
+
+
+@orders_app.command("show")
+def show_order(order_id: str, url: Url = None, token: Token = None, config: Config = None,
+               json: Json = False) -> None:
+    """One order with its devices, targets and lift requests."""
+    with client(url, token, config) as c:
+        o = c.get(f"/v1/orders/{order_id}")
+    if json:
+        print_json(o)
+        return
+    kv(o["id"], [(k, o.get(k)) for k in (
+        "state", "state_detail", "reason", "scope", "node", "account", "ticket",
+        "requested_by", "created_by", "source", "created_at", "verified_at",
+        "time_to_verified_s", "note")])
+    table("devices", ["mac", "kind", "ecm_mac"],
+          ([d["mac"], d["kind"], d["ecm_mac"]] for d in o["devices"]))
+    table("targets", ["device", "mac", "mechanism", "state", "attempts", "verdict",
+                      "next attempt", "last error"],
+          ([t["device"], t["mac"], t["mechanism"], t["state"], t["attempts"], t["verdict"],
+            t["next_attempt_at"], t["last_error"]] for t in o["targets"]))
+    for lr in o["lift_requests"]:
+        table(f"lift request {lr['id']} ({lr['state']})", ["approver", "decision", "at"],
+              ([a["approver"], a["decision"], a["created_at"]] for a in lr["approvals"]))
+
+
+def lift(
+    order_id: str,
+    reason: Annotated[str, typer.Option(help="Why the ban should be lifted")],
+    url: Url = None, token: Token = None, config: Config = None, json: Json = False,
+) -> None:
+    """Ask for a ban to be lifted (approvals are needed before anything is lifted)."""
+    with client(url, token, config) as c:
+        res = c.post(f"/v1/orders/{order_id}/lift", {"reason": reason})
+    if json:
+        print_json(res)
+    else:
+        typer.echo(f"{order_id} {res['state']}; lift request {res['lift_request']['id']}")
+        typer.echo(res["note"])
+
+
+def approve(
+    ref: Annotated[str, typer.Argument(metavar="LIFT_ID|ORDER_ID")],
+    refuse: Annotated[bool, typer.Option("--refuse", help="Refuse instead of approve")] = False,
+    note: Annotated[str | None, typer.Option()] = None,
+    url: Url = None, token: Token = None, config: Config = None, json: Json = False,
+) -> None:
+    """Record your decision on a lift request (by its id, or the order's open one)."""
+    body: dict[str, Any] = {"decision": "refuse" if refuse else "approve"}
+    if note:
+        body["note"] = note
+    with client(url, token, config) as c:
+        order_id = ref
+        if ref.startswith("lift_"):
+            order_id = c.get(f"/v1/lifts/{ref}")["order_id"]
+            body["lift_request_id"] = ref
+        res = c.post(f"/v1/orders/{order_id}/approvals", body)
+    if json:
+        print_json(res)
+        return
+    lr = res["lift_request"]
+    typer.echo(f"{body['decision']} recorded on {lr['id']} ({len(lr['approvals'])} "
+               f"decision(s) so far; state {lr['state']})")

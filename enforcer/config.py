@@ -1,0 +1,232 @@
+"""Daemon configuration: a YAML file plus ``ENFORCER_*`` environment overrides.
+
+Precedence (highest first): environment, file, built-in defaults. Nested keys use
+``__`` in the environment (``ENFORCER_HTTP__LISTEN=0.0.0.0:8470``). Unknown keys are
+refused everywhere, naming the key. Secrets are :class:`pydantic.SecretStr` and print
+as ``**********``. Every key is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from enforcer.errors import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:8470"
+_STRICT = ConfigDict(extra="forbid")
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def split_host_port(listen: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); raises ValueError."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected host:port, got {listen!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {listen!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+class HttpSettings(BaseModel):
+    model_config = _STRICT
+    listen: str = DEFAULT_LISTEN
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, v: str) -> str:
+        split_host_port(v)
+        return v
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.listen)[1]
+
+
+def decode_webhook_secret(secret: str) -> bytes:
+    """``whsec_<base64>`` -> the HMAC key bytes (Standard Webhooks)."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("a webhook secret starts with 'whsec_'")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a webhook secret is 'whsec_' followed by base64") from None
+    if len(key) < 16:
+        raise ValueError("a webhook secret key must be at least 16 bytes")
+    return key
+
+
+class WebhookSettings(BaseModel):
+    model_config = _STRICT
+    secrets: list[SecretStr] = Field(default_factory=list)
+    tolerance_s: Annotated[int, Field(gt=0)] = 300
+
+    @field_validator("secrets")
+    @classmethod
+    def _check_secrets(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for i, s in enumerate(v):
+            try:
+                decode_webhook_secret(s.get_secret_value())
+            except ValueError as e:
+                raise ValueError(f"secrets[{i}]: {e}") from None
+        return v
+
+    def keys(self) -> list[bytes]:
+        """HMAC keys, newest first as configured (all are accepted, for rotation)."""
+        return [decode_webhook_secret(s.get_secret_value()) for s in self.secrets]
+
+
+class ApiSettings(BaseModel):
+    model_config = _STRICT
+    max_body_bytes: Annotated[int, Field(gt=0)] = 65536
+    intake_rate_per_s: Annotated[float, Field(gt=0)] = 50.0
+    intake_burst: Annotated[int, Field(gt=0)] = 100
+
+
+class EngineSettings(BaseModel):
+    model_config = _STRICT
+    reconcile_interval_s: float = 300
+    watch_interval_s: float = 900
+    verify_poll_s: float = 1.0
+    verify_timeout_s: float = 120
+    jitter: float = 0.1
+    max_retry_backoff_s: float = 300
+    retry_base_s: Annotated[float, Field(gt=0)] = 2.0
+    # After a kick, a modem shown offline / re-registering is waited for this long
+    # before "absent" counts as verified (a real modem re-registers in 30-90 s).
+    verify_settle_s: Annotated[float, Field(ge=0)] = 90.0
+    workers: Annotated[int, Field(ge=1, le=256)] = 16
+    due_scan_s: Annotated[float, Field(gt=0)] = 1.0
+
+
+class LogSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    level: str = "INFO"
+    json_lines: bool = Field(default=False, alias="json")
+
+    @field_validator("level")
+    @classmethod
+    def _check_level(cls, v: str) -> str:
+        up = v.upper()
+        if up not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return up
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENFORCER_", env_nested_delimiter="__", extra="forbid",
+        populate_by_name=True,
+    )
+
+    inventory: Path = Path("inventory.yaml")
+    policy: Path | None = None
+    profiles_dir: Path | None = None  # device profiles; default: the bundled ones
+    state_dir: Path = Path("state")
+    database_url: SecretStr | None = None
+    instance_id: str = Field(default_factory=_default_instance_id)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init kwargs; the environment wins over it.
+        return (env_settings, init_settings)
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: ``database_url`` or SQLite ``state_dir/enforcer.db``."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.state_dir / 'enforcer.db'}"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        out = [s.get_secret_value() for s in self.webhook.secrets]
+        if self.database_url is not None:
+            pw = _url_password(self.database_url.get_secret_value())
+            if pw:
+                out.append(pw)
+        return out
+
+
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(url).password
+        return str(password) if password else None
+    except Exception:  # noqa: BLE001 - an unparsable URL simply has no password to hide
+        return None
+
+
+def _format_errors(err: ValidationError, where: str) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{key}: {msg}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return data
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load settings from ``path`` (YAML) with environment overrides; no file -> defaults
+    plus environment. Raises :class:`ConfigError` naming the file and the bad key."""
+    data = _read_yaml(path) if path is not None else {}
+    where = str(path) if path is not None else "configuration (defaults + environment)"
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, where)) from None
+    except ValueError as e:  # pydantic-settings refuses badly formed env values this way
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def default_config() -> Settings:
+    """Embedded defaults (``enforcer serve`` without ``--config``), plus environment."""
+    return load_settings(None)

@@ -1,0 +1,144 @@
+"""``enforcer serve``: the daemon. Wires settings, store, inventory, profiles, drivers,
+engine, metrics and the HTTP API into one asyncio process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from enforcer.api.embedded import EmbeddedServer
+from prometheus_client import CollectorRegistry
+
+from enforcer.config import Settings, default_config, load_settings
+from enforcer.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def profiles_dir(settings: Settings) -> Path:
+    """Configured profiles, else the ones shipped beside the package (or in the image)."""
+    if settings.profiles_dir is not None:
+        return settings.profiles_dir
+    for candidate in (Path(__file__).resolve().parent.parent / "device_profiles",
+                      Path("/usr/share/enforcer/device_profiles")):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("no device_profiles directory found; set profiles_dir")
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    """Everything the daemon runs, built but not started (tests use this too)."""
+    from enforcer.api.app import create_app
+    from enforcer.drivers import build_driver
+    from enforcer.engine.core import Engine
+    from enforcer.engine.pool import DriverPool
+    from enforcer.engine.reconciler import Reconciler
+    from enforcer.engine.watcher import Watcher
+    from enforcer.engine.worker import OrderWorker
+    from enforcer.notify import build_notifier
+    from enforcer.inventory.model import load_inventory
+    from enforcer.inventory.profiles import load_profiles
+    from enforcer.metrics import Metrics, TransportMetricsAdapter
+    from enforcer.transport.snmp import SnmpEngineHandle
+    from enforcer.store.db import upgrade
+    from enforcer.store.repository import Store
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url()
+    upgrade(url)
+    store = Store.from_url(url)
+    inventory = load_inventory(settings.inventory)
+    profiles = load_profiles(profiles_dir(settings))
+    for name, dev in inventory.devices.items():
+        if dev.profile not in profiles:
+            raise ConfigError(f"{settings.inventory}: device {name}: unknown profile "
+                              f"{dev.profile!r} (have: {', '.join(sorted(profiles))})")
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    notifier = build_notifier(settings)
+    snmp_engine = SnmpEngineHandle()
+    transport_metrics = TransportMetricsAdapter(metrics)
+    pool = DriverPool(lambda name: build_driver(name, inventory, profiles,
+                                                snmp_engine=snmp_engine,
+                                                state_dir=settings.state_dir,
+                                                metrics=transport_metrics))
+
+    def kick_needed(device: str, mechanism: str) -> bool:
+        prof = profiles[inventory.devices[device].profile]
+        return bool(prof.mechanism(mechanism).kick_after_apply)
+
+    def persistence(device: str, mechanism: str) -> str:
+        prof = profiles[inventory.devices[device].profile]
+        return str(prof.mechanism(mechanism).persistence)
+
+    def max_repetitions(device: str) -> int:
+        snmp = profiles[inventory.devices[device].profile].transports.snmp
+        return int(snmp.max_repetitions) if snmp is not None else 25
+
+    engine_ref: list[Engine] = []
+
+    def requeue(order_id: str) -> None:
+        engine_ref[0].enforce_again(order_id)
+
+    worker = OrderWorker(store=store, inventory=inventory, pool=pool, settings=settings,
+                         metrics=metrics, kick_needed=kick_needed)
+    reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
+                            metrics=metrics, requeue=requeue)
+    watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
+                      requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions)
+    engine = Engine(store=store, inventory=inventory, pool=pool, worker=worker,
+                    settings=settings, reconciler=reconciler, watcher=watcher)
+    engine_ref.append(engine)
+    app = create_app(settings=settings, store=store, engine=engine, registry=registry,
+                     metrics=metrics)
+    return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
+            "app": app, "metrics": metrics, "registry": registry, "pool": pool}
+
+
+async def run(settings: Settings, *, stop: asyncio.Event | None = None,
+              on_ready: Any = None) -> None:
+    parts = build(settings)
+    engine = parts["engine"]
+    host, _, port = settings.http.listen.rpartition(":")
+    server = EmbeddedServer(uvicorn.Config(parts["app"], host=host.strip("[]"), port=int(port),
+                                           log_level="warning", lifespan="off",
+                                           access_log=False))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await engine.start()
+    serve_task = asyncio.create_task(server.serve())
+    while not server.started:
+        if serve_task.done():
+            serve_task.result()
+            raise ConfigError(f"cannot listen on {settings.http.listen}")
+        await asyncio.sleep(0.02)
+    log.info("enforcer listening on %s (%d devices)", settings.http.listen,
+             len(parts["inventory"].devices))
+    if on_ready:
+        on_ready(parts)
+    try:
+        await stop.wait()
+    finally:
+        server.should_exit = True
+        await serve_task
+        await engine.stop()
+        parts["store"].dispose()
+
+
+def serve(config: Path | None) -> None:
+    from enforcer.logging import setup_logging
+
+    settings = load_settings(config) if config else default_config()
+    setup_logging(settings.log.level, json_lines=settings.log.json_lines,
+                  secrets=settings.secret_values())
+    asyncio.run(run(settings))

@@ -1,0 +1,98 @@
+"""What every enforcement driver is: one small Protocol and results that fail closed
+(house-style 6: ``failed`` stays True until success is proven by a read-back).
+
+Mechanism semantics (docsis-facts.md section 6): persistent blocks (ARRIS deny list,
+BPI+ hotlist) take effect at the next registration, so the engine kicks after
+applying them (``Mechanism.kick_after_apply``); CM-CTRL acts on the current
+registration at once and is lost at the next one, so the reconciler re-applies it
+from ``read_back`` / ``observe``. A full device table raises CapacityError so the
+engine can fall back to the next mechanism in ``mechanisms()`` order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, Verdict
+from enforcer.inventory.profiles import Profile
+
+Action = Literal["apply", "remove", "kick"]
+
+
+@dataclass
+class PushResult:
+    """The outcome of one push. ``transcript`` holds what was sent and received
+    (secrets scrubbed; SNMP as ``SET oid = value -> noError``)."""
+
+    device: str
+    mac: Mac
+    mechanism: str
+    action: Action
+    changed: bool = False
+    failed: bool = True
+    transcript: list[str] = field(default_factory=list)
+    error: str | None = None
+    exception: Exception | None = None
+
+    def succeed(self, changed: bool) -> PushResult:
+        self.changed = changed
+        self.failed = False
+        self.error = None
+        return self
+
+
+@dataclass
+class Observation:
+    """What one device says about one MAC. ``state`` is the raw state that decided
+    the verdict (e.g. ``forwardingDisabled(17)``, ``online(d)``); ``detail`` holds
+    every source's reading; ``blocks_present`` maps mechanism -> read back."""
+
+    device: str
+    mac: Mac
+    verdict: Verdict
+    state: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    blocks_present: dict[str, bool] = field(default_factory=dict)
+
+
+class DeviceDriver(Protocol):
+    """One device, driven as its profile says."""
+
+    name: str
+    profile: Profile
+
+    async def apply(self, mac: Mac, mechanism: str, *, kind: DeviceKind) -> PushResult: ...
+
+    async def remove(self, mac: Mac, mechanism: str) -> PushResult: ...
+
+    async def read_back(self, mac: Mac, mechanism: str) -> bool: ...
+
+    async def kick(self, mac: Mac) -> PushResult: ...
+
+    async def observe(self, mac: Mac) -> Observation: ...
+
+    async def sweep(self) -> dict[Mac, Observation]: ...
+
+    def mechanisms(self) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+def combine(readings: list[tuple[Verdict, str]]) -> tuple[Verdict, str]:
+    """The decisive (verdict, state) among several sources' readings, given in the
+    profile's order (most specific source first): the first source that says blocked
+    or forwarding decides. DOCS-IF has no notion of CM-CTRL, so a modem it calls
+    operational(8) may be forwardingDisabled(17) in DOCS-IF3 (docsis-facts.md
+    section 1): the more specific source must win, not a fixed verdict ranking.
+    Without a decisive reading: unknown if any source is in transition, else absent."""
+    for v, state in readings:
+        if v in (Verdict.BLOCKED, Verdict.FORWARDING):
+            return v, state
+    for v, state in readings:
+        if v is Verdict.UNKNOWN:
+            return v, state
+    if readings:
+        return readings[0]
+    return Verdict.UNKNOWN, "no reading"

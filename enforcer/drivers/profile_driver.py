@@ -1,0 +1,219 @@
+"""The driver every platform uses: the profile says what to send, this class sends it
+through the device's limiter (concurrency, retries, reset budget) and proves each
+change by reading it back (results fail closed, house-style 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind
+from enforcer.drivers.base import Observation, PushResult, combine
+from enforcer.drivers.cli_mech import CliMechanisms
+from enforcer.drivers.render import Scrubber
+from enforcer.drivers.snmp_mech import SnmpMechanisms
+from enforcer.drivers.snmp_state import Reading, RowResolver, read_sources, sweep_sources
+from enforcer.errors import CapacityError, CliCommandError, DriverError, EnforcerError, SshError
+from enforcer.inventory.profiles import Mechanism, Profile
+from enforcer.transport.base import CliSession, DeviceLimiter, SnmpSession
+
+S = TypeVar("S")
+T = TypeVar("T")
+Factory = Callable[[], Awaitable[S]]
+
+
+class ProfileDriver:
+    """A DeviceDriver for any profile; sessions are opened lazily and reused."""
+
+    def __init__(self, name: str, profile: Profile, *, limiter: DeviceLimiter,
+                 snmp: Factory[SnmpSession] | None = None,
+                 cli: Factory[CliSession] | None = None, scrub: Scrubber | None = None,
+                 ) -> None:
+        self.name = name
+        self.profile = profile
+        self.limiter = limiter
+        self._snmp_factory = snmp
+        self._cli_factory = cli
+        self._scrub = scrub or Scrubber(())
+        self._snmp_mech: SnmpMechanisms | None = None
+        self._cli: CliSession | None = None
+        self._cli_open = asyncio.Lock()
+        self._cli_mech = CliMechanisms(name, profile, self._cli_session, self._scrub)
+
+    # ---- sessions ------------------------------------------------------------------
+
+    async def _snmp(self) -> SnmpMechanisms:
+        if self._snmp_mech is None:
+            if self._snmp_factory is None:
+                raise DriverError(f"{self.name}: no SNMP transport for {self.profile.platform}")
+            session = await self._snmp_factory()
+            self._snmp_mech = SnmpMechanisms(self.name, self.profile, RowResolver(session))
+        return self._snmp_mech
+
+    async def _cli_session(self) -> CliSession:
+        async with self._cli_open:
+            if self._cli is None:
+                if self._cli_factory is None:
+                    raise DriverError(f"{self.name}: no SSH transport for "
+                                      f"{self.profile.platform}")
+                self._cli = await self._cli_factory()
+            return self._cli
+
+    async def _guarded(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run through the limiter; a broken SSH session is dropped so the next try
+        (the limiter retries DeviceUnreachable) connects afresh."""
+        async def once() -> T:
+            try:
+                return await fn()
+            except SshError as e:
+                if not isinstance(e, CliCommandError):
+                    await self._drop_cli()
+                raise
+        return await self.limiter.run(op, once)
+
+    async def _drop_cli(self) -> None:
+        cli, self._cli = self._cli, None
+        if cli is not None:
+            # already broken; the error that got us here is what matters
+            with contextlib.suppress(EnforcerError):
+                await cli.close()
+
+    # ---- the DeviceDriver protocol --------------------------------------------------
+
+    def mechanisms(self) -> list[str]:
+        return [m.name for m in self.profile.mechanisms]
+
+    def _mechanism(self, name: str) -> Mechanism:
+        try:
+            return self.profile.mechanism(name)
+        except KeyError:
+            raise DriverError(f"{self.name}: profile {self.profile.platform} has no "
+                              f"mechanism {name!r}") from None
+
+    async def apply(self, mac: Mac, mechanism: str, *, kind: DeviceKind) -> PushResult:
+        m = self._mechanism(mechanism)
+        result = PushResult(self.name, mac, m.name, "apply")
+        if kind not in m.kinds:
+            result.error = f"{m.name} is not for a {kind.value}"
+            return result
+        return await self._push(result, m, apply=True)
+
+    async def remove(self, mac: Mac, mechanism: str) -> PushResult:
+        m = self._mechanism(mechanism)
+        return await self._push(PushResult(self.name, mac, m.name, "remove"), m, apply=False)
+
+    async def _push(self, result: PushResult, m: Mechanism, *, apply: bool) -> PushResult:
+        t = result.transcript
+
+        async def change() -> bool:
+            if m.transport == "snmp":
+                return await (await self._snmp()).change(m, result.mac, t, apply=apply)
+            steps = m.apply.cli if apply else m.remove.cli
+            assert steps is not None and m.read_back.cli is not None  # checked at load
+            full = m.capacity.full_errors if (apply and m.capacity) else None
+            return await self._cli_mech.change(steps, m.read_back.cli, result.mac, t,
+                                               apply=apply, name=m.name, full_errors=full)
+        try:
+            return result.succeed(await self._guarded(result.action, change))
+        except CapacityError:
+            raise
+        except EnforcerError as e:
+            result.error, result.exception = str(e), e
+            return result
+
+    async def read_back(self, mac: Mac, mechanism: str) -> bool:
+        m = self._mechanism(mechanism)
+        return await self._guarded("read_back", lambda: self._read_back(m, mac, []))
+
+    async def _read_back(self, m: Mechanism, mac: Mac, transcript: list[str]) -> bool:
+        if m.transport == "snmp":
+            return await (await self._snmp()).read_back(m, mac, transcript)
+        assert m.read_back.cli is not None
+        return await self._cli_mech.check(m.read_back.cli, mac, transcript)
+
+    async def kick(self, mac: Mac) -> PushResult:
+        """Force re-registration, within the device's reset budget (facts section 6)."""
+        result = PushResult(self.name, mac, "kick", "kick")
+        kick = self.profile.kick
+        if kick is None:
+            result.error = f"profile {self.profile.platform} defines no kick"
+            return result
+        waited = await self.limiter.acquire_reset()
+        if waited:
+            result.transcript.append(f"waited {waited:.2f}s for the reset budget")
+
+        async def send() -> bool:
+            if kick.snmp is not None:
+                return await (await self._snmp()).kick(kick, mac, result.transcript)
+            assert kick.cli is not None
+            await self._cli_mech.run(kick.cli, self._cli_mech.context(mac), result.transcript)
+            return True
+        try:
+            return result.succeed(await self._guarded("kick", send))
+        except EnforcerError as e:
+            result.error, result.exception = str(e), e
+            return result
+
+    async def observe(self, mac: Mac) -> Observation:
+        """Targeted look-up; the verdict comes from the profile's state maps."""
+        return await self._guarded("observe", lambda: self._observe(mac))
+
+    async def _observe(self, mac: Mac) -> Observation:
+        spec = self.profile.observe
+        transcript: list[str] = []
+        readings: list[Reading] = []
+        detail: dict[str, object] = {}
+        if spec.snmp is not None:
+            mech = await self._snmp()
+            got = await read_sources(mech.resolver, spec.snmp.sources, mac, transcript)
+            for name, (r, _) in got.items():
+                readings.append(r)
+                detail[name] = r[1]
+        if spec.cli is not None:
+            r, fields = await self._cli_mech.observe(spec.cli, mac, transcript)
+            readings.append(r)
+            detail.update(state=r[1], **fields)
+        verdict, state = combine(readings)
+        blocks: dict[str, bool] = {}
+        errors: dict[str, str] = {}
+        for name in spec.blocks:
+            try:
+                blocks[name] = await self._read_back(self._mechanism(name), mac, transcript)
+            except EnforcerError as e:
+                errors[name] = str(e)
+        if errors:
+            detail["block_errors"] = errors
+        return Observation(self.name, mac, verdict, state, detail, blocks)
+
+    async def sweep(self) -> dict[Mac, Observation]:
+        """Every MAC the device lists (blocks_present is left empty: read back per MAC
+        with ``read_back`` when needed)."""
+        return await self._guarded("sweep", self._sweep)
+
+    async def _sweep(self) -> dict[Mac, Observation]:
+        spec = self.profile.sweep
+        out: dict[Mac, Observation] = {}
+        if spec is None:
+            raise DriverError(f"{self.name}: profile {self.profile.platform} has no sweep")
+        if spec.snmp_sources and self.profile.observe.snmp is not None:
+            sources = [s for s in self.profile.observe.snmp.sources
+                       if s.name in spec.snmp_sources]
+            per_mac = await sweep_sources((await self._snmp()).resolver, sources)
+            for mac, readings in per_mac.items():
+                verdict, state = combine(list(readings.values()))
+                out[mac] = Observation(self.name, mac, verdict, state,
+                                       {k: v[1] for k, v in readings.items()})
+        if spec.cli is not None and self.profile.observe.cli is not None:
+            rows = await self._cli_mech.sweep(spec.cli, self.profile.observe.cli, [])
+            for mac, (verdict, state) in rows.items():
+                out[mac] = Observation(self.name, mac, verdict, state, {"state": state})
+        return out
+
+    async def close(self) -> None:
+        await self._drop_cli()
+        mech, self._snmp_mech = self._snmp_mech, None
+        if mech is not None:
+            await mech.session.close()

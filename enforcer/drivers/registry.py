@@ -1,0 +1,89 @@
+"""Drivers by profile kind, built from inventory + profiles (house-style 3: the
+registry's dict lives on an instance, never on a class)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from enforcer.drivers.base import DeviceDriver
+from enforcer.drivers.headend import HeadendDriver
+from enforcer.drivers.profile_driver import Factory, ProfileDriver
+from enforcer.drivers.render import Scrubber
+from enforcer.errors import ConfigError
+from enforcer.inventory.model import Inventory
+from enforcer.inventory.profiles import Profile
+from enforcer.transport.base import (
+    Backoff,
+    CliSession,
+    DeviceLimiter,
+    SnmpSession,
+    TransportMetrics,
+)
+from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
+from enforcer.transport.ssh import NetmikoSession
+
+DriverClass = Callable[..., ProfileDriver]
+
+
+class DriverRegistry:
+    """Profile kind -> driver class. ``register`` adds or replaces one (e.g. a fake)."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, DriverClass] = {"cmts": ProfileDriver, "headend": HeadendDriver}
+
+    def register(self, kind: str, cls: DriverClass) -> None:
+        self._kinds[kind] = cls
+
+    def build(self, device_name: str, inventory: Inventory, profiles: dict[str, Profile], *,
+              snmp_engine: SnmpEngineHandle, state_dir: Path,
+              metrics: TransportMetrics | None = None) -> DeviceDriver:
+        device = inventory.devices.get(device_name)
+        if device is None:
+            raise ConfigError(f"unknown device {device_name!r}")
+        profile = profiles.get(device.profile)
+        if profile is None:
+            raise ConfigError(f"{device_name}: unknown profile {device.profile!r}")
+        cls = self._kinds.get(profile.kind)
+        if cls is None:
+            raise ConfigError(f"{device_name}: no driver for profile kind {profile.kind!r}")
+        creds = inventory.creds(device_name)
+        limits = profile.limits
+        limiter = DeviceLimiter(
+            device_name, max_sessions=limits.max_sessions,
+            resets_per_minute=limits.resets_per_minute, metrics=metrics,
+            backoff=Backoff(limits.retry_attempts, limits.backoff_base_s, limits.backoff_cap_s))
+        snmp: Factory[SnmpSession] | None = None
+        snmp_spec, snmp_creds = profile.transports.snmp, creds.snmp
+        if snmp_spec is not None and snmp_creds is not None:
+            async def snmp() -> SnmpSession:
+                assert snmp_spec is not None and snmp_creds is not None
+                return await PysnmpSession.open(
+                    snmp_engine, device_name, device.host, device.snmp_port, snmp_creds,
+                    timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
+                    max_repetitions=snmp_spec.max_repetitions, metrics=metrics)
+        cli: Factory[CliSession] | None = None
+        ssh_spec, ssh_creds = profile.transports.ssh, creds.ssh
+        if ssh_spec is not None and ssh_creds is not None:
+            known_hosts = state_dir / "known_hosts" / device_name
+
+            async def cli() -> CliSession:
+                assert ssh_spec is not None and ssh_creds is not None
+                return await NetmikoSession.open(
+                    device_name, device.host, device.ssh_port, ssh_creds, ssh_spec,
+                    host_key=device.host_key, known_hosts=known_hosts, metrics=metrics)
+        secrets = [s.get_secret_value() for s in (
+            snmp_creds and snmp_creds.auth_password, snmp_creds and snmp_creds.priv_password,
+            snmp_creds and snmp_creds.community, ssh_creds and ssh_creds.password,
+            ssh_creds and ssh_creds.enable_secret) if s]
+        driver: DeviceDriver = cls(device_name, profile, limiter=limiter, snmp=snmp, cli=cli,
+                                   scrub=Scrubber(secrets))
+        return driver
+
+
+def build_driver(device_name: str, inventory: Inventory, profiles: dict[str, Profile], *,
+                 snmp_engine: SnmpEngineHandle, state_dir: Path,
+                 metrics: TransportMetrics | None = None) -> DeviceDriver:
+    """The driver for one inventory device, by its profile's kind."""
+    return DriverRegistry().build(device_name, inventory, profiles, snmp_engine=snmp_engine,
+                                  state_dir=state_dir, metrics=metrics)

@@ -1,0 +1,135 @@
+"""Reading registration state over SNMP, as a profile's observe sources describe.
+
+A source is a state column plus how a MAC finds its row (docsis-facts.md section 1):
+``mac`` (MAC-indexed, e.g. cadIfCmtsCmStatusValue), ``pointer`` (GET
+docsIfCmtsMacToCmTable.docsIfCmtsCmPtr.<mac> -> docsIfCmtsCmStatusIndex; noSuchInstance
+= the CMTS does not know the modem), ``walk`` (DOCS-IF3 has no MAC -> Id table: walk
+the MacAddr column once and cache it; a cached row is re-checked on every use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import Verdict
+from enforcer.drivers.render import show_value
+from enforcer.errors import MacError
+from enforcer.inventory.profiles import IndexSpec, Lookup, Source
+from enforcer.transport.base import Missing, Oid, SnmpSession, SnmpValue, parse_oid
+
+Reading = tuple[Verdict, str]
+
+
+def reading(source: Source, value: SnmpValue) -> Reading:
+    """Map a raw value through the source's state map; unmapped -> unknown."""
+    if isinstance(value, Missing):
+        return Verdict.ABSENT, value.value
+    if not isinstance(value, int):
+        return Verdict.UNKNOWN, f"unexpected({value!r})"
+    st = source.states.get(value)
+    if st is None:
+        return Verdict.UNKNOWN, f"unmapped({value})"
+    return st.verdict, f"{st.name}({value})"
+
+
+class RowResolver:
+    """MAC -> row index per index spec, with a cache for ``walk`` lookups."""
+
+    def __init__(self, session: SnmpSession) -> None:
+        self.session = session
+        self._walked: dict[str, dict[Mac, Oid]] = {}  # mac_column -> MAC -> row
+
+    async def row(self, spec: IndexSpec, mac: Mac, transcript: list[str]) -> Oid | None:
+        if spec.by == "mac":
+            return mac.oid_index
+        if spec.by == "pointer":
+            assert spec.pointer is not None
+            oid = parse_oid(spec.pointer) + mac.oid_index
+            [(_, value)] = await self.session.get([oid])
+            transcript.append(f"GET {spec.pointer}.{mac.oid_suffix} -> {show_value(value)}")
+            return (value,) if isinstance(value, int) else None
+        assert spec.mac_column is not None
+        col = parse_oid(spec.mac_column)
+        cached = self._walked.get(spec.mac_column, {}).get(mac)
+        if cached is not None:
+            [(_, value)] = await self.session.get([col + cached])
+            if value == mac.packed:
+                return cached
+        table = await self.learn(spec.mac_column)
+        transcript.append(f"WALK {spec.mac_column} -> {len(table)} rows")
+        return table.get(mac)
+
+    async def learn(self, mac_column: str) -> dict[Mac, Oid]:
+        """Walk a MAC column: the whole MAC -> row map (refreshes the cache)."""
+        col = parse_oid(mac_column)
+        table: dict[Mac, Oid] = {}
+        for oid, value in await self.session.bulk_walk(col):
+            mac = _as_mac(value)
+            if mac is not None:
+                table[mac] = oid[len(col):]
+        self._walked[mac_column] = table
+        return table
+
+
+async def read_sources(resolver: RowResolver, sources: Sequence[Source], mac: Mac,
+                       transcript: list[str]) -> dict[str, tuple[Reading, SnmpValue | None]]:
+    """Every source's reading for one MAC, with one GET for all located rows."""
+    rows: dict[IndexSpec, Oid | None] = {}
+    for s in sources:
+        if s.index not in rows:
+            rows[s.index] = await resolver.row(s.index, mac, transcript)
+    located = [(s, parse_oid(s.column) + row) for s in sources
+               if (row := rows[s.index]) is not None]
+    values = dict(await resolver.session.get([oid for _, oid in located])) if located else {}
+    out: dict[str, tuple[Reading, SnmpValue | None]] = {}
+    for s in sources:
+        row = rows[s.index]
+        if row is None:
+            out[s.name] = ((Verdict.ABSENT, "noSuchInstance"), None)
+            continue
+        value = values[parse_oid(s.column) + row]
+        out[s.name] = (reading(s, value), value)
+        transcript.append(f"GET {s.name}.{'.'.join(map(str, row))} -> {out[s.name][0][1]}")
+    return out
+
+
+async def lookup_value(resolver: RowResolver, lookup: Lookup, mac: Mac,
+                       transcript: list[str]) -> SnmpValue:
+    row = await resolver.row(lookup.index, mac, transcript)
+    if row is None:
+        return Missing.NO_SUCH_INSTANCE
+    [(_, value)] = await resolver.session.get([parse_oid(lookup.column) + row])
+    return value
+
+
+async def sweep_sources(resolver: RowResolver, sources: Sequence[Source],
+                        ) -> dict[Mac, dict[str, Reading]]:
+    """Walk each source's state column (and MAC column) for every listed MAC."""
+    out: dict[Mac, dict[str, Reading]] = {}
+    macs_by_column: dict[str, dict[Oid, Mac]] = {}
+    for s in sources:
+        col = parse_oid(s.column)
+        if s.index.by != "mac":
+            mac_col = s.index.mac_column
+            assert mac_col is not None
+            if mac_col not in macs_by_column:
+                table = await resolver.learn(mac_col)
+                macs_by_column[mac_col] = {row: m for m, row in table.items()}
+            row_macs = macs_by_column[mac_col]
+        for oid, value in await resolver.session.bulk_walk(col):
+            row = oid[len(col):]
+            mac = _as_mac(bytes(row)) if s.index.by == "mac" and len(row) == 6 \
+                else row_macs.get(row) if s.index.by != "mac" else None
+            if mac is not None:
+                out.setdefault(mac, {})[s.name] = reading(s, value)
+    return out
+
+
+def _as_mac(value: SnmpValue | bytes) -> Mac | None:
+    if not isinstance(value, bytes) or len(value) != 6:
+        return None
+    try:
+        return Mac(value, allow_group=True)
+    except MacError:
+        return None

@@ -1,0 +1,1 @@
+"""Reconciler, verifier, planner and the daemon-side Engine the API talks to."""

@@ -1,0 +1,37 @@
+"""Drivers by device name, built on first use and closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from enforcer.engine.ports import Driver
+
+
+class DriverPool:
+    def __init__(self, factory: Callable[[str], Driver]) -> None:
+        self._factory = factory
+        self._drivers: dict[str, Driver] = {}
+        self._lock = asyncio.Lock()
+
+    def get(self, name: str) -> Driver:
+        drv = self._drivers.get(name)
+        if drv is None:
+            drv = self._factory(name)
+            self._drivers[name] = drv
+        return drv
+
+    def mechanisms(self, names: list[str]) -> dict[str, list[str]]:
+        return {n: self.get(n).mechanisms() for n in names}
+
+    async def close(self) -> None:
+        for drv in list(self._drivers.values()):
+            try:
+                await drv.close()
+            except Exception:  # noqa: BLE001 - closing is best effort on shutdown
+                pass
+        self._drivers.clear()
+
+    def built(self) -> dict[str, Any]:
+        return dict(self._drivers)

@@ -1,0 +1,145 @@
+"""Level-triggered repair of one device: desired state (the active bans' targets on it)
+against what the device says (read-back of each block, registration state).
+
+Drift is not repaired here directly: a target that needs work is marked ``retrying``
+(due now, with the reason) and its order is handed back to the order worker, which
+re-applies, kicks and verifies with the same idempotent code as the first push. A
+reconcile that finds nothing wrong only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import TargetState, Verdict
+from enforcer.engine.backoff import backoff_s
+from enforcer.engine.pool import DriverPool
+from enforcer.errors import EnforcerError, TransportError
+from enforcer.store.records import TargetRecord
+from enforcer.store.repository import Store
+
+log = logging.getLogger(__name__)
+ACTOR = "reconciler"
+
+
+@dataclass
+class ReconcileReport:
+    device: str
+    checked: int = 0
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    unowned: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "checked": self.checked, "repairs": self.repairs,
+                "unowned": self.unowned, "error": self.error}
+
+
+class Reconciler:
+    def __init__(self, *, store: Store, pool: DriverPool, persistence: Callable[[str, str], str],
+                 settings: Any, metrics: Any, requeue: Callable[[str], None],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.pool = pool
+        self.persistence = persistence  # (device, mechanism) -> registration|reboot|persistent
+        self.cfg = settings
+        self.metrics = metrics
+        self.requeue = requeue
+        self.clock = clock
+
+    async def reconcile(self, device: str, *, dry_run: bool = False) -> ReconcileReport:
+        report = ReconcileReport(device)
+        targets = await asyncio.to_thread(self.store.active_targets, device)
+        drv = self.pool.get(device)
+        try:
+            for t in targets:
+                if t.state is TargetState.REMOVED:
+                    continue
+                report.checked += 1
+                why = await self._drift(drv, t)
+                if why is None:
+                    continue
+                report.repairs.append({"order_id": t.order_id, "mac": str(t.mac),
+                                       "mechanism": t.mechanism, "why": why})
+                if not dry_run:
+                    await self._mark_for_repair(t, why)
+            report.unowned = await self._unowned(drv, targets)
+        except TransportError as e:
+            report.error = str(e)
+            self.metrics.device_up.labels(device).set(0)
+            if not dry_run:
+                await self._device_down(device, targets, str(e))
+            return report
+        self.metrics.device_up.labels(device).set(1)
+        if not dry_run:
+            await asyncio.to_thread(self.store.set_device_state, device, reachable=True,
+                                    last_seen=self.clock(), last_error=None)
+            if report.unowned:
+                self.metrics.unowned_blocks.labels(device).set(len(report.unowned))
+                await asyncio.to_thread(self.store.record_event, ACTOR, "device.unowned_blocks",
+                                        None, {"device": device, "macs": report.unowned[:100],
+                                               "count": len(report.unowned)})
+        return report
+
+    async def _drift(self, drv: Any, t: TargetRecord) -> str | None:
+        """Why this target needs work, or None when the device still holds the ban."""
+        if t.state in (TargetState.PENDING, TargetState.RETRYING):
+            return None  # the order worker owns it already
+        kind = self.persistence(t.device, t.mechanism)
+        if kind == "registration":
+            obs = await drv.observe(t.mac)
+            if obs.verdict is Verdict.FORWARDING:
+                return f"{t.mac} forwarding ({obs.state}): block lost at re-registration"
+            return None
+        present = await drv.read_back(t.mac, t.mechanism)
+        if not present:
+            return f"{t.mechanism} entry for {t.mac} missing on {t.device} (reboot or removal)"
+        obs = await drv.observe(t.mac)
+        if obs.verdict is Verdict.FORWARDING:
+            return f"{t.mac} forwarding ({obs.state}) although the block is present: kick"
+        return None
+
+    async def _mark_for_repair(self, t: TargetRecord, why: str) -> None:
+        self.metrics.drift_repairs.labels(t.device, t.mechanism).inc()
+        await asyncio.to_thread(self.store.update_target, t.id, actor=ACTOR,
+                                audit_action="target.drift", state=TargetState.RETRYING,
+                                last_error=why[:500], next_attempt_at=self.clock())
+        self.requeue(t.order_id)
+
+    async def _device_down(self, device: str, targets: list[TargetRecord], error: str) -> None:
+        await asyncio.to_thread(self.store.set_device_state, device, reachable=False,
+                                last_error=error[:500])
+        for t in targets:
+            if t.state in (TargetState.APPLIED, TargetState.VERIFIED):
+                delay = backoff_s(t.attempts, base=self.cfg.engine.retry_base_s,
+                                  cap=self.cfg.engine.max_retry_backoff_s)
+                await asyncio.to_thread(
+                    self.store.update_target, t.id, actor=ACTOR,
+                    audit_action="target.device_unreachable", state=TargetState.RETRYING,
+                    last_error=f"device unreachable: {error}"[:500],
+                    next_attempt_at=self.clock() + timedelta(seconds=delay))
+
+    async def _unowned(self, drv: Any, targets: list[TargetRecord]) -> list[str]:
+        """Blocks on the device that no active ban owns: reported, never removed."""
+        lister = getattr(drv, "list_blocks", None)
+        if lister is None:
+            return []
+        owned: dict[str, set[Mac]] = {}
+        for t in targets:
+            owned.setdefault(t.mechanism, set()).add(t.mac)
+        out: list[str] = []
+        for mech in drv.mechanisms():
+            try:
+                present = await lister(mech)
+            except EnforcerError:
+                continue
+            if present is None:
+                continue
+            out.extend(str(m) for m in sorted(present - owned.get(mech, set())))
+        return out

@@ -1,0 +1,137 @@
+"""The footprint watcher: sweeps every CMTS for banned MACs. A banned MAC registered
+on a device in its ban's scope where no target holds it is a *sighting*: counted,
+audited, notified, and handed to the order worker, which plans a target there and
+enforces it (within the same sweep pass).
+
+Per device, the cheaper look-up wins: walking the registration table costs about
+``modems / max_repetitions`` requests, targeted look-ups about two per banned MAC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, Verdict
+from enforcer.engine import planner
+from enforcer.engine.pool import DriverPool
+from enforcer.errors import EnforcerError
+from enforcer.inventory.model import Inventory
+from enforcer.store.records import OrderRecord
+from enforcer.store.repository import Store
+
+log = logging.getLogger(__name__)
+ACTOR = "watcher"
+
+
+@dataclass
+class Sighting:
+    order_id: str
+    device: str
+    mac: Mac
+    verdict: str
+    state: str
+
+
+@dataclass
+class SweepReport:
+    devices: int = 0
+    walked: list[str] = field(default_factory=list)
+    targeted: list[str] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class Watcher:
+    def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, metrics: Any,
+                 requeue: Callable[[str], None], notify: Callable[[str, dict[str, Any]], None],
+                 max_repetitions: Callable[[str], int], concurrency: int = 8) -> None:
+        self.store = store
+        self.inv = inventory
+        self.pool = pool
+        self.metrics = metrics
+        self.requeue = requeue
+        self.notify = notify
+        self.max_repetitions = max_repetitions
+        self.concurrency = concurrency
+        self.modem_counts: dict[str, int] = {}  # from the last walk of each device
+
+    async def sweep(self) -> SweepReport:
+        orders = await asyncio.to_thread(self.store.active_orders)
+        targets = await asyncio.to_thread(self.store.active_targets, None)
+        cmtses = set(self.inv.cmtses())
+        held = {(t.device, str(t.mac)) for t in targets}
+        target_macs: dict[str, set[Mac]] = {}
+        for t in targets:
+            if t.device in cmtses:
+                target_macs.setdefault(t.order_id, set()).add(t.mac)
+        wanted: dict[str, dict[Mac, OrderRecord]] = {}
+        for order in orders:
+            macs = _cm_macs(order) | target_macs.get(order.id, set())
+            for device in planner.scope_devices(order, self.inv):
+                for mac in macs:
+                    wanted.setdefault(device, {})[mac] = order
+        report = SweepReport(devices=len(wanted))
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(device: str) -> None:
+            async with sem:
+                await self._device(device, wanted[device], held, report)
+
+        await asyncio.gather(*(one(d) for d in wanted))
+        return report
+
+    async def _device(self, device: str, banned: dict[Mac, OrderRecord],
+                      held: set[tuple[str, str]], report: SweepReport) -> None:
+        drv = self.pool.get(device)
+        modems = self.modem_counts.get(device)
+        walk_cost = (modems or 0) / max(1, self.max_repetitions(device)) + 1
+        try:
+            if modems is not None and walk_cost < 2 * len(banned):
+                seen = await drv.sweep()
+                self.modem_counts[device] = len(seen)
+                report.walked.append(device)
+                found = {m: seen[m] for m in banned if m in seen}
+            else:
+                looks = await asyncio.gather(*(drv.observe(m) for m in banned))
+                found = {o.mac: o for o in looks}
+                report.targeted.append(device)
+                if modems is None and len(banned) > 50:
+                    self.modem_counts[device] = len(await drv.sweep())
+        except EnforcerError as e:
+            report.errors[device] = str(e)
+            return
+        for mac, obs in found.items():
+            if obs.verdict in (Verdict.ABSENT,) or (device, str(mac)) in held:
+                continue
+            order = banned[mac]
+            s = Sighting(order.id, device, mac, obs.verdict.value, obs.state)
+            report.sightings.append(s)
+            await self._sighted(s)
+
+    async def _sighted(self, s: Sighting) -> None:
+        self.metrics.banned_mac_sightings.labels(s.device).inc()
+        payload = {"device": s.device, "mac": str(s.mac), "verdict": s.verdict,
+                   "state": s.state}
+        await asyncio.to_thread(self.store.record_event, ACTOR, "ban.sighting", s.order_id,
+                                payload)
+        log.warning("banned MAC %s sighted on %s (%s); enforcing there", s.mac, s.device,
+                    s.state)
+        self.notify("ban.sighting", {"order_id": s.order_id, **payload})
+        self.requeue(s.order_id)
+
+
+def _cm_macs(order: OrderRecord) -> set[Mac]:
+    """CMTS-side MACs of an order: its modems, and set-top eCMs where known."""
+    out: set[Mac] = set()
+    for d in order.devices:
+        if d.kind is DeviceKind.SET_TOP:
+            if d.ecm_mac is not None:
+                out.add(d.ecm_mac)
+        else:
+            out.add(d.mac)
+    return out

@@ -1,0 +1,414 @@
+"""Device profiles: what a platform speaks and how each enforcement mechanism is done,
+as data (house-style 2). One YAML file per platform in ``device_profiles/``; the format
+is described in docs/profiles.md.
+
+Templates use ``{name}`` placeholders (identifier syntax only, so regex quantifiers
+such as ``{4}`` stay literal): ``{mac}`` (the profile's ``mac_format``), ``{mac_hex}``
+(12 hex digits, for OCTET STRING values), ``{mac_index}`` (six decimal sub-ids,
+docsis-facts.md section 1), ``{ifindex}`` (MAC-domain ifIndex), and in a mechanism's
+SET values the names it fetches first (e.g. ``{cert}``). Unknown keys, unknown
+placeholders, malformed OIDs, bad regexes and dangling references are refused at load
+time with FILE:LINE and the reason (:func:`load_profiles`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from enforcer.domain.model import DeviceKind, Verdict
+from enforcer.errors import ProfileError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+OID_PLACEHOLDERS = frozenset({"mac_index", "ifindex"})
+TEXT_PLACEHOLDERS = frozenset({"mac", "mac_hex", "mac_index", "ifindex"})
+_SAMPLE = {"mac": "0011.2233.4455", "mac_hex": "001122334455", "mac_index": "0.17.34.51.68.85",
+           "ifindex": "1001"}
+
+
+def placeholders(template: str) -> set[str]:
+    return set(PLACEHOLDER.findall(template))
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Replace ``{name}`` placeholders; a name without a value raises KeyError."""
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def _oid_template(text: str) -> str:
+    unknown = placeholders(text) - OID_PLACEHOLDERS
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) in OID: {', '.join(sorted(unknown))}")
+    if not re.fullmatch(r"\d+(\.\d+)+", fill(text, _SAMPLE)):
+        raise ValueError(f"not an OID: {text!r} (dotted decimal, e.g. 1.3.6.1.2.1.1.1.0)")
+    return text
+
+
+def _oid(text: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)+", text):
+        raise ValueError(f"not an OID: {text!r} (dotted decimal, no placeholders)")
+    return text
+
+
+def _text_template(text: str) -> str:
+    unknown = placeholders(text) - TEXT_PLACEHOLDERS
+    if unknown:
+        raise ValueError(f"unknown placeholder(s): {', '.join(sorted(unknown))}")
+    return text
+
+
+def _regex_template(text: str) -> str:
+    _text_template(text)
+    try:
+        re.compile(fill(text, {k: re.escape(v) for k, v in _SAMPLE.items()}))
+    except re.error as e:
+        raise ValueError(f"bad regular expression {text!r}: {e}") from None
+    return text
+
+
+OidTemplate = Annotated[str, AfterValidator(_oid_template)]
+PlainOid = Annotated[str, AfterValidator(_oid)]
+TextTemplate = Annotated[str, AfterValidator(_text_template)]
+RegexTemplate = Annotated[str, AfterValidator(_regex_template)]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+MacFormat = Literal["colon", "colon_upper", "dash", "dash_upper", "dotted", "bare", "bare_upper"]
+
+
+class SnmpTransportSpec(BaseModel):
+    """snmp_exporter defaults (docsis-facts.md section 6): 25 repetitions, 5 s, 3 retries."""
+
+    model_config = _STRICT
+    max_repetitions: int = Field(25, ge=1, le=100)
+    timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
+class SshTransportSpec(BaseModel):
+    model_config = _STRICT
+    device_type: str
+    conn_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    enable: bool = True  # enter privileged mode after login (with enable_secret)
+    save_after_config: bool = False  # e.g. "write memory" so config survives a reload
+    error_patterns: list[RegexTemplate] = Field(default_factory=list)  # -> CliCommandError
+
+
+class Transports(BaseModel):
+    model_config = _STRICT
+    snmp: SnmpTransportSpec | None = None
+    ssh: SshTransportSpec | None = None
+
+
+class Limits(BaseModel):
+    model_config = _STRICT
+    max_sessions: int = Field(2, ge=1)
+    resets_per_minute: float = Field(30, gt=0)
+    deny_list_size: int | None = Field(None, ge=1)
+    hotlist_size: int | None = Field(None, ge=1)
+    retry_attempts: int = Field(3, ge=1)
+    backoff_base_s: float = Field(0.2, gt=0)
+    backoff_cap_s: float = Field(5.0, gt=0)
+
+
+class Varbind(BaseModel):
+    """One SET varbind. ``hex`` values render to hex digits and are sent as octets."""
+
+    model_config = _STRICT
+    oid: OidTemplate
+    type: Literal["integer", "unsigned32", "gauge32", "octets", "hex", "ipaddress"]
+    value: str
+
+
+class CliSteps(BaseModel):
+    model_config = _STRICT
+    mode: Literal["config", "exec"]
+    lines: list[TextTemplate] = Field(min_length=1)
+
+
+class Action(BaseModel):
+    """SNMP: SET PDUs sent in order (each PDU atomic on the agent); CLI: lines."""
+
+    model_config = _STRICT
+    snmp: list[Annotated[list[Varbind], Field(min_length=1)]] | None = None
+    cli: CliSteps | None = None
+
+
+class Expect(BaseModel):
+    """A GET (``oid``) or an observe source's state (``source``) whose value must be
+    one of ``values``."""
+
+    model_config = _STRICT
+    oid: OidTemplate | None = None
+    source: str | None = None
+    values: list[int] = Field(min_length=1)
+
+
+class CliCheck(BaseModel):
+    model_config = _STRICT
+    command: TextTemplate
+    pattern: RegexTemplate
+    present_when: Literal["match", "no_match"] = "match"
+
+
+class ReadBack(BaseModel):
+    model_config = _STRICT
+    snmp: list[Expect] | None = None
+    cli: CliCheck | None = None
+
+
+class Capacity(BaseModel):
+    """A bounded device table: ``limit`` names a Limits field; ``count_walk`` a column
+    whose rows are counted before adding; ``full_errors`` SNMP error-status names (or
+    CLI regexes) that mean full. Either way the driver raises CapacityError."""
+
+    model_config = _STRICT
+    limit: Literal["deny_list_size", "hotlist_size"]
+    count_walk: PlainOid | None = None
+    full_errors: list[str] = Field(default_factory=list)
+
+
+class Mechanism(BaseModel):
+    model_config = _STRICT
+    name: Name
+    description: str = ""
+    transport: Literal["snmp", "ssh"]
+    persistence: Literal["registration", "reboot", "persistent"]
+    requires: list[str] = Field(default_factory=list)
+    kinds: list[DeviceKind] = Field(default_factory=lambda: list(DeviceKind))
+    fetch: dict[str, OidTemplate] = Field(default_factory=dict)
+    apply: Action
+    remove: Action
+    read_back: ReadBack
+    kick_after_apply: bool
+    capacity: Capacity | None = None
+
+
+class Kick(Action):
+    """How to force re-registration; ``not_present`` error-status names mean the device
+    does not list the MAC (nothing to kick)."""
+
+    not_present: list[str] = Field(default_factory=list)
+
+
+class IndexSpec(BaseModel):
+    """How a MAC finds its row: ``mac`` (the row index is the MAC), ``pointer`` (GET
+    ``pointer.<mac>`` gives the row, e.g. docsIfCmtsCmPtr), ``walk`` (walk
+    ``mac_column`` and cache MAC -> row, e.g. DOCS-IF3 has no MAC table)."""
+
+    model_config = _STRICT
+    by: Literal["mac", "pointer", "walk"]
+    pointer: PlainOid | None = None
+    mac_column: PlainOid | None = None
+
+
+class StateSpec(BaseModel):
+    model_config = _STRICT
+    name: str
+    verdict: Verdict
+
+
+class Lookup(BaseModel):
+    model_config = _STRICT
+    column: PlainOid
+    index: IndexSpec
+
+
+class Source(Lookup):
+    name: str
+    states: dict[int, StateSpec] = Field(min_length=1)
+
+
+class SnmpObserve(BaseModel):
+    model_config = _STRICT
+    sources: list[Source] = Field(min_length=1)
+    ifindex: Lookup | None = None
+
+
+class CliState(BaseModel):
+    model_config = _STRICT
+    match: RegexTemplate
+    verdict: Verdict
+
+
+class CliObserve(BaseModel):
+    """``state_pattern`` has a group ``state``; ``absent_pattern`` (or no state match
+    at all) means the device does not know the MAC; ``fields`` extract more groups."""
+
+    model_config = _STRICT
+    command: TextTemplate
+    state_pattern: RegexTemplate
+    absent_pattern: RegexTemplate | None = None
+    states: list[CliState] = Field(min_length=1)
+    fields: dict[str, RegexTemplate] = Field(default_factory=dict)
+
+
+class Observe(BaseModel):
+    model_config = _STRICT
+    snmp: SnmpObserve | None = None
+    cli: CliObserve | None = None
+    blocks: list[str] = Field(default_factory=list)  # mechanisms read back by observe()
+
+
+class CliSweep(BaseModel):
+    model_config = _STRICT
+    command: TextTemplate
+    row_pattern: RegexTemplate  # groups: mac, state
+
+
+class Sweep(BaseModel):
+    model_config = _STRICT
+    snmp_sources: list[str] | None = None
+    cli: CliSweep | None = None
+
+
+class Capability(BaseModel):
+    """A GET whose answer (anything but noSuchObject / noSuchInstance) proves it."""
+
+    model_config = _STRICT
+    snmp_present: OidTemplate
+
+
+class Profile(BaseModel):
+    model_config = _STRICT
+    platform: Name
+    description: str = ""
+    kind: Literal["cmts", "headend"]
+    transports: Transports
+    mac_format: MacFormat = "dotted"
+    limits: Limits = Field(default_factory=Limits)
+    capabilities: dict[str, Capability] = Field(default_factory=dict)
+    mechanisms: list[Mechanism] = Field(min_length=1)
+    kick: Kick | None = None
+    observe: Observe
+    sweep: Sweep | None = None
+
+    def mechanism(self, name: str) -> Mechanism:
+        for m in self.mechanisms:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
+    """References between sections, and templates against what each one can use."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    mech_names = [m.name for m in p.mechanisms]
+    sources = {s.name for s in (p.observe.snmp.sources if p.observe.snmp else [])}
+    for i, m in enumerate(p.mechanisms):
+        at: tuple[str | int, ...] = ("mechanisms", i)
+        if mech_names.count(m.name) > 1:
+            out.append(((*at, "name"), f"mechanism {m.name!r} is defined twice"))
+        if getattr(p.transports, m.transport) is None:
+            out.append(((*at, "transport"), f"transport {m.transport!r} is not configured"))
+        for r in m.requires:
+            if r not in p.capabilities:
+                out.append(((*at, "requires"), f"unknown capability {r!r}"))
+        for part in ("apply", "remove", "read_back"):
+            sec = getattr(m, part)
+            want, other = ("snmp", "cli") if m.transport == "snmp" else ("cli", "snmp")
+            if getattr(sec, want) is None or getattr(sec, other) is not None:
+                out.append(((*at, part), f"needs exactly a {want!r} section "
+                            f"(the mechanism's transport is {m.transport})"))
+        allowed = TEXT_PLACEHOLDERS | set(m.fetch)
+        for part in ("apply", "remove"):
+            for j, pdu in enumerate(getattr(m, part).snmp or []):
+                for k, vb in enumerate(pdu):
+                    bad = placeholders(vb.value) - allowed
+                    if bad:
+                        out.append(((*at, part, "snmp", j, k, "value"),
+                                    f"unknown placeholder(s): {', '.join(sorted(bad))}"))
+        for j, e in enumerate(m.read_back.snmp or []):
+            if (e.oid is None) == (e.source is None):
+                out.append(((*at, "read_back", "snmp", j), "give exactly one of oid, source"))
+            elif e.source is not None and e.source not in sources:
+                out.append(((*at, "read_back", "snmp", j, "source"),
+                            f"unknown observe source {e.source!r}"))
+        for j, pat in enumerate(m.capacity.full_errors if m.capacity and
+                                m.transport == "ssh" else []):
+            try:
+                re.compile(pat)
+            except re.error as e:
+                out.append(((*at, "capacity", "full_errors", j), f"bad regular expression: {e}"))
+        if m.capacity and getattr(p.limits, m.capacity.limit) is None:
+            out.append(((*at, "capacity", "limit"), f"limits.{m.capacity.limit} is not set"))
+    for i, b in enumerate(p.observe.blocks):
+        if b not in mech_names:
+            out.append((("observe", "blocks", i), f"unknown mechanism {b!r}"))
+    if p.observe.snmp is None and p.observe.cli is None:
+        out.append((("observe",), "needs an snmp or a cli section"))
+    for i, s in enumerate(p.observe.snmp.sources if p.observe.snmp else []):
+        ix = s.index
+        if ix.by == "pointer" and (ix.pointer is None or ix.mac_column is None):
+            out.append((("observe", "snmp", "sources", i, "index"),
+                        "by: pointer needs pointer and mac_column (for sweeps)"))
+        if ix.by == "walk" and ix.mac_column is None:
+            out.append((("observe", "snmp", "sources", i, "index"), "by: walk needs mac_column"))
+    for i, name in enumerate(p.sweep.snmp_sources or [] if p.sweep else []):
+        if name not in sources:
+            out.append((("sweep", "snmp_sources", i), f"unknown observe source {name!r}"))
+    if p.kick is not None and (p.kick.snmp is None) == (p.kick.cli is None):
+        out.append((("kick",), "needs exactly one of snmp, cli"))
+    return out
+
+
+def line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if str(k.value) == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) \
+                and key < len(node.value):
+            nxt = node.value[key]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+    return int(node.start_mark.line) + 1
+
+
+def load_profile(path: Path) -> Profile:
+    """One profile file; any problem raises ProfileError("FILE:LINE: reason")."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read profile: {e.strerror}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data: Any = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ProfileError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    finally:
+        loader.dispose()
+    if node is None or not isinstance(data, dict):
+        raise ProfileError(f"{path}:1: a profile is a mapping (platform, transports, ...)")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        what = ".".join(map(str, loc)) or "(top)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ProfileError(f"{path}:{line_of(node, loc)}: {what}: {msg}") from None
+    problems = cross_check(profile)
+    if problems:
+        loc, msg = problems[0]
+        raise ProfileError(f"{path}:{line_of(node, loc)}: {'.'.join(map(str, loc))}: {msg}")
+    if profile.platform != path.stem:
+        raise ProfileError(f"{path}:{line_of(node, ('platform',))}: platform "
+                           f"{profile.platform!r} must match the file name {path.stem!r}")
+    return profile
+
+
+def load_profiles(directory: Path) -> dict[str, Profile]:
+    """Every ``*.yaml`` profile in ``directory``, by platform name."""
+    if not directory.is_dir():
+        raise ProfileError(f"{directory}: no such profile directory")
+    return {p.stem: load_profile(p) for p in sorted(directory.glob("*.yaml"))}

@@ -1,0 +1,74 @@
+"""Session handling shared by the store's parts: short sessions, one write transaction
+per call, audit entry appended inside it, SQLAlchemy errors translated to StoreError."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Self
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from enforcer.errors import StoreError
+from enforcer.store.audit import Clock, append_audit, lock_chain, utcnow
+from enforcer.store.db import make_engine, make_sessionmakers
+
+
+class StoreBase:
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._read, self._write = make_sessionmakers(engine)
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock = utcnow) -> Self:
+        """A store on a fresh engine for ``url`` (run ``db.upgrade`` first)."""
+        return cls(make_engine(url), clock=clock)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        try:
+            with self._read() as session:
+                yield session
+        except SQLAlchemyError as e:
+            raise StoreError(f"database read failed: {type(e).__name__}: {_short(e)}") from e
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """One serialised write transaction; commits on success, rolls back on error.
+        Every change made in it must be accompanied by :meth:`audit`."""
+        try:
+            with self._write() as session, session.begin():
+                lock_chain(session)
+                yield session
+        except SQLAlchemyError as e:
+            raise StoreError(f"database write failed: {type(e).__name__}: {_short(e)}") from e
+
+    def audit(self, session: Session, actor: str, action: str, order_id: str | None,
+              payload: dict[str, Any]) -> None:
+        append_audit(session, actor, action, order_id, payload, at=self.clock())
+
+    def ping(self) -> bool:
+        """True when the database answers (for /readyz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _short(e: SQLAlchemyError) -> str:
+    # The first line of the DBAPI message, without SQL or parameters (which may hold data).
+    orig = getattr(e, "orig", None)
+    msg = str(orig) if orig is not None else e.__class__.__name__
+    return msg.splitlines()[0][:200] if msg else ""

@@ -1,0 +1,79 @@
+"""ORM row -> frozen record conversions (called inside a session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, OrderState, Reason, Role, Scope, TargetState
+from enforcer.store import schema as s
+from enforcer.store.records import (
+    ApprovalRecord,
+    DeviceStateRecord,
+    Evidence,
+    LiftRequestRecord,
+    OrderDeviceRecord,
+    OrderRecord,
+    TargetRecord,
+    UserRecord,
+)
+
+
+def evidence_from_json(items: list[Any]) -> tuple[Evidence, ...]:
+    return tuple(
+        Evidence(kind=str(i["kind"]), ref=str(i["ref"]), offset=i.get("offset"),
+                 note=i.get("note"))
+        for i in items
+    )
+
+
+def order(row: s.Order, devices: list[s.OrderDevice]) -> OrderRecord:
+    return OrderRecord(
+        id=row.id, ticket=row.ticket, account=row.account, reason=Reason(row.reason),
+        scope=Scope(row.scope), node=row.node, requested_by=row.requested_by, note=row.note,
+        evidence=evidence_from_json(row.evidence), state=OrderState(row.state),
+        state_detail=row.state_detail, source=row.source, created_by=row.created_by,
+        created_at=row.created_at, updated_at=row.updated_at, enforced_at=row.enforced_at,
+        verified_at=row.verified_at, lifted_at=row.lifted_at,
+        devices=tuple(
+            OrderDeviceRecord(Mac(d.mac), DeviceKind(d.kind),
+                              Mac(d.ecm_mac) if d.ecm_mac else None)
+            for d in sorted(devices, key=lambda d: d.id)
+        ),
+    )
+
+
+def target(row: s.Target) -> TargetRecord:
+    return TargetRecord(
+        id=row.id, order_id=row.order_id, device=row.device, mac=Mac(row.mac),
+        device_kind=DeviceKind(row.device_kind), mechanism=row.mechanism,
+        state=TargetState(row.state), attempts=row.attempts, last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at, applied_at=row.applied_at,
+        verified_at=row.verified_at, removed_at=row.removed_at, transcript=row.transcript,
+        transcript_sha256=row.transcript_sha256, verdict=row.verdict, updated_at=row.updated_at,
+    )
+
+
+def user(row: s.User) -> UserRecord:
+    return UserRecord(id=row.id, name=row.name, role=Role(row.role),
+                      token_prefix=row.token_prefix, created_at=row.created_at,
+                      disabled=row.disabled, expires_at=row.expires_at)
+
+
+def device_state(row: s.DeviceState) -> DeviceStateRecord:
+    return DeviceStateRecord(name=row.name, host_key_fingerprint=row.host_key_fingerprint,
+                             reachable=row.reachable, last_seen=row.last_seen,
+                             last_error=row.last_error, updated_at=row.updated_at)
+
+
+def approval(row: s.Approval) -> ApprovalRecord:
+    return ApprovalRecord(lift_request_id=row.lift_request_id, approver=row.approver,
+                          decision=row.decision, note=row.note, created_at=row.created_at)
+
+
+def lift_request(row: s.LiftRequest, approvals: list[s.Approval]) -> LiftRequestRecord:
+    return LiftRequestRecord(
+        id=row.id, order_id=row.order_id, requested_by=row.requested_by, reason=row.reason,
+        state=row.state, created_at=row.created_at, expires_at=row.expires_at,
+        approvals=tuple(approval(a) for a in sorted(approvals, key=lambda a: a.id)),
+    )

@@ -1,0 +1,146 @@
+"""Orders: creation (idempotent for webhooks), queries and state changes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from enforcer.domain.model import ACTIVE_ORDER_STATES, OrderState, Reason
+from enforcer.store import convert
+from enforcer.store import schema as s
+from enforcer.store.base import StoreBase
+from enforcer.store.errors import IdempotencyConflict, NotFound
+from enforcer.store.ids import new_order_id
+from enforcer.store.records import OrderRecord, OrderSpec
+
+#: Timestamp column set when an order enters each state.
+_STAMP = {OrderState.ENFORCED: "enforced_at", OrderState.VERIFIED: "verified_at",
+          OrderState.LIFTED: "lifted_at"}
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _load(session: Session, order_id: str) -> OrderRecord:
+    row = session.get(s.Order, order_id)
+    if row is None:
+        raise NotFound(f"no order {order_id}")
+    devices = session.scalars(select(s.OrderDevice).where(s.OrderDevice.order_id == order_id))
+    return convert.order(row, list(devices))
+
+
+def _load_many(session: Session, rows: Iterable[s.Order]) -> list[OrderRecord]:
+    rows = list(rows)
+    ids = [r.id for r in rows]
+    by_order: dict[str, list[s.OrderDevice]] = {i: [] for i in ids}
+    if ids:
+        for d in session.scalars(select(s.OrderDevice).where(s.OrderDevice.order_id.in_(ids))):
+            by_order[d.order_id].append(d)
+    return [convert.order(r, by_order[r.id]) for r in rows]
+
+
+class OrdersMixin(StoreBase):
+    def create_order(self, spec: OrderSpec, *, actor: str, source: str,
+                     idempotency: tuple[str, str] | None = None) -> tuple[OrderRecord, bool]:
+        """Store a new order with its devices (and webhook receipt), audited, committed
+        before returning. With ``idempotency=(webhook_id, body_sha256)`` a repeated
+        delivery returns the existing order and ``created=False``; the same id with
+        another body raises :class:`IdempotencyConflict`."""
+        if source not in ("webhook", "api"):
+            raise ValueError(f"source must be 'webhook' or 'api', not {source!r}")
+        with self.write_session() as session:
+            if idempotency is not None:
+                receipt = session.get(s.WebhookReceipt, idempotency[0])
+                if receipt is not None:
+                    if receipt.body_sha256 != idempotency[1]:
+                        raise IdempotencyConflict(idempotency[0], receipt.order_id)
+                    return _load(session, receipt.order_id), False
+            now = self.clock()
+            order = s.Order(
+                id=new_order_id(now), ticket=spec.ticket, account=spec.account,
+                reason=spec.reason.value, scope=spec.scope.value, node=spec.node,
+                requested_by=spec.requested_by, note=spec.note,
+                evidence=[e.as_dict() for e in spec.evidence], state=OrderState.ACCEPTED.value,
+                state_detail=None, source=source, created_by=actor, created_at=now,
+                updated_at=now,
+            )
+            session.add(order)
+            session.flush()
+            for d in spec.devices:
+                session.add(s.OrderDevice(order_id=order.id, mac=str(d.mac), kind=d.kind.value,
+                                          ecm_mac=str(d.ecm_mac) if d.ecm_mac else None))
+            if idempotency is not None:
+                session.add(s.WebhookReceipt(webhook_id=idempotency[0],
+                                             body_sha256=idempotency[1], order_id=order.id,
+                                             received_at=now))
+            session.flush()
+            record = _load(session, order.id)
+            self.audit(session, actor, "order.accepted", order.id, {
+                "source": source, "ticket": spec.ticket, "account": spec.account,
+                "reason": spec.reason, "scope": spec.scope, "node": spec.node,
+                "requested_by": spec.requested_by, "note": spec.note,
+                "evidence": [e.as_dict() for e in spec.evidence],
+                "devices": [{"mac": d.mac, "kind": d.kind, "ecm_mac": d.ecm_mac}
+                            for d in spec.devices],
+                "webhook_id": idempotency[0] if idempotency else None,
+            })
+            return record, True
+
+    def get_order(self, order_id: str) -> OrderRecord:
+        """The order with its devices; raises :class:`NotFound`."""
+        with self.read_session() as session:
+            return _load(session, order_id)
+
+    def list_orders(self, state: OrderState | None = None, reason: Reason | None = None,
+                    limit: int = 100, offset: int = 0) -> list[OrderRecord]:
+        """Newest first."""
+        q = select(s.Order)
+        if state is not None:
+            q = q.where(s.Order.state == state.value)
+        if reason is not None:
+            q = q.where(s.Order.reason == reason.value)
+        q = q.order_by(s.Order.created_at.desc(), s.Order.id.desc()).limit(limit).offset(offset)
+        with self.read_session() as session:
+            return _load_many(session, session.scalars(q))
+
+    def orders_in_states(self, states: Iterable[OrderState]) -> list[OrderRecord]:
+        """Oldest first (the order the reconciler should work in)."""
+        values = [st.value for st in states]
+        q = select(s.Order).where(s.Order.state.in_(values)).order_by(s.Order.created_at)
+        with self.read_session() as session:
+            return _load_many(session, session.scalars(q))
+
+    def active_orders(self) -> list[OrderRecord]:
+        """Orders whose bans must be in force (accepted .. verified, and lift_pending)."""
+        return self.orders_in_states(ACTIVE_ORDER_STATES)
+
+    def set_order_state(self, order_id: str, state: OrderState, *, detail: str | None = None,
+                        actor: str) -> OrderRecord:
+        """Move an order to ``state`` (stamping enforced_at / verified_at / lifted_at on
+        entry), audited as ``order.state``. A no-op change is not audited."""
+        with self.write_session() as session:
+            row = session.get(s.Order, order_id)
+            if row is None:
+                raise NotFound(f"no order {order_id}")
+            if row.state == state.value and row.state_detail == detail:
+                return _load(session, order_id)
+            now, before = self.clock(), row.state
+            row.state, row.state_detail, row.updated_at = state.value, detail, now
+            stamp = _STAMP.get(state)
+            if stamp is not None and before != state.value:
+                setattr(row, stamp, now)
+            session.flush()
+            self.audit(session, actor, "order.state", order_id,
+                       {"from": before, "to": state.value, "detail": detail})
+            return _load(session, order_id)
+
+    def count_orders(self) -> dict[tuple[str, str], int]:
+        """{(state, reason): count} for the ``enforcer_orders`` gauge."""
+        q = select(s.Order.state, s.Order.reason, func.count()).group_by(
+            s.Order.state, s.Order.reason)
+        with self.read_session() as session:
+            return {(st, rs): n for st, rs, n in session.execute(q).all()}

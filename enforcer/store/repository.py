@@ -1,0 +1,45 @@
+"""The ``Store``: the repository API the engine, API and CLI use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from enforcer.store import audit
+from enforcer.store import schema as s
+from enforcer.store.devices import DevicesMixin
+from enforcer.store.lifts import LiftsMixin
+from enforcer.store.orders import OrdersMixin
+from enforcer.store.records import AuditRecord
+from enforcer.store.targets import TargetsMixin
+from enforcer.store.users import UsersMixin
+
+
+class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin):
+    """Every method opens its own short session; writes run in one serialised
+    transaction together with their audit entry. Safe to call from worker threads."""
+
+    def record_event(self, actor: str, action: str, order_id: str | None,
+                     payload: dict[str, Any]) -> None:
+        """Append an audit entry that has no other row change (e.g. a refused request,
+        a push attempt's outcome)."""
+        with self.write_session() as session:
+            self.audit(session, actor, action, order_id, payload)
+
+    def verify_audit(self) -> tuple[bool, int | None, str]:
+        """(ok, first bad seq or None, reason). Detects modified, deleted, inserted and
+        reordered entries; truncation of the newest entries needs an exported head hash."""
+        with self.read_session() as session:
+            return audit.verify_chain(session)
+
+    def audit_entries(self, *, order_id: str | None = None, action: str | None = None,
+                      after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        q = select(s.AuditEntry).where(s.AuditEntry.seq > after_seq)
+        if order_id is not None:
+            q = q.where(s.AuditEntry.order_id == order_id)
+        if action is not None:
+            q = q.where(s.AuditEntry.action == action)
+        q = q.order_by(s.AuditEntry.seq).limit(limit)
+        with self.read_session() as session:
+            return [audit.to_record(r) for r in session.scalars(q)]

@@ -1,0 +1,148 @@
+"""Targets (device x MAC x mechanism) of an order, and their progress."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from enforcer.domain.model import ACTIVE_ORDER_STATES, TargetState
+from enforcer.store import convert
+from enforcer.store import schema as s
+from enforcer.store.base import StoreBase
+from enforcer.store.errors import NotFound
+from enforcer.store.records import TargetRecord, TargetSpec
+
+#: Fields the engine may change with ``update_target``.
+UPDATABLE = frozenset({
+    "state", "attempts", "last_error", "next_attempt_at", "applied_at", "verified_at",
+    "removed_at", "transcript", "verdict",
+})
+_DUE = (TargetState.PENDING.value, TargetState.RETRYING.value)
+
+
+def _key(t: s.Target | TargetSpec) -> tuple[str, str, str]:
+    return (t.device, str(t.mac), t.mechanism)
+
+
+def _of_order(session: Session, order_id: str) -> list[s.Target]:
+    return list(session.scalars(
+        select(s.Target).where(s.Target.order_id == order_id).order_by(s.Target.id)))
+
+
+class TargetsMixin(StoreBase):
+    def upsert_targets(self, order_id: str, specs: Iterable[TargetSpec], *,
+                       actor: str = "engine") -> list[TargetRecord]:
+        """Add the targets not yet stored (state pending, due now); existing ones are left
+        as they are. Returns every target of the order."""
+        return self._sync_targets(order_id, specs, actor=actor, prune=False)
+
+    def replace_targets(self, order_id: str, specs: Iterable[TargetSpec], *,
+                        actor: str = "engine") -> list[TargetRecord]:
+        """Make the order's target set ``specs``: add missing ones, delete those not in
+        ``specs`` that were never applied. Targets not in ``specs`` that were applied are
+        kept (and returned) so the reconciler removes the block and marks them removed."""
+        return self._sync_targets(order_id, specs, actor=actor, prune=True)
+
+    def _sync_targets(self, order_id: str, specs: Iterable[TargetSpec], *, actor: str,
+                      prune: bool) -> list[TargetRecord]:
+        wanted = {_key(sp): sp for sp in specs}
+        with self.write_session() as session:
+            if session.get(s.Order, order_id) is None:
+                raise NotFound(f"no order {order_id}")
+            existing = {_key(t): t for t in _of_order(session, order_id)}
+            now = self.clock()
+            added = [sp for k, sp in wanted.items() if k not in existing]
+            for sp in added:
+                session.add(s.Target(
+                    order_id=order_id, device=sp.device, mac=str(sp.mac),
+                    device_kind=sp.device_kind.value, mechanism=sp.mechanism,
+                    state=TargetState.PENDING.value, attempts=0, next_attempt_at=now,
+                    updated_at=now))
+            dropped = []
+            if prune:
+                for k, t in existing.items():
+                    if k not in wanted and t.applied_at is None:
+                        dropped.append(t)
+                        session.delete(t)
+            session.flush()
+            if added or dropped:
+                self.audit(session, actor, "targets.planned", order_id, {
+                    "added": [dict(zip(("device", "mac", "mechanism"), _key(sp), strict=True))
+                              for sp in added],
+                    "dropped": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
+                                for t in dropped],
+                })
+            return [convert.target(t) for t in _of_order(session, order_id)]
+
+    def update_target(self, target_id: int, *, actor: str, audit_action: str,
+                      **fields: Any) -> TargetRecord:
+        """Change a target's progress fields (see ``UPDATABLE``) and audit the change as
+        ``audit_action``. ``transcript`` must already be scrubbed; its SHA-256 is stored
+        and audited instead of the text."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable target fields: {', '.join(sorted(unknown))}")
+        if "state" in fields:
+            fields["state"] = TargetState(fields["state"]).value
+        with self.write_session() as session:
+            row = session.get(s.Target, target_id)
+            if row is None:
+                raise NotFound(f"no target {target_id}")
+            audit_fields: dict[str, Any] = {}
+            for name, value in fields.items():
+                if name == "transcript":
+                    digest = hashlib.sha256(value.encode()).hexdigest() if value else None
+                    row.transcript, row.transcript_sha256 = value, digest
+                    audit_fields["transcript_sha256"] = digest
+                else:
+                    setattr(row, name, value)
+                    audit_fields[name] = value
+            row.updated_at = self.clock()
+            session.flush()
+            self.audit(session, actor, audit_action, row.order_id, {
+                "target_id": row.id, "device": row.device, "mac": row.mac,
+                "mechanism": row.mechanism, **audit_fields})
+            return convert.target(row)
+
+    def get_target(self, target_id: int) -> TargetRecord:
+        with self.read_session() as session:
+            row = session.get(s.Target, target_id)
+            if row is None:
+                raise NotFound(f"no target {target_id}")
+            return convert.target(row)
+
+    def targets_for_order(self, order_id: str) -> list[TargetRecord]:
+        with self.read_session() as session:
+            return [convert.target(t) for t in _of_order(session, order_id)]
+
+    def targets_due(self, now: datetime | None = None) -> list[TargetRecord]:
+        """Pending or retrying targets whose next attempt is at or before ``now``."""
+        at = now or self.clock()
+        q = (select(s.Target).where(s.Target.state.in_(_DUE))
+             .where(or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= at))
+             .order_by(s.Target.next_attempt_at, s.Target.id))
+        with self.read_session() as session:
+            return [convert.target(t) for t in session.scalars(q)]
+
+    def active_targets(self, device: str | None = None) -> list[TargetRecord]:
+        """Targets of active orders (see ``ACTIVE_ORDER_STATES``), except removed ones,
+        optionally only those on ``device``; by order, then id."""
+        q = (select(s.Target).join(s.Order, s.Order.id == s.Target.order_id)
+             .where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
+             .where(s.Target.state != TargetState.REMOVED.value))
+        if device is not None:
+            q = q.where(s.Target.device == device)
+        with self.read_session() as session:
+            return [convert.target(t) for t in session.scalars(
+                q.order_by(s.Target.order_id, s.Target.id))]
+
+    def count_targets(self) -> dict[str, int]:
+        """{state: count} for the ``enforcer_targets`` gauge."""
+        q = select(s.Target.state, func.count()).group_by(s.Target.state)
+        with self.read_session() as session:
+            return {st: n for st, n in session.execute(q).all()}

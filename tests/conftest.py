@@ -1,0 +1,127 @@
+"""Shared fixtures: a running lab (real SNMP and SSH on loopback) and a running daemon
+(``enforcer serve`` as a subprocess), both started once per test session."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lab.testing import LabHandle, running_lab
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    with running_lab(state_dir=tmp_path_factory.mktemp("lab")) as handle:
+        yield handle
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    base: str
+    secret: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    tokens: dict[str, str]
+
+    def cli(self, *args: str, token: str | None = None, check: bool = True
+            ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "ENFORCER_URL": self.base}
+        if token:
+            env["ENFORCER_TOKEN"] = token
+        return subprocess.run([sys.executable, "-m", "enforcer.cli.main", *args], env=env,
+                              capture_output=True, text=True, check=check, timeout=120)
+
+    def get(self, path: str, role: str = "auditor") -> Any:
+        r = httpx.get(self.base + path, headers={"authorization": f"Bearer {self.tokens[role]}"},
+                      timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_state(self, order_id: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        order = self.get(f"/v1/orders/{order_id}")
+        while order["state"] != state:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"order {order_id} stuck in {order['state']}: "
+                                     f"{order.get('state_detail')}\n{json.dumps(order)[:3000]}")
+            time.sleep(0.1)
+            order = self.get(f"/v1/orders/{order_id}")
+        return dict(order)
+
+
+def start_daemon(lab: LabHandle, work: Path, **extra_env: str) -> Daemon:
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    port = free_port()
+    env = {**os.environ,
+           "ENFORCER_INVENTORY": str(lab.inventory_path),
+           "ENFORCER_STATE_DIR": str(work / "state"),
+           "ENFORCER_HTTP__LISTEN": f"127.0.0.1:{port}",
+           "ENFORCER_WEBHOOK__SECRETS": json.dumps([secret]),
+           "ENFORCER_ENGINE__VERIFY_SETTLE_S": "5",
+           "ENFORCER_ENGINE__VERIFY_POLL_S": "0.2",
+           "ENFORCER_ENGINE__VERIFY_TIMEOUT_S": "20",
+           "ENFORCER_ENGINE__RETRY_BASE_S": "0.5",
+           "ENFORCER_ENGINE__MAX_RETRY_BACKOFF_S": "3",
+           **extra_env}
+    tokens: dict[str, str] = {}
+    for role in ("engineer", "auditor", "admin", "approver", "escalation-system"):
+        out = subprocess.run([sys.executable, "-m", "enforcer.cli.main", "users", "add",
+                              f"test-{role}", "--role", role, "--json"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        tokens[role] = json.loads(out)["token"]
+    log_path = work / "enforcer.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the process owns it until terminated
+    proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("enforcer serve exited:\n" + log_path.read_text()[-4000:])
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("enforcer serve not ready:\n" + log_path.read_text()[-4000:])
+        time.sleep(0.1)
+    return Daemon(base, secret, env, proc, log_path, tokens)
+
+
+def stop_daemon(d: Daemon) -> None:
+    d.process.terminate()
+    try:
+        d.process.wait(15)
+    except subprocess.TimeoutExpired:
+        d.process.kill()
+        d.process.wait()
+
+
+@pytest.fixture(scope="session")
+def daemon(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    d = start_daemon(lab, tmp_path_factory.mktemp("daemon"))
+    yield d
+    stop_daemon(d)

@@ -1,0 +1,155 @@
+"""The audit chain: hashing, concurrent appends from several writers, tamper detection."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from enforcer.api.testing import FakeClock
+from enforcer.store import Store, canonical_json
+from enforcer.store.audit import GENESIS_HASH, entry_hash
+
+
+def _fill(store: Store, n: int = 6) -> None:
+    for i in range(n):
+        store.record_event("tester", "test.event", None, {"i": i, "note": "héllo"})
+
+
+_INSERT = ("INSERT INTO audit_log (seq, at, actor, action, order_id, payload, prev_hash, hash)"
+           " VALUES (:seq, :at, :actor, 'x', NULL, '{}', :prev, :hash)")
+
+
+def _sql(store: Store, *statements: str, **params: object) -> None:
+    """Tamper with the table directly, as an attacker with database access would."""
+    with store.engine.begin() as conn:
+        for s in statements:
+            conn.execute(text(s), params if ":" in s else {})
+
+
+def test_hash_is_sha256_over_canonical_json(store: Store, clock: FakeClock) -> None:
+    store.record_event("alice", "x.y", "ord_1", {"b": [1, 2], "a": "é", "at": clock.now})
+    (e,) = store.audit_entries()
+    assert e.seq == 1 and e.prev_hash == GENESIS_HASH
+    doc = {"seq": 1, "at": "2025-03-01T12:00:00.123456+00:00", "actor": "alice",
+           "action": "x.y", "order_id": "ord_1",
+           "payload": {"a": "é", "at": "2025-03-01T12:00:00.123456+00:00", "b": [1, 2]},
+           "prev_hash": GENESIS_HASH}
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert e.hash == hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    assert canonical_json({"b": 1, "a": [True, None]}) == '{"a":[true,null],"b":1}'
+    assert store.verify_audit() == (True, None, "1 entries, chain intact")
+
+
+def test_entries_link(store: Store) -> None:
+    _fill(store, 4)
+    entries = store.audit_entries()
+    assert [e.seq for e in entries] == [1, 2, 3, 4]
+    for prev, cur in itertools.pairwise(entries):
+        assert cur.prev_hash == prev.hash
+    assert store.verify_audit()[0]
+
+
+def test_concurrent_writers_keep_one_chain(db_url: str, store: Store) -> None:
+    """Several threads, each with its own engine (like several daemon instances)."""
+    writers, per_writer = 6, 25
+    stores = [Store.from_url(db_url) for _ in range(writers)]
+    errors: list[BaseException] = []
+
+    def work(s: Store, w: int) -> None:
+        try:
+            for i in range(per_writer):
+                s.record_event(f"w{w}", "test.concurrent", None, {"w": w, "i": i})
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s, w)) for w, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for s in stores:
+        s.dispose()
+    assert not errors, errors
+    entries = store.audit_entries(limit=10_000)
+    assert [e.seq for e in entries] == list(range(1, writers * per_writer + 1))
+    assert store.verify_audit() == (True, None, f"{writers * per_writer} entries, chain intact")
+
+
+def test_detects_modified_payload(store: Store) -> None:
+    _fill(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET payload = :p WHERE seq = 3"), {"p": '{"i":99}'})
+    ok, bad, reason = store.verify_audit()
+    assert (ok, bad) == (False, 3) and "hash" in reason
+
+
+def test_detects_modified_actor_and_time(store: Store) -> None:
+    _fill(store)
+    _sql(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+    assert store.verify_audit()[:2] == (False, 2)
+
+
+def test_detects_rehashed_modification(store: Store) -> None:
+    """Recomputing the tampered row's own hash breaks the next row's link."""
+    _fill(store)
+    e = store.audit_entries()[2]
+    forged = entry_hash(seq=3, at=e.at, actor="mallory", action=e.action, order_id=None,
+                        payload=e.payload, prev_hash=e.prev_hash)
+    _sql(store, "UPDATE audit_log SET actor = 'mallory', hash = :h WHERE seq = 3", h=forged)
+    ok, bad, reason = store.verify_audit()
+    assert (ok, bad) == (False, 4) and "prev_hash" in reason
+
+
+def test_detects_deleted_row(store: Store) -> None:
+    _fill(store)
+    _sql(store, "DELETE FROM audit_log WHERE seq = 4")
+    ok, bad, reason = store.verify_audit()
+    assert (ok, bad) == (False, 4) and "missing" in reason
+
+
+def test_detects_inserted_row(store: Store) -> None:
+    _fill(store)
+    prev = store.audit_entries()[1]  # seq 2
+    at = datetime(2025, 3, 1, 12, 0, 1, tzinfo=UTC)
+    forged = entry_hash(seq=3, at=at, actor="mallory", action="x", order_id=None,
+                        payload={}, prev_hash=prev.hash)
+    _sql(store,
+         "UPDATE audit_log SET seq = -seq WHERE seq > 2",
+         "UPDATE audit_log SET seq = 1 - seq WHERE seq < 0",
+         _INSERT, seq=3, at=at.replace(tzinfo=None), actor="mallory", prev=prev.hash,
+         hash=forged)
+    ok, bad, _ = store.verify_audit()
+    assert not ok and bad == 4  # the forged row links, the original successor does not
+
+
+def test_detects_appended_row_with_a_bad_link(store: Store) -> None:
+    _fill(store, 3)
+    _sql(store, _INSERT, seq=4, at=datetime(2025, 3, 1, 12, 0, 1), actor="m", prev="1" * 64,
+         hash="2" * 64)
+    assert store.verify_audit()[:2] == (False, 4)
+
+
+def test_detects_reordered_rows(store: Store) -> None:
+    _fill(store)
+    _sql(store,
+         "UPDATE audit_log SET seq = 100 WHERE seq = 2",
+         "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+         "UPDATE audit_log SET seq = 3 WHERE seq = 100")
+    ok, bad, _ = store.verify_audit()
+    assert (ok, bad) == (False, 2)
+
+
+def test_empty_chain_is_ok(store: Store) -> None:
+    assert store.verify_audit() == (True, None, "0 entries, chain intact")
+
+
+def test_payload_must_be_json(store: Store) -> None:
+    with pytest.raises(TypeError, match="not JSON serialisable"):
+        store.record_event("a", "b", None, {"x": object()})
+    assert store.audit_entries() == []
