@@ -7,7 +7,9 @@ varbinds per second plus the agent's own CPU time per varbind (from /proc/PID/st
 
     python bench/bench_lab_agent.py [--rows 20000] [--rounds 5] [--reps 25]
 
-Writes bench/results/lab_agent.json and bench/results/lab_agent.md.
+Writes bench/results/lab_agent.json and bench/results/lab_agent.md. Also registered in the
+suite as ``lab_agent`` (``python -m bench.run --only lab_agent``). It has no reference side:
+it tells how much of a sweep's wall time the lab agent itself takes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import machine  # noqa: E402
+from bench.registry import BenchContext, BenchResult, Figure, register  # noqa: E402
 from lab.snmp.agent import SnmpAgent, UsmUser  # noqa: E402
 from lab.snmp.mibtree import Column, MibTree, Syntax, Table  # noqa: E402
 
@@ -83,23 +87,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout
-    version = subprocess.run(["snmpget", "--version"], capture_output=True, text=True, check=False)
-    return {
-        "cpu_model": model,
-        "nproc": int(nproc.strip() or 0),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "net_snmp": (version.stdout + version.stderr).strip(),
-    }
-
-
 def walk(cmd: list[str], env: dict[str, str], expected: int) -> float:
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -117,20 +104,11 @@ def walk(cmd: list[str], env: dict[str, str], expected: int) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--reps", type=int, default=25, help="snmpbulkwalk -Cr")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    if args.serve:
-        asyncio.run(serve(args.rows))
-        return
-    rounds = max(1, min(args.rounds, MAX_ROUNDS))
+def measure(rows: int, rounds: int, reps: int) -> dict[str, Any]:
+    """Start the agent in its own process and walk it ``rounds`` times per protocol."""
+    rounds = max(1, min(rounds, MAX_ROUNDS))
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--rows", str(args.rows)],
+        [sys.executable, __file__, "--serve", "--rows", str(rows)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -143,7 +121,7 @@ def main() -> None:
         target = f"127.0.0.1:{ready[1]}"
         env = {**os.environ, "MIBS": ""}
         oid = "." + ".".join(map(str, ENTRY))
-        common = ["-On", "-t", "5", "-r", "1", f"-Cr{args.reps}"]
+        common = ["-On", "-t", "5", "-r", "1", f"-Cr{reps}"]
         commands = {
             "v2c": ["snmpbulkwalk", "-v2c", "-c", "public", *common, target, oid],
             "v3_authPriv_SHA_AES": [
@@ -166,7 +144,7 @@ def main() -> None:
                 oid,
             ],
         }
-        expected = args.rows * 3
+        expected = rows * 3
         walk(commands["v2c"], env, expected)  # warm-up: caches, key localization
         times: dict[str, list[float]] = {k: [] for k in commands}
         cpu: dict[str, list[float]] = {k: [] for k in commands}
@@ -182,12 +160,13 @@ def main() -> None:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
     results: dict[str, Any] = {
         "benchmark": "lab SNMP agent served to snmpbulkwalk",
-        "rows": args.rows,
+        "rows": rows,
         "columns": 3,
         "varbinds_per_walk": expected,
-        "max_repetitions": args.reps,
+        "max_repetitions": reps,
         "rounds": rounds,
         "machine": machine(),
         "command_line": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
@@ -198,15 +177,55 @@ def main() -> None:
         results["walks"][name] = {
             "command": " ".join(shlex.quote(a) for a in cmd),
             "seconds": [round(t, 4) for t in times[name]],
+            "agent_cpu_us": [round(c / expected * 1e6, 3) for c in cpu[name]],
             "median_seconds": round(med, 4),
             "median_varbinds_per_s": round(expected / med),
             "agent_cpu_us_per_varbind": round(statistics.median(cpu[name]) / expected * 1e6, 2),
         }
+    return results
+
+
+def to_result(r: dict[str, Any]) -> BenchResult:
+    """The suite's view of :func:`measure`'s results (no reference side, no target)."""
+    figures: list[Figure] = []
+    for name, w in r["walks"].items():
+        figures.append(Figure(f"{name} walk time", "s", list(w["seconds"])))
+        figures.append(Figure(f"{name} agent CPU per varbind", "us", list(w["agent_cpu_us"])))
+    notes = [
+        f"Synthetic table of {r['rows']:,} rows x 3 columns = {r['varbinds_per_walk']:,} "
+        f"varbinds per walk, walked by snmpbulkwalk -Cr{r['max_repetitions']}; the agent runs "
+        "in its own process. Infrastructure figure: no reference side, no target.",
+    ]
+    params = {k: r[k] for k in ("rows", "max_repetitions", "rounds")}
+    return BenchResult("lab_agent", "Lab SNMP agent throughput", params, figures, notes,
+                       {"walks": r["walks"]})
+
+
+@register("lab_agent", "Lab SNMP agent served to snmpbulkwalk (v2c, v3 authPriv)")
+def run(ctx: BenchContext) -> BenchResult:
+    rows, rounds = (500, 1) if ctx.smoke else (20_000, ctx.rounds)
+    return to_result(measure(rows, rounds, 25))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=25, help="snmpbulkwalk -Cr")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.rows))
+        return
+    results = measure(args.rows, args.rounds, args.reps)
     text = render_md(results)
     print(text)
     if not args.no_write:
+        from bench.run import write_result
+
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "lab_agent.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_result(to_result(results), RESULTS, results["command_line"])
         (RESULTS / "lab_agent.md").write_text(text)
 
 
@@ -219,7 +238,8 @@ def render_md(r: dict[str, Any]) -> str:
         f"Unsigned32) = {r['varbinds_per_walk']:,} varbinds per walk; {r['rounds']} alternating",
         "rounds per protocol; the agent runs in its own process on one core.",
         "",
-        f"- Machine: {m['cpu_model']}, nproc={m['nproc']}, Python {m['python']}",
+        f"- Machine: {m['cpu_model']}, nproc={m['nproc']}, {m['memory_gib']} GiB, "
+        f"Python {m['python']}",
         f"- {m['platform']}",
         f"- Client: {m['net_snmp']}",
         f"- Command: `{r['command_line']}`",

@@ -54,10 +54,11 @@ def target(row: s.Target) -> TargetRecord:
     )
 
 
-def user(row: s.User) -> UserRecord:
+def user(row: s.User, groups: tuple[str, ...] = ()) -> UserRecord:
     return UserRecord(id=row.id, name=row.name, role=Role(row.role),
                       token_prefix=row.token_prefix, created_at=row.created_at,
-                      disabled=row.disabled, expires_at=row.expires_at)
+                      disabled=row.disabled, expires_at=row.expires_at,
+                      groups=tuple(sorted(groups)))
 
 
 def device_state(row: s.DeviceState) -> DeviceStateRecord:
@@ -76,4 +77,8 @@ def lift_request(row: s.LiftRequest, approvals: list[s.Approval]) -> LiftRequest
         id=row.id, order_id=row.order_id, requested_by=row.requested_by, reason=row.reason,
         state=row.state, created_at=row.created_at, expires_at=row.expires_at,
         approvals=tuple(approval(a) for a in sorted(approvals, key=lambda a: a.id)),
+        on_behalf_of=row.on_behalf_of, group=row.policy_group, rule=row.rule,
+        needed=row.needed,
+        electorate=tuple(str(x) for x in row.electorate) if row.electorate is not None else None,
+        order_state_before=row.order_state_before, decided_at=row.decided_at,
     )

@@ -120,6 +120,7 @@ class UserRecord:
     created_at: datetime
     disabled: bool
     expires_at: datetime | None
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,14 @@ class LiftRequestRecord:
     created_at: datetime
     expires_at: datetime
     approvals: tuple[ApprovalRecord, ...] = ()
+    # The policy frozen at request time (None on requests made before the policy).
+    on_behalf_of: str | None = None
+    group: str | None = None
+    rule: str | None = None
+    needed: int | None = None
+    electorate: tuple[str, ...] | None = None
+    order_state_before: str | None = None
+    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,16 @@ class User(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class UserGroup(Base):
+    """Named groups a user belongs to (e.g. an approver on the ``hs-board``)."""
+
+    __tablename__ = "user_groups"
+    __table_args__ = (UniqueConstraint("user_id", "group_name", name="uq_user_groups_user_group"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    group_name: Mapped[str] = mapped_column(String(100), index=True)
+
+
 class WebhookReceipt(Base):
     __tablename__ = "webhook_receipts"
     webhook_id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -132,6 +142,14 @@ class LiftRequest(Base):
     state: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Frozen at request time from the policy (0002); null on requests made before it.
+    on_behalf_of: Mapped[str | None] = mapped_column(String(200))
+    policy_group: Mapped[str | None] = mapped_column(String(100))
+    rule: Mapped[str | None] = mapped_column(String(20))
+    needed: Mapped[int | None] = mapped_column(Integer)
+    electorate: Mapped[list[Any] | None] = mapped_column(JSON)
+    order_state_before: Mapped[str | None] = mapped_column(String(20))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Approval(Base):

@@ -10,10 +10,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from enforcer.domain.model import Role
 from enforcer.store import convert
@@ -24,6 +26,23 @@ from enforcer.store.records import UserRecord
 
 _TOKEN = re.compile(r"^enf_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_group(name: str) -> str:
+    """A group name: 1-100 characters, letters, digits, ``.``, ``_``, ``-``."""
+    if not _GROUP.match(name):
+        raise ValueError(f"bad group name {name!r}: 1-100 characters: letters, digits, . _ -")
+    return name
+
+
+def _groups_of(session: Session, user_id: int) -> tuple[str, ...]:
+    return tuple(session.scalars(select(s.UserGroup.group_name).where(
+        s.UserGroup.user_id == user_id).order_by(s.UserGroup.group_name)))
+
+
+def _user(session: Session, row: s.User) -> UserRecord:
+    return convert.user(row, _groups_of(session, row.id))
 
 
 def token_digest(token: str) -> str:
@@ -38,12 +57,13 @@ def new_token() -> tuple[str, str]:
 
 class UsersMixin(StoreBase):
     def add_user(self, name: str, role: Role, expires_at: datetime | None = None, *,
-                 actor: str = "cli") -> tuple[UserRecord, str]:
-        """Create a user; returns the record and the plaintext token (shown once, never
-        stored). Raises :class:`Conflict` if the name is taken."""
+                 actor: str = "cli", groups: Iterable[str] = ()) -> tuple[UserRecord, str]:
+        """Create a user (a member of ``groups``); returns the record and the plaintext
+        token (shown once, never stored). Raises :class:`Conflict` if the name is taken."""
         if not _NAME.match(name):
             raise ValueError("a user name is 1-100 characters: letters, digits, . _ @ -")
         role = Role(role)
+        group_names = sorted({check_group(g) for g in groups})
         prefix, token = new_token()
         try:
             with self.write_session() as session:
@@ -54,10 +74,13 @@ class UsersMixin(StoreBase):
                              disabled=False, expires_at=expires_at)
                 session.add(row)
                 session.flush()
+                for g in group_names:
+                    session.add(s.UserGroup(user_id=row.id, group_name=g))
+                session.flush()
                 self.audit(session, actor, "user.added", None, {
                     "name": name, "role": role, "token_prefix": prefix,
-                    "expires_at": expires_at})
-                return convert.user(row), token
+                    "expires_at": expires_at, "groups": group_names})
+                return _user(session, row), token
         except IntegrityError as e:  # pragma: no cover - raced with another writer
             raise Conflict(f"user {name!r} already exists") from e
 
@@ -74,7 +97,7 @@ class UsersMixin(StoreBase):
                     continue
                 if row.disabled or (row.expires_at is not None and row.expires_at <= now):
                     return None
-                return convert.user(row)
+                return _user(session, row)
         return None
 
     def get_user(self, name: str) -> UserRecord:
@@ -82,11 +105,44 @@ class UsersMixin(StoreBase):
             row = session.scalar(select(s.User).where(s.User.name == name))
             if row is None:
                 raise NotFound(f"no user {name!r}")
-            return convert.user(row)
+            return _user(session, row)
 
     def list_users(self) -> list[UserRecord]:
         with self.read_session() as session:
-            return [convert.user(u) for u in session.scalars(select(s.User).order_by(s.User.name))]
+            return [_user(session, u)
+                    for u in session.scalars(select(s.User).order_by(s.User.name))]
+
+    def set_user_groups(self, name: str, groups: Iterable[str], *, actor: str) -> UserRecord:
+        """Make ``name`` a member of exactly ``groups`` (audited as ``user.groups``)."""
+        wanted = sorted({check_group(g) for g in groups})
+        with self.write_session() as session:
+            row = session.scalar(select(s.User).where(s.User.name == name))
+            if row is None:
+                raise NotFound(f"no user {name!r}")
+            before = list(_groups_of(session, row.id))
+            for g in session.scalars(select(s.UserGroup).where(s.UserGroup.user_id == row.id)):
+                if g.group_name not in wanted:
+                    session.delete(g)
+            for g_name in wanted:
+                if g_name not in before:
+                    session.add(s.UserGroup(user_id=row.id, group_name=g_name))
+            session.flush()
+            self.audit(session, actor, "user.groups", None,
+                       {"name": name, "before": before, "after": wanted})
+            return _user(session, row)
+
+    def eligible_approvers(self, group: str | None) -> list[str]:
+        """Names of enabled, unexpired users with the approver role (in ``group``, or
+        all of them when ``group`` is None), sorted."""
+        q = select(s.User).where(s.User.role == Role.APPROVER.value,
+                                 s.User.disabled.is_(False))
+        if group is not None:
+            q = q.join(s.UserGroup, s.UserGroup.user_id == s.User.id).where(
+                s.UserGroup.group_name == group)
+        now = self.clock()
+        with self.read_session() as session:
+            return sorted({u.name for u in session.scalars(q)
+                           if u.expires_at is None or u.expires_at > now})
 
     def disable_user(self, name: str, *, actor: str) -> UserRecord:
         with self.write_session() as session:
@@ -96,4 +152,4 @@ class UsersMixin(StoreBase):
             row.disabled = True
             session.flush()
             self.audit(session, actor, "user.disabled", None, {"name": name})
-            return convert.user(row)
+            return _user(session, row)

@@ -224,7 +224,7 @@ class Scalar:
         syntax: Syntax,
         get: Callable[[], Any],
         *,
-        set: Callable[[Any], None] | None = None,
+        set: Callable[[Any], object] | None = None,
         validate: Callable[[Any], None] | None = None,
     ) -> None:
         self.oid = tuple(oid)
@@ -276,7 +276,7 @@ class Column:
         syntax: Syntax,
         get: Callable[[OID], Any],
         *,
-        set: Callable[[OID, Any], None] | None = None,
+        set: Callable[[OID, Any], object] | None = None,
         validate: Callable[[OID, Any], None] | None = None,
         creates_row: bool = False,
     ) -> None:

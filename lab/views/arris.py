@@ -1,4 +1,4 @@
-"""ARRIS E6000 / C4 view: standard DOCS-IF and DOCS-IF3 plus CADANT-CMTS-MAC-MIB
+"""ARRIS E6000 / C4 view: standard DOCS-IF, DOCS-IF3 (incl. CM-CTRL) plus CADANT-CMTS-MAC-MIB
 (docsis-facts.md section 2).
 
 - cadCmDenyRowStatus 1.3.6.1.4.1.4998.1.1.20.2.22.1.2.<mac>: createAndGo(4) adds,
@@ -30,6 +30,8 @@ def build(c: Cmts, tree: MibTree) -> None:
     common.add_system(tree, c, "ARRIS E6000 CER (lab simulation)", SYS_OBJECT_ID)
     common.add_docs_if(tree, c)
     common.add_docs_if3(tree, c)
+    # docsIf3CmtsCmCtrl is mandatory for a DOCSIS 3.0 CMTS (docsis-facts.md section 1).
+    common.add_cm_ctrl(tree, c)
 
     def is_mac(i: OID) -> bool:
         return len(i) == 6 and all(x <= 255 for x in i)
@@ -43,15 +45,15 @@ def build(c: Cmts, tree: MibTree) -> None:
         exists = bytes(index) in c.deny
         if v == common.ROW_CREATE_AND_GO:
             if exists:
-                raise SetError(ErrorStatus.INCONSISTENT_VALUE, "already denied")
+                raise SetError(ErrorStatus.inconsistentValue, "already denied")
             if len(c.deny) >= c.deny_capacity:
-                raise SetError(ErrorStatus.RESOURCE_UNAVAILABLE,
+                raise SetError(ErrorStatus.resourceUnavailable,
                                f"deny list full ({c.deny_capacity})")
         elif v == common.ROW_ACTIVE:
             if not exists:
-                raise SetError(ErrorStatus.INCONSISTENT_VALUE, "no such deny entry")
+                raise SetError(ErrorStatus.inconsistentValue, "no such deny entry")
         elif v != common.ROW_DESTROY:
-            raise SetError(ErrorStatus.WRONG_VALUE, "createAndGo(4) or destroy(6)")
+            raise SetError(ErrorStatus.wrongValue, "createAndGo(4) or destroy(6)")
 
     def set_status(index: OID, v: Any) -> None:
         if v == common.ROW_DESTROY:
@@ -87,7 +89,7 @@ def build(c: Cmts, tree: MibTree) -> None:
 
     def check_mac(v: Any) -> None:
         if len(v) != 6:
-            raise SetError(ErrorStatus.WRONG_LENGTH, "a MAC address is 6 octets")
+            raise SetError(ErrorStatus.wrongLength, "a MAC address is 6 octets")
 
     tree.add(Scalar(CAD_RESET_MAC, Syntax.OCTET_STRING, lambda: b"\x00" * 6,
                     set=lambda v: c.reset(bytes(v)), validate=check_mac))

@@ -26,7 +26,7 @@ def build(c: Cmts, tree: MibTree) -> None:
 
     def check_one(index: OID, v: Any) -> None:
         if v not in (0, 1):
-            raise SetError(ErrorStatus.WRONG_VALUE, "write 1 to reset")
+            raise SetError(ErrorStatus.wrongValue, "write 1 to reset")
 
     def reset(index: OID, v: Any) -> None:
         if v == 1:
@@ -39,7 +39,7 @@ def build(c: Cmts, tree: MibTree) -> None:
 
     def check_mac(v: Any) -> None:
         if len(v) != 6:
-            raise SetError(ErrorStatus.WRONG_LENGTH, "a MAC address is 6 octets")
+            raise SetError(ErrorStatus.wrongLength, "a MAC address is 6 octets")
 
     tree.add(Scalar(CASA_RESET_BY_MAC, Syntax.OCTET_STRING, lambda: b"\x00" * 6,
                     set=lambda v: c.reset(bytes(v)), validate=check_mac))

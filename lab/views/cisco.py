@@ -29,7 +29,7 @@ def build(c: Cmts, tree: MibTree) -> None:
 
     def check_truth(index: OID, v: Any) -> None:
         if v not in (1, 2):
-            raise SetError(ErrorStatus.WRONG_VALUE, "TruthValue is true(1) or false(2)")
+            raise SetError(ErrorStatus.wrongValue, "TruthValue is true(1) or false(2)")
 
     def reset(index: OID, v: Any) -> None:
         if v == 1:

@@ -37,7 +37,7 @@ def mac_of(index: OID) -> bytes:
 
 def check_mac_index(index: OID) -> None:
     if len(index) != 6 or any(x > 255 for x in index):
-        raise SetError(ErrorStatus.NO_CREATION, "index is not a MAC address")
+        raise SetError(ErrorStatus.noCreation, "index is not a MAC address")
 
 
 def date_and_time(epoch: float) -> bytes:
@@ -115,18 +115,18 @@ def add_cm_ctrl(tree: MibTree, c: Cmts) -> None:
 
     def check_mac(v: Any) -> None:
         if len(v) != 6:
-            raise SetError(ErrorStatus.WRONG_LENGTH, "CmdMacAddr is 6 octets")
+            raise SetError(ErrorStatus.wrongLength, "CmdMacAddr is 6 octets")
 
     def set_field(name: str) -> Any:
         return lambda v: setattr(c.cm_ctrl, name, v)
 
     def check_truth(v: Any) -> None:
         if v not in (1, 2):
-            raise SetError(ErrorStatus.WRONG_VALUE, "TruthValue is true(1) or false(2)")
+            raise SetError(ErrorStatus.wrongValue, "TruthValue is true(1) or false(2)")
 
     def check_commit(v: Any) -> None:
         if v not in (1, 2, 3):
-            raise SetError(ErrorStatus.WRONG_VALUE, "mute(1) cmReinit(2) disableForwarding(3)")
+            raise SetError(ErrorStatus.wrongValue, "mute(1) cmReinit(2) disableForwarding(3)")
 
     def commit(v: Any) -> None:
         c.cm_ctrl.commit = v
@@ -178,7 +178,7 @@ def add_bpi2(tree: MibTree, c: Cmts) -> None:
 
     def check_reset(index: OID, v: Any) -> None:
         if v not in (1, 2, 3, 4):
-            raise SetError(ErrorStatus.WRONG_VALUE, "noResetRequested(1)..invalidateTeks(4)")
+            raise SetError(ErrorStatus.wrongValue, "noResetRequested(1)..invalidateTeks(4)")
 
     tree.add(Table(BPI2_AUTH_ENTRY, [
         Column(8, Syntax.INTEGER, lambda i: 1,
@@ -195,13 +195,13 @@ def add_bpi2(tree: MibTree, c: Cmts) -> None:
         check_mac_index(index)
         exists = bytes(index) in c.hotlist
         if v == ROW_CREATE_AND_WAIT:
-            raise SetError(ErrorStatus.WRONG_VALUE, "createAndWait is not supported")
+            raise SetError(ErrorStatus.wrongValue, "createAndWait is not supported")
         if v == ROW_CREATE_AND_GO and exists:
-            raise SetError(ErrorStatus.INCONSISTENT_VALUE, "row exists")
+            raise SetError(ErrorStatus.inconsistentValue, "row exists")
         if v not in (ROW_ACTIVE, ROW_CREATE_AND_GO, ROW_DESTROY):
-            raise SetError(ErrorStatus.WRONG_VALUE, "RowStatus value not allowed")
+            raise SetError(ErrorStatus.wrongValue, "RowStatus value not allowed")
         if v == ROW_ACTIVE and not exists:
-            raise SetError(ErrorStatus.INCONSISTENT_VALUE, "row does not exist")
+            raise SetError(ErrorStatus.inconsistentValue, "row does not exist")
 
     def set_status(index: OID, v: Any) -> None:
         if v == ROW_DESTROY:
@@ -215,11 +215,11 @@ def add_bpi2(tree: MibTree, c: Cmts) -> None:
 
     def check_trust(index: OID, v: Any) -> None:
         if v not in (1, 2):
-            raise SetError(ErrorStatus.WRONG_VALUE, "trusted(1) or untrusted(2)")
+            raise SetError(ErrorStatus.wrongValue, "trusted(1) or untrusted(2)")
 
     def check_cert(index: OID, v: Any) -> None:
         if len(v) > 4096:
-            raise SetError(ErrorStatus.WRONG_LENGTH, "certificate is at most 4096 octets")
+            raise SetError(ErrorStatus.wrongLength, "certificate is at most 4096 octets")
 
     def set_trust(index: OID, v: Any) -> None:
         c.hotlist[bytes(index)].trust = v

@@ -115,6 +115,8 @@ async def test_mechanism_conformance(lab: LabHandle, case: Case, tmp_path: Path)
         TIMINGS[f"{case.device}/{case.mechanism}"] = time.monotonic() - start
         assert obs.blocks_present[case.mechanism] if case.mechanism in observed else True
         assert not forwarding_truth(lab, case), lab.truth(case.mac)
+        if case.blocked is Verdict.ABSENT:  # the deny list refuses the re-registration
+            lab.wait_truth(case.mac, lambda t: "deny list" in t["why"], timeout=5)
 
         if mech.persistence == "registration":
             # a new registration forgets CM-CTRL: the reconciler must re-apply it
@@ -204,7 +206,7 @@ def if3_state_by_netsnmp(lab: LabHandle, device: str, mac: Mac) -> str:
                           timeout=20, check=True).stdout
     want = " ".join(f"{b:02X}" for b in mac.packed)
     reg = next(line.split(" = ")[0].rsplit(".", 1)[1] for line in walk.splitlines()
-               if line.upper().endswith(want))
+               if line.strip().upper().endswith(want))
     return snmpget(lab, device, f"1.3.6.1.4.1.4491.2.1.20.1.3.1.6.{reg}")
 
 

@@ -34,12 +34,12 @@ CERT = b"\x30\x82" + b"c" * 300
 SECRET = "s3cret-Passw0rd"
 
 PTR = parse_oid("1.3.6.1.2.1.10.127.1.3.7.1.2") + MAC.oid_index
-CDX = parse_oid("1.3.6.1.4.1.9.9.116.1.3.2.1.1") + (IDX,)
-DOCSIF = parse_oid("1.3.6.1.2.1.10.127.1.3.3.1.9") + (IDX,)
-IF3_MAC = parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2") + (REG,)
-IF3_STATE = parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.6") + (REG,)
-IF3_MDIF = parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.7") + (REG,)
-AUTH_CERT = parse_oid("1.3.6.1.2.1.126.1.2.2.1.20") + (IFX, *MAC.oid_index)
+CDX = (*parse_oid("1.3.6.1.4.1.9.9.116.1.3.2.1.1"), IDX)
+DOCSIF = (*parse_oid("1.3.6.1.2.1.10.127.1.3.3.1.9"), IDX)
+IF3_MAC = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2"), REG)
+IF3_STATE = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.6"), REG)
+IF3_MDIF = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.7"), REG)
+AUTH_CERT = (*parse_oid("1.3.6.1.2.1.126.1.2.2.1.20"), IFX, *MAC.oid_index)
 CTRL = parse_oid("1.3.6.1.4.1.4491.2.1.20.1.27")
 PROV = parse_oid("1.3.6.1.2.1.126.1.2.5.1.1")
 DENY = parse_oid("1.3.6.1.4.1.4998.1.1.20.2.22.1.2")
@@ -68,19 +68,19 @@ def registered_cmts() -> FakeSnmp:
 
     def on_set(f: FakeSnmp, vbs: list[SetVarbind]) -> None:
         sent = {v.oid: v.value for v in vbs}
-        if sent.get(CTRL + (5, 0)) == 3 and sent.get(CTRL + (1, 0)) == MAC.packed:
-            off = sent.get(CTRL + (4, 0)) == 1
+        if sent.get((*CTRL, 5, 0)) == 3 and sent.get((*CTRL, 1, 0)) == MAC.packed:
+            off = sent.get((*CTRL, 4, 0)) == 1
             f.values[IF3_STATE], f.values[CDX] = (17, 5) if off else (8, 12)
         for oid, value in sent.items():
             if oid[:len(PROV)] == PROV and oid[len(PROV)] == 4:
                 row = oid[len(PROV) + 1:]
                 if value == 6:
                     for col in (2, 4, 5):
-                        f.values.pop(PROV + (col, *row), None)
+                        f.values.pop((*PROV, col, *row), None)
                 else:
-                    f.values[PROV + (4, *row)] = 1
-                    f.values[PROV + (2, *row)] = sent.get(PROV + (2, *row), 2)
-                    f.values[PROV + (5, *row)] = sent.get(PROV + (5, *row), b"")
+                    f.values[(*PROV, 4, *row)] = 1
+                    f.values[(*PROV, 2, *row)] = sent.get((*PROV, 2, *row), 2)
+                    f.values[(*PROV, 5, *row)] = sent.get((*PROV, 5, *row), b"")
     fake.on_set = on_set
     return fake
 
@@ -109,9 +109,9 @@ async def test_cm_ctrl_renders_one_pdu_commit_last_and_is_idempotent() -> None:
     d = make("cisco-cbr8", snmp=fake)
     r = await d.apply(MAC, "cm-ctrl-disable-forwarding", kind=DeviceKind.CABLE_MODEM)
     assert (r.changed, r.failed, r.error) == (True, False, None)
-    assert fake.sets == [[SetVarbind(CTRL + (1, 0), "octets", MAC.packed),
-                          SetVarbind(CTRL + (4, 0), "integer", 1),
-                          SetVarbind(CTRL + (5, 0), "integer", 3)]]
+    assert fake.sets == [[SetVarbind((*CTRL, 1, 0), "octets", MAC.packed),
+                          SetVarbind((*CTRL, 4, 0), "integer", 1),
+                          SetVarbind((*CTRL, 5, 0), "integer", 3)]]
     assert ("SET 1.3.6.1.4.1.4491.2.1.20.1.27.1.0 = 0x001dcf4a127e, "
             "1.3.6.1.4.1.4491.2.1.20.1.27.4.0 = 1, 1.3.6.1.4.1.4491.2.1.20.1.27.5.0 = 3 "
             "-> noError") in r.transcript
@@ -124,7 +124,7 @@ async def test_cm_ctrl_renders_one_pdu_commit_last_and_is_idempotent() -> None:
     assert obs.blocks_present["cm-ctrl-disable-forwarding"] is True
     removed = await d.remove(MAC, "cm-ctrl-disable-forwarding")
     assert (removed.changed, removed.failed) == (True, False)
-    assert fake.sets[-1][1] == SetVarbind(CTRL + (4, 0), "integer", 2)
+    assert fake.sets[-1][1] == SetVarbind((*CTRL, 4, 0), "integer", 2)
 
 
 async def test_push_fails_closed_when_the_read_back_disagrees() -> None:
@@ -142,15 +142,15 @@ async def test_hotlist_cert_reads_the_modem_cert_then_creates_the_row_in_cisco_o
     r = await d.apply(MAC, "bpi-hotlist-cert", kind=DeviceKind.CABLE_MODEM)
     assert (r.changed, r.failed) == (True, False), r.error
     row = MAC.oid_index
-    assert fake.sets == [[SetVarbind(PROV + (4, *row), "integer", 4),
-                          SetVarbind(PROV + (5, *row), "octets", CERT),
-                          SetVarbind(PROV + (2, *row), "integer", 2)]]
+    assert fake.sets == [[SetVarbind((*PROV, 4, *row), "integer", 4),
+                          SetVarbind((*PROV, 5, *row), "octets", CERT),
+                          SetVarbind((*PROV, 2, *row), "integer", 2)]]
     assert any(line.startswith("GET 1.3.6.1.2.1.126.1.2.2.1.20.1001.0.29.207.74.18.126 -> "
                                "<302 octets") for line in r.transcript)
     assert await d.read_back(MAC, "bpi-hotlist-cert")
     gone = await d.remove(MAC, "bpi-hotlist-cert")
     assert (gone.changed, gone.failed) == (True, False)
-    assert fake.sets[-1] == [SetVarbind(PROV + (4, *row), "integer", 6)]
+    assert fake.sets[-1] == [SetVarbind((*PROV, 4, *row), "integer", 6)]
 
 
 async def test_hotlist_needs_bpi_plus() -> None:
@@ -163,7 +163,7 @@ async def test_hotlist_needs_bpi_plus() -> None:
 
 
 async def test_deny_list_capacity_comes_from_the_profile() -> None:
-    fake = FakeSnmp(values={DENY + (2, 0, 0, 0, 0, i): 1 for i in range(100)})
+    fake = FakeSnmp(values={(*DENY, 2, 0, 0, 0, 0, i): 1 for i in range(100)})
     with pytest.raises(CapacityError, match="full \\(100 of 100\\)"):
         await make("arris-e6000", snmp=fake).apply(MAC, "deny-list",
                                                    kind=DeviceKind.CABLE_MODEM)
@@ -258,9 +258,9 @@ async def test_unknown_mac_is_absent_and_walk_cache_is_rechecked() -> None:
     assert (await d.observe(MAC)).verdict is Verdict.FORWARDING
     # the modem re-registers under a new DOCS-IF3 id: the cached row no longer matches
     fake.values[IF3_MAC] = b"\x02" * 6
-    new = parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2") + (REG + 1,)
+    new = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2"), REG + 1)
     fake.values[new] = MAC.packed
-    fake.values[parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.6") + (REG + 1,)] = 17
+    fake.values[(*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.6"), REG + 1)] = 17
     obs = await d.observe(MAC)
     assert obs.detail["docsIf3CmtsCmRegStatusValue"] == "forwardingDisabled(17)"
     other = Mac("00:1d:cf:00:00:01")
@@ -269,8 +269,8 @@ async def test_unknown_mac_is_absent_and_walk_cache_is_rechecked() -> None:
 
 
 async def test_arris_deny_hides_the_modem_and_sweep_lists_vendor_states() -> None:
-    fake = FakeSnmp(values={DENY + MAC.oid_index: 1, CAD + (2, 0, 0, 0, 0, 1): 8,
-                            CAD + (2, 0, 0, 0, 0, 2): 20})
+    fake = FakeSnmp(values={DENY + MAC.oid_index: 1, (*CAD, 2, 0, 0, 0, 0, 1): 8,
+                            (*CAD, 2, 0, 0, 0, 0, 2): 20})
     d = make("arris-e6000", snmp=fake)
     obs = await d.observe(MAC)
     assert obs.verdict is Verdict.ABSENT and obs.blocks_present == {"deny-list": True}
@@ -282,7 +282,15 @@ async def test_arris_deny_hides_the_modem_and_sweep_lists_vendor_states() -> Non
 
 async def test_cli_hotlist_sends_config_and_scrubs_secrets() -> None:
     config: list[str] = []
-    cli = FakeCli(on_config=lambda c, lines: config.extend(lines) or f"enable {SECRET}")
+
+    def on_config(c: FakeCli, lines: list[str]) -> str:
+        for line in lines:
+            if line.startswith("no "):
+                config.remove(line[3:])
+            else:
+                config.append(line)
+        return f"enable {SECRET}"  # a device echoing a secret must not leak it
+    cli = FakeCli(on_config=on_config)
     cli.responses["show running-config"] = lambda c: "\n".join(
         ["hostname cbr8-1", f"username enforcer password {SECRET}", *config])
     d = make("cisco-cbr8", cli=cli)
@@ -292,6 +300,7 @@ async def test_cli_hotlist_sends_config_and_scrubs_secrets() -> None:
     text = "\n".join(r.transcript)
     assert SECRET not in text and "<secret>" in text
     r = await d.remove(MAC, "bpi-hotlist-cli")
+    assert (r.changed, r.failed) == (True, False), r.error
     assert cli.configs[-1] == ["no cable privacy hotlist cm 001d.cf4a.127e"]
 
 
