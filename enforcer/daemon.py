@@ -4,16 +4,16 @@ engine, metrics and the HTTP API into one asyncio process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-
-from enforcer.api.embedded import EmbeddedServer
 from prometheus_client import CollectorRegistry
 
+from enforcer.api.embedded import EmbeddedServer
 from enforcer.config import Settings, default_config, load_settings
 from enforcer.errors import ConfigError
 
@@ -40,13 +40,13 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.engine.reconciler import Reconciler
     from enforcer.engine.watcher import Watcher
     from enforcer.engine.worker import OrderWorker
-    from enforcer.notify import build_notifier
     from enforcer.inventory.model import load_inventory
     from enforcer.inventory.profiles import load_profiles
     from enforcer.metrics import Metrics, TransportMetricsAdapter
-    from enforcer.transport.snmp import SnmpEngineHandle
+    from enforcer.notify import build_notifier
     from enforcer.store.db import upgrade
     from enforcer.store.repository import Store
+    from enforcer.transport.snmp import SnmpEngineHandle
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url()
@@ -111,10 +111,8 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     await engine.start()
     serve_task = asyncio.create_task(server.serve())
     while not server.started:

@@ -127,7 +127,7 @@ class WebhookNotifier:
                 self._expand(event, payload)
             except queue.Empty:
                 pass
-            except Exception:  # noqa: BLE001 - the thread must survive a bad payload
+            except Exception:
                 log.exception("could not prepare a notification")
             while self._retries and self._retries[0].due <= time.monotonic():
                 self._send(heapq.heappop(self._retries))

@@ -61,7 +61,8 @@ def _control_url(state_dir: Path) -> str:
     try:
         return str(json.loads((state_dir / "lab.json").read_text())["control_url"])
     except FileNotFoundError:
-        raise typer.Exit(_fail(f"no running lab found in {state_dir} (run enforcer-lab up)"))
+        raise typer.Exit(_fail(f"no running lab found in {state_dir} (run enforcer-lab up)")
+                         ) from None
 
 
 def _fail(msg: str) -> int:

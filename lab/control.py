@@ -18,11 +18,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-
-from enforcer.api.embedded import EmbeddedServer
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict
 
+from enforcer.api.embedded import EmbeddedServer
 from enforcer.domain.mac import Mac
 from enforcer.errors import MacError
 

@@ -48,8 +48,7 @@ class DeviceRuntime:
                              "ssh_port": self.ssh.port if self.ssh else None,
                              "knobs": self.knobs.__dict__, "rebooting": self.rebooting}
         if self.agent:
-            d["snmp_stats"] = dict(vars(self.agent.stats)) if hasattr(
-                self.agent.stats, "__dict__") else dict(self.agent.stats)
+            d["snmp_stats"] = self.agent.stats.as_dict()
         if self.ssh:
             d["ssh_sessions"] = {"active": self.ssh.active_sessions,
                                  "max_concurrent": self.ssh.max_concurrent_sessions}

@@ -21,6 +21,7 @@ from enforcer.api.models import BODY_MODELS
 from enforcer.api.ratelimit import TokenBucket
 from enforcer.config import Settings
 from enforcer.metrics import Metrics
+from enforcer.policy import Policy, policy_for
 from enforcer.store import Store
 from enforcer.store.audit import Clock, utcnow
 
@@ -84,9 +85,17 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 def create_app(*, settings: Settings, store: Store, engine: Engine,
                registry: CollectorRegistry, clock: Clock = utcnow,
-               metrics: Metrics | None = None) -> FastAPI:
+               metrics: Metrics | None = None, policy: Policy | None = None,
+               notifier: Any = None) -> FastAPI:
     """Build the API. Pass ``metrics`` when the engine shares the registry (build
-    ``Metrics(registry)`` once); otherwise one is created on ``registry``."""
+    ``Metrics(registry)`` once); otherwise one is created on ``registry``. ``policy``
+    defaults to the one named by ``settings.policy``; pass the daemon's ``notifier``
+    (``enforcer.notify.build_notifier``) so the API and the engine share one."""
+    from enforcer.lifts import LiftWorkflow
+    from enforcer.notify import build_notifier
+
+    policy = policy or policy_for(settings)
+    notifier = notifier or build_notifier(settings)
     m = metrics or Metrics(registry)
     m.bind_store(store)
     app = FastAPI(title="enforcer", version=enforcer.__version__,
@@ -94,7 +103,9 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
     app.state.ctx = ApiContext(
         settings=settings, store=store, engine=engine, metrics=m, clock=clock,
         bucket=TokenBucket(settings.api.intake_rate_per_s, settings.api.intake_burst),
-        keys=settings.webhook.keys(),
+        keys=settings.webhook.keys(), policy=policy, notifier=notifier,
+        lifts=LiftWorkflow(store=store, policy=policy, notifier=notifier,
+                           wake=engine.order_accepted),
     )
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -19,8 +19,13 @@ from enforcer.api.ratelimit import TokenBucket
 from enforcer.auth import Permission, allowed, bearer_token, roles_for
 from enforcer.config import Settings
 from enforcer.metrics import Metrics
+from enforcer.policy import Policy
 from enforcer.store import Store, UserRecord
 from enforcer.store.audit import Clock
+
+if TYPE_CHECKING:
+    from enforcer.lifts import LiftWorkflow
+    from enforcer.notify import Notifier
 
 log = logging.getLogger("enforcer.api")
 T = TypeVar("T")
@@ -38,6 +43,9 @@ class ApiContext:
     clock: Clock
     bucket: TokenBucket
     keys: list[bytes]
+    policy: Policy
+    notifier: Notifier
+    lifts: LiftWorkflow
     _folded: dict[str, tuple[float, int]] = field(default_factory=dict)
     _fold_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -57,13 +57,18 @@ def _parse(ctx: ApiContext, raw: bytes) -> OrderRequest:
 async def _accept(ctx: ApiContext, req: OrderRequest, *, actor: str, source: str,
                   idempotency: tuple[str, str] | None) -> JSONResponse:
     try:
-        order, created = await ctx.db(ctx.store.create_order, req.to_spec(), actor=actor,
+        order, created = await ctx.db(ctx.store.create_order,
+                                      req.to_spec(ctx.policy.default_scope), actor=actor,
                                       source=source, idempotency=idempotency)
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e)) from None
     with order_context(order.id):
         if created:
             ctx.metrics.orders_accepted.labels(source=source, reason=order.reason.value).inc()
+            ctx.notifier.notify("ban.imposed", {
+                "order_id": order.id, "reason": order.reason.value, "ticket": order.ticket,
+                "account": order.account, "scope": order.scope.value, "source": source,
+                "devices": [{"mac": str(d.mac), "kind": d.kind.value} for d in order.devices]})
         ctx.engine.order_accepted(order.id)  # also on a replay: waking is harmless
     return JSONResponse(
         {"order_id": order.id, "state": order.state.value, "created": created},

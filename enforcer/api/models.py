@@ -3,11 +3,11 @@ the store's ``OrderSpec``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from enforcer.api._policy import default_scope
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Reason, Role, Scope
 from enforcer.store.records import DeviceSpec, Evidence, OrderSpec
@@ -69,7 +69,8 @@ class OrderRequest(BaseModel):
                 seen.add(m)
         return self
 
-    def to_spec(self) -> OrderSpec:
+    def to_spec(self, default_scope: Callable[[Reason], Scope]) -> OrderSpec:
+        """The store's spec; the scope defaults per reason (the policy's)."""
         return OrderSpec(
             ticket=self.ticket, account=self.account, reason=self.reason,
             scope=self.scope or default_scope(self.reason),
@@ -85,7 +86,11 @@ class OrderRequest(BaseModel):
 class LiftIn(BaseModel):
     model_config = _STRICT
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
-    ttl_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 168
+    ttl_hours: Annotated[float, Field(gt=0, le=24 * 90)] | None = Field(
+        None, description="default and maximum: the policy's time limit for the reason")
+    on_behalf_of: Text200 | None = Field(
+        None, description="the person who asked for the lift (may not approve it unless "
+        "the policy allows the requester to)")
 
 
 class ApprovalIn(BaseModel):

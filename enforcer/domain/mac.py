@@ -8,8 +8,8 @@ a device's own: broadcast, multicast (group bit set) and all-zero.
 from __future__ import annotations
 
 import re
-from functools import total_ordering
 from collections.abc import Callable
+from functools import total_ordering
 from typing import Any
 
 from enforcer.errors import MacError
@@ -78,7 +78,8 @@ class Mac:
         return self.colon(upper).replace(":", "-")
 
     def format(self, style: str) -> str:
-        """Format by profile name: colon, colon_upper, dash, dash_upper, dotted, bare, bare_upper."""
+        """Format by profile name: colon, colon_upper, dash, dash_upper, dotted, bare,
+        bare_upper."""
         styles: dict[str, Callable[[], str]] = {
             "colon": self.colon,
             "colon_upper": lambda: self.colon(True),

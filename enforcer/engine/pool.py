@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from enforcer.engine.ports import Driver
+
+log = logging.getLogger(__name__)
 
 
 class DriverPool:
@@ -29,8 +32,8 @@ class DriverPool:
         for drv in list(self._drivers.values()):
             try:
                 await drv.close()
-            except Exception:  # noqa: BLE001 - closing is best effort on shutdown
-                pass
+            except Exception as e:  # noqa: BLE001 - closing is best effort on shutdown
+                log.debug("closing driver %s: %s", drv.name, e)
         self._drivers.clear()
 
     def built(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lab.model.cmts import Cmts, CmEntry
+from lab.model.cmts import CmEntry, Cmts
 from lab.model.headend import Headend
 from lab.model.modem import Modem, Timings
 

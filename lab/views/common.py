@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from lab.model.cmts import Cmts, CmEntry
+from lab.model.cmts import CmEntry, Cmts
 from lab.model.modem import Phase
 from lab.model.render import docsif_status, if3_state
 from lab.model.states import BpiCertValid
