@@ -27,16 +27,16 @@ from bench.common import (
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.engine.sweep import DOCS_IF3_REG_STATUS
 from enforcer.inventory.model import SnmpCredentials
-from enforcer.transport.fastsnmp import FastSnmpClient
+from enforcer.transport.fastsnmp import FastSnmpClient, Row
 from enforcer.transport.snmpwire.ber import OID
 from lab.testing import running_lab
 
 REPS = 25
+Walk = dict[OID, list[Row]]
 COLUMNS = [DOCS_IF3_REG_STATUS.mac, DOCS_IF3_REG_STATUS.state]
 
 
-async def _ours(host: str, port: int, creds: SnmpCredentials) -> tuple[float, float, dict[OID,
-                                                                                         list]]:
+async def _ours(host: str, port: int, creds: SnmpCredentials) -> tuple[float, float, Walk]:
     c0, t0 = time.process_time(), time.perf_counter()
     async with FastSnmpClient(host, port, creds, max_repetitions=REPS, retries=1) as client:
         walk = await client.walk_columns(COLUMNS)
@@ -58,6 +58,8 @@ def run(ctx: BenchContext) -> BenchResult:
     figures: list[Figure] = []
     details: dict[str, dict[str, list[float]]] = {}
     identical = True
+    walk: Walk = {}
+    outs: list[str] = []
     with running_lab(topo, state_dir=ctx.work / "lab-sweep") as lab:
         name, dev = next(iter(lab.inventory.devices.items()))
         creds = lab_credentials(lab, name)
@@ -111,7 +113,7 @@ def run(ctx: BenchContext) -> BenchResult:
                        {"runs": details, "identical": identical})
 
 
-def _same(walk: dict[OID, list], outs: list[str]) -> bool:
+def _same(walk: Walk, outs: list[str]) -> bool:
     """Compare our walk with snmpbulkwalk -On output (INTEGER and Hex-STRING/STRING)."""
     for col, out in zip(COLUMNS, outs, strict=True):
         ours = walk[col]

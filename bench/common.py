@@ -8,6 +8,7 @@ import os
 import platform
 import resource
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,10 @@ from lab.testing import LabHandle
 ROOT = Path(__file__).resolve().parents[1]
 TOPOLOGIES = ROOT / "lab" / "topologies"
 WALK_TIMEOUT_S = 120.0
-NETSNMP_ENV = {**os.environ, "MIBS": "", "SNMPCONFPATH": "/nonexistent"}
+_NETSNMP_HOME = Path(tempfile.gettempdir()) / "enforcer-bench-netsnmp"
+# no MIB loading, no user config, persistent state (v3 engine boots) kept out of /var/lib
+NETSNMP_ENV = {**os.environ, "MIBS": "", "SNMPCONFPATH": str(_NETSNMP_HOME),
+               "SNMP_PERSISTENT_DIR": str(_NETSNMP_HOME), "HOME": str(_NETSNMP_HOME)}
 
 
 def machine() -> dict[str, Any]:

@@ -115,6 +115,31 @@ class EngineSettings(BaseModel):
     verify_settle_s: Annotated[float, Field(ge=0)] = 90.0
     workers: Annotated[int, Field(ge=1, le=256)] = 16
     due_scan_s: Annotated[float, Field(gt=0)] = 1.0
+    orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
+    lease_ttl_s: Annotated[float, Field(ge=3)] = 15.0
+
+
+class AnchorSettings(BaseModel):
+    """External sinks the audit chain head is anchored to (so truncation shows)."""
+
+    model_config = _STRICT
+    file: Path | None = None  # append-only JSON lines of {seq, hash, at}
+    syslog: str | None = None  # host:port (UDP), tcp://host:port, or a unix socket path
+
+    @field_validator("syslog")
+    @classmethod
+    def _check_syslog(cls, v: str | None) -> str | None:
+        if v is None or v.startswith("/"):
+            return v
+        rest = v.removeprefix("udp://").removeprefix("tcp://")
+        split_host_port(rest)
+        return v
+
+
+class AuditSettings(BaseModel):
+    model_config = _STRICT
+    anchor: AnchorSettings = Field(default_factory=AnchorSettings)
+    anchor_interval_s: Annotated[float, Field(gt=0)] = 300.0
 
 
 class LogSettings(BaseModel):
@@ -147,6 +172,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

@@ -39,7 +39,7 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.engine.pool import DriverPool
     from enforcer.engine.reconciler import Reconciler
     from enforcer.engine.watcher import Watcher
-    from enforcer.engine.worker import OrderWorker
+    from enforcer.engine.device_ops import DeviceOps
     from enforcer.inventory.model import load_inventory
     from enforcer.inventory.profiles import load_profiles
     from enforcer.metrics import Metrics, TransportMetricsAdapter
@@ -85,14 +85,15 @@ def build(settings: Settings) -> dict[str, Any]:
     def requeue(order_id: str) -> None:
         engine_ref[0].enforce_again(order_id)
 
-    worker = OrderWorker(store=store, inventory=inventory, pool=pool, settings=settings,
-                         metrics=metrics, kick_needed=kick_needed)
+    ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
+                    metrics=metrics, kick_needed=kick_needed)
     reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
                             metrics=metrics, requeue=requeue)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
                       requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions)
-    engine = Engine(store=store, inventory=inventory, pool=pool, worker=worker,
-                    settings=settings, reconciler=reconciler, watcher=watcher)
+    engine = Engine(store=store, inventory=inventory, pool=pool, ops=ops, settings=settings,
+                    metrics=metrics, reconciler=reconciler, watcher=watcher,
+                    url=f"http://{settings.http.listen}")
     engine_ref.append(engine)
     app = create_app(settings=settings, store=store, engine=engine, registry=registry,
                      metrics=metrics)

@@ -82,7 +82,8 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STD_ATTRS and not key.startswith("_"):
-                doc[key] = value if isinstance(value, str | int | float | bool) else str(value)
+                doc[key] = (value if value is None or isinstance(value, str | int | float | bool)
+                            else str(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

@@ -109,6 +109,11 @@ class Metrics:
         self.capacity_used = Gauge(
             "enforcer_device_table_used_ratio", "Share of a device table (deny list, hotlist) "
             "in use.", ["device", "mechanism"], registry=r)
+        self.owned_devices = Gauge(
+            "enforcer_owned_devices", "Devices whose lease this instance holds.", registry=r)
+        self.lease_failovers = Counter(
+            "enforcer_lease_failovers", "Device leases taken over from another instance.",
+            registry=r)
         self.audit_chain_ok = Gauge(
             "enforcer_audit_chain_ok", "1 if the last audit chain verification passed.",
             registry=r)

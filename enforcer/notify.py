@@ -47,7 +47,7 @@ class LogNotifier:
         self._keep = keep
 
     def notify(self, event: str, payload: dict[str, Any]) -> None:
-        log.warning("event %s: %s", event, payload)
+        log.info("event %s: %s", event, payload)
         self.events.append((event, payload))
         del self.events[:-self._keep]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -21,6 +22,7 @@ from enforcer.auth import Permission
 from enforcer.logging import order_context
 from enforcer.store import IdempotencyConflict, UserRecord
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -63,6 +65,10 @@ async def _accept(ctx: ApiContext, req: OrderRequest, *, actor: str, source: str
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e)) from None
     with order_context(order.id):
+        log.info("order %s from %s (%s, %s)", "accepted" if created else "replayed", source,
+                 order.reason.value, order.scope.value,
+                 extra={"event": "order.accepted" if created else "order.replayed",
+                        "source": source, "reason": order.reason.value, "actor": actor})
         if created:
             ctx.metrics.orders_accepted.labels(source=source, reason=order.reason.value).inc()
             ctx.notifier.notify("ban.imposed", {

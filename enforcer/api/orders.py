@@ -1,10 +1,10 @@
-"""Reading orders, and the lift / approval requests (recorded only: the consent rules
-come with the policy; nothing here lifts a ban)."""
+"""Reading orders; lift requests and approvals (through the lift workflow,
+``enforcer.lifts``: only a lift request whose consent rule is met moves an order to
+``lifting``; there is no endpoint that deletes or lifts a ban directly)."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,13 +18,12 @@ from enforcer.api.intake import body_doc
 from enforcer.api.models import ApprovalIn, LiftIn
 from enforcer.auth import Permission
 from enforcer.domain.model import OrderState, Reason
-from enforcer.store import Conflict, NotFound, UserRecord
+from enforcer.lifts import LiftError
+from enforcer.store import LiftRequestRecord, NotFound, UserRecord
 
 router = APIRouter()
 M = TypeVar("M", bound=BaseModel)
 Reader = Annotated[UserRecord, Depends(require(Permission.ORDER_READ))]
-APPROVALS_NOTE = ("approvals are recorded; the lift happens only once the policy's consent "
-                  "rules are met (not evaluated yet), so the ban stays in force")
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
@@ -71,6 +70,10 @@ async def get_lift(request: Request, lift_id: str, _user: Reader) -> dict[str, A
         raise ApiError(404, "not_found", f"no lift request {lift_id}") from None
 
 
+def _lift_error(e: LiftError) -> ApiError:
+    return ApiError(e.status, e.code, e.message)
+
+
 @router.post("/v1/orders/{order_id}/lift", status_code=202, openapi_extra=body_doc("LiftIn"),
              summary="Ask to lift a ban (order -> lift_pending; approvals needed)")
 async def request_lift(
@@ -80,22 +83,28 @@ async def request_lift(
     ctx = ctx_of(request)
     body = await parse_body(request, LiftIn)
     try:
-        lift = await ctx.db(ctx.store.request_lift, order_id, requested_by=user.name,
-                            reason=body.reason, ttl=timedelta(hours=body.ttl_hours))
+        lift = await ctx.db(ctx.lifts.request, order_id, user, reason=body.reason,
+                            ttl_hours=body.ttl_hours, on_behalf_of=body.on_behalf_of)
     except NotFound:
         raise ApiError(404, "not_found", f"no order {order_id}") from None
-    except Conflict as e:
-        raise ApiError(409, "conflict", str(e)) from None
-    ctx.engine.order_accepted(order_id)
+    except LiftError as e:
+        raise _lift_error(e) from None
     return JSONResponse(
         {"order_id": order_id, "state": OrderState.LIFT_PENDING.value,
-         "lift_request": views.lift(lift), "note": APPROVALS_NOTE},
+         "lift_request": views.lift(lift), "note": _pending_note(lift)},
         status_code=202, headers={"Location": f"/v1/lifts/{lift.id}"})
+
+
+def _pending_note(lift: LiftRequestRecord) -> str:
+    got = sum(1 for a in lift.approvals if a.decision == "approve")
+    return (f"the ban stays in force until {lift.needed} of {len(lift.electorate or ())} "
+            f"approver(s) consent ({lift.rule}); {got} so far; expires "
+            f"{lift.expires_at.isoformat()}")
 
 
 @router.post("/v1/orders/{order_id}/approvals", status_code=201,
              openapi_extra=body_doc("ApprovalIn"),
-             summary="Record the caller's decision on the order's open lift request")
+             summary="Approve or refuse the order's open lift request (caller's own token)")
 async def approve(
     request: Request, order_id: str,
     user: Annotated[UserRecord, Depends(require(Permission.LIFT_APPROVE))],
@@ -103,23 +112,18 @@ async def approve(
     ctx = ctx_of(request)
     body = await parse_body(request, ApprovalIn)
     try:
-        if body.lift_request_id:
-            lift = await ctx.db(ctx.store.get_lift_request, body.lift_request_id)
-            if lift.order_id != order_id:
-                raise NotFound(f"no lift request {body.lift_request_id} for order {order_id}")
-        else:
-            await ctx.db(ctx.store.get_order, order_id)
-            found = await ctx.db(ctx.store.open_lift_request, order_id)
-            if found is None:
-                raise Conflict(f"order {order_id} has no open lift request")
-            lift = found
-        lift = await ctx.db(ctx.store.record_approval, lift.id, approver=user.name,
-                            decision=body.decision, note=body.note)
+        lift, outcome = await ctx.db(ctx.lifts.decide, order_id, user,
+                                     decision=body.decision,
+                                     lift_request_id=body.lift_request_id, note=body.note)
     except NotFound as e:
         raise ApiError(404, "not_found", str(e)) from None
-    except Conflict as e:
-        raise ApiError(409, "conflict", str(e)) from None
-    if lift.state == "expired":
-        raise ApiError(409, "lift_expired", f"lift request {lift.id} has expired")
-    return JSONResponse({"lift_request": views.lift(lift), "note": APPROVALS_NOTE},
+    except LiftError as e:
+        raise _lift_error(e) from None
+    notes = {"approved": "consent complete: the order is lifting; the engine removes every "
+                         "block and confirms the modem forwards again",
+             "refused": "lift refused: the ban stays in force",
+             "recorded": _pending_note(lift)}
+    order = await ctx.db(ctx.store.get_order, order_id)
+    return JSONResponse({"lift_request": views.lift(lift), "outcome": outcome,
+                         "order_state": order.state.value, "note": notes[outcome]},
                         status_code=201)

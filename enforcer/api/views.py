@@ -46,7 +46,10 @@ def lift(r: LiftRequestRecord) -> dict[str, Any]:
     return {
         "id": r.id, "order_id": r.order_id, "requested_by": r.requested_by,
         "reason": r.reason, "state": r.state, "created_at": ts(r.created_at),
-        "expires_at": ts(r.expires_at),
+        "expires_at": ts(r.expires_at), "on_behalf_of": r.on_behalf_of, "group": r.group,
+        "rule": r.rule, "needed": r.needed,
+        "electorate": list(r.electorate) if r.electorate is not None else None,
+        "decided_at": ts(r.decided_at),
         "approvals": [{"approver": a.approver, "decision": a.decision, "note": a.note,
                        "created_at": ts(a.created_at)} for a in r.approvals],
     }
@@ -67,4 +70,4 @@ def order_detail(o: OrderRecord, targets: list[TargetRecord],
 def user(u: UserRecord) -> dict[str, Any]:
     return {"name": u.name, "role": u.role.value, "token_prefix": u.token_prefix,
             "created_at": ts(u.created_at), "disabled": u.disabled,
-            "expires_at": ts(u.expires_at)}
+            "expires_at": ts(u.expires_at), "groups": list(u.groups)}

@@ -7,7 +7,7 @@ import importlib
 
 import typer
 
-from enforcer.cli import devices, local, orders
+from enforcer.cli import audit, devices, dhcp, local, orders
 from enforcer.cli.options import Config
 
 app = typer.Typer(
@@ -22,7 +22,8 @@ app.add_typer(devices.devices_app, name="devices")
 app.command()(devices.where)
 app.command()(devices.plan)
 app.add_typer(local.users_app, name="users")
-app.add_typer(local.audit_app, name="audit")
+app.add_typer(audit.audit_app, name="audit")
+app.add_typer(dhcp.dhcp_app, name="dhcp")
 
 
 @app.command()

@@ -147,15 +147,26 @@ def show_order(order_id: str, url: Url = None, token: Token = None, config: Conf
 def lift(
     order_id: str,
     reason: Annotated[str, typer.Option(help="Why the ban should be lifted")],
+    on_behalf_of: Annotated[str | None, typer.Option(
+        help="The person who asked for the lift (may not approve it)")] = None,
+    ttl_hours: Annotated[float | None, typer.Option(
+        help="Hours the request stays open [default and maximum: the policy's limit]")] = None,
     url: Url = None, token: Token = None, config: Config = None, json: Json = False,
 ) -> None:
-    """Ask for a ban to be lifted (approvals are needed before anything is lifted)."""
+    """Ask for a ban to be lifted. Nothing is lifted until the policy's approvers consent."""
+    body: dict[str, Any] = {"reason": reason}
+    if on_behalf_of:
+        body["on_behalf_of"] = on_behalf_of
+    if ttl_hours is not None:
+        body["ttl_hours"] = ttl_hours
     with client(url, token, config) as c:
-        res = c.post(f"/v1/orders/{order_id}/lift", {"reason": reason})
+        res = c.post(f"/v1/orders/{order_id}/lift", body)
     if json:
         print_json(res)
     else:
-        typer.echo(f"{order_id} {res['state']}; lift request {res['lift_request']['id']}")
+        lr = res["lift_request"]
+        typer.echo(f"{order_id} {res['state']}; lift request {lr['id']}")
+        typer.echo(f"approvers: {', '.join(lr['electorate'] or [])}")
         typer.echo(res["note"])
 
 
@@ -165,7 +176,8 @@ def approve(
     note: Annotated[str | None, typer.Option()] = None,
     url: Url = None, token: Token = None, config: Config = None, json: Json = False,
 ) -> None:
-    """Record your decision on a lift request (by its id, or the order's open one)."""
+    """Approve (or --refuse) a lift request with your own token: by its id, or the
+    order's open one."""
     body: dict[str, Any] = {"decision": "refuse" if refuse else "approve"}
     if note:
         body["note"] = note
@@ -179,5 +191,7 @@ def approve(
         print_json(res)
         return
     lr = res["lift_request"]
-    typer.echo(f"{body['decision']} recorded on {lr['id']} ({len(lr['approvals'])} "
-               f"decision(s) so far; state {lr['state']})")
+    yes = sum(1 for a in lr["approvals"] if a["decision"] == "approve")
+    typer.echo(f"{body['decision']} recorded on {lr['id']} ({yes} of {lr['needed']} "
+               f"approval(s); request {lr['state']}; order {res['order_state']})")
+    typer.echo(res["note"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind
@@ -23,6 +23,12 @@ from enforcer.transport.base import CliSession, DeviceLimiter, SnmpSession
 S = TypeVar("S")
 T = TypeVar("T")
 Factory = Callable[[], Awaitable[S]]
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    return str(v)
 
 
 class ProfileDriver:
@@ -82,6 +88,30 @@ class ProfileDriver:
                 await cli.close()
 
     # ---- the DeviceDriver protocol --------------------------------------------------
+
+    async def check(self) -> dict[str, Any]:
+        """Contact the device over every transport its profile uses: SNMP sysDescr and
+        sysUpTime (1.3.6.1.2.1.1.1.0 / .3.0), and an SSH login with one harmless command.
+        Raises the transport error of the first transport that fails."""
+        out: dict[str, Any] = {"platform": self.profile.platform}
+        if self._snmp_factory is not None:
+            async def snmp_check() -> list[tuple[Any, Any]]:
+                mech = await self._snmp()
+                return list(await mech.resolver.session.get(
+                    [(1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 3, 0)]))
+            got = await self._guarded("check", snmp_check)
+            out["sys_descr"] = _text(got[0][1])
+            out["uptime_ticks"] = _text(got[1][1])
+        if self._cli_factory is not None:
+            probe = self.profile.transports.ssh.check_command if (
+                self.profile.transports.ssh is not None) else None
+
+            async def cli_check() -> str:
+                session = await self._cli_session()
+                return await session.send_command(probe or "")
+            text = await self._guarded("check", cli_check)
+            out["cli"] = "ok" if probe is None else text.strip().splitlines()[0:1]
+        return out
 
     def mechanisms(self) -> list[str]:
         return [m.name for m in self.profile.mechanisms]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from enforcer.drivers.base import DeviceDriver
 from enforcer.drivers.headend import HeadendDriver
+from enforcer.drivers.kea import KeaDriver
 from enforcer.drivers.profile_driver import Factory, ProfileDriver
 from enforcer.drivers.render import Scrubber
 from enforcer.errors import ConfigError
@@ -23,14 +24,15 @@ from enforcer.transport.base import (
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from enforcer.transport.ssh import NetmikoSession
 
-DriverClass = Callable[..., ProfileDriver]
+DriverClass = Callable[..., DeviceDriver]
 
 
 class DriverRegistry:
     """Profile kind -> driver class. ``register`` adds or replaces one (e.g. a fake)."""
 
     def __init__(self) -> None:
-        self._kinds: dict[str, DriverClass] = {"cmts": ProfileDriver, "headend": HeadendDriver}
+        self._kinds: dict[str, DriverClass] = {"cmts": ProfileDriver, "headend": HeadendDriver,
+                                               "dhcp": KeaDriver}
 
     def register(self, kind: str, cls: DriverClass) -> None:
         self._kinds[kind] = cls
@@ -76,8 +78,10 @@ class DriverRegistry:
             snmp_creds and snmp_creds.auth_password, snmp_creds and snmp_creds.priv_password,
             snmp_creds and snmp_creds.community, ssh_creds and ssh_creds.password,
             ssh_creds and ssh_creds.enable_secret) if s]
+        # a dhcp device's host is its Kea control socket path (docs/dhcp.md)
+        extra = {"socket_path": device.host} if profile.kind == "dhcp" else {}
         driver: DeviceDriver = cls(device_name, profile, limiter=limiter, snmp=snmp, cli=cli,
-                                   scrub=Scrubber(secrets))
+                                   scrub=Scrubber(secrets), **extra)
         return driver
 
 

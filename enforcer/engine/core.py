@@ -1,5 +1,9 @@
-"""The daemon's engine: an order queue with workers, a scan for due retries, and the
-read-only operations the API offers (where, plan, devices, check)."""
+"""The daemon's engine. Work is organised by device: this instance runs one loop per
+device whose lease it holds (all of them when it is alone); each loop answers, for
+every order, what that device says and does about it. An order's state is derived from
+all devices' answers, so several instances can share the work through one database.
+
+Also the read-only operations the API offers (where, plan, devices, check)."""
 
 from __future__ import annotations
 
@@ -9,40 +13,46 @@ from typing import Any
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import OrderState, TargetState
-from enforcer.engine.observe import look_everywhere
+from enforcer.engine import planner
+from enforcer.engine.device_ops import DeviceOps
+from enforcer.engine.leases import LeaseManager
+from enforcer.engine.observe import look
 from enforcer.engine.pool import DriverPool
 from enforcer.engine.reconciler import Reconciler, ReconcileReport
+from enforcer.engine.runner import DeviceRunner
 from enforcer.engine.scheduler import Schedule
 from enforcer.engine.watcher import SweepReport, Watcher
-from enforcer.engine.worker import OrderWorker
 from enforcer.errors import EnforcerError
 from enforcer.inventory.model import Inventory
 from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
-WORK_STATES = (OrderState.ACCEPTED, OrderState.ENFORCING, OrderState.ENFORCED,
-               OrderState.LIFTING)
 
 
 class Engine:
-    """Implements ``enforcer.api.engine.Engine`` and runs the order workers."""
+    """Implements ``enforcer.api.engine.Engine``; owns device loops and periodic jobs."""
 
-    def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool,
-                 worker: OrderWorker, settings: Any, reconciler: Reconciler | None = None,
-                 watcher: Watcher | None = None, schedule: bool = True) -> None:
+    def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, ops: DeviceOps,
+                 settings: Any, metrics: Any, reconciler: Reconciler | None = None,
+                 watcher: Watcher | None = None, schedule: bool = True,
+                 url: str | None = None) -> None:
         self.store = store
         self.inv = inventory
         self.pool = pool
-        self.worker = worker
+        self.ops = ops
         self.cfg = settings
+        self.metrics = metrics
         self.reconciler = reconciler
         self.watcher = watcher
+        self.instance_id: str = settings.instance_id
+        self.device_names = sorted(n for n, d in inventory.devices.items() if d.enabled)
+        self.leases = LeaseManager(store=store, instance_id=self.instance_id,
+                                   devices=self.device_names, ttl_s=settings.engine.lease_ttl_s,
+                                   on_acquire=self._acquired, on_lose=self._lost,
+                                   metrics=metrics, url=url)
+        self.runners: dict[str, DeviceRunner] = {}
         self._schedule: Schedule | None = None
         self._want_schedule = schedule and reconciler is not None and watcher is not None
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._busy: set[str] = set()
-        self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
 
@@ -50,71 +60,66 @@ class Engine:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for i in range(self.cfg.engine.workers):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"order-worker-{i}"))
-        self._tasks.append(asyncio.create_task(self._scan_due(), name="due-scan"))
+        await self.leases.start()
         if self._want_schedule:
             self._schedule = Schedule(
-                devices=sorted(n for n, d in self.inv.devices.items() if d.enabled
-                               and d.kind in ("cmts", "headend")),
-                reconcile=self.reconcile_device, watch=self.watch,
+                devices=self.device_names, reconcile=self.reconcile_device, watch=self.watch,
                 reconcile_interval_s=self.cfg.engine.reconcile_interval_s,
                 watch_interval_s=self.cfg.engine.watch_interval_s,
                 jitter=self.cfg.engine.jitter)
             self._schedule.start()
         self._started = True
-        # Recovery: everything that was in flight when the process stopped runs again.
-        for order in await asyncio.to_thread(self.store.orders_in_states, WORK_STATES):
-            self._enqueue(order.id)
 
     async def stop(self) -> None:
         if self._schedule is not None:
             self._schedule.stop()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self.leases.stop()
+        for runner in list(self.runners.values()):
+            await runner.stop()
+        self.runners.clear()
         await self.pool.close()
 
-    def _enqueue(self, order_id: str) -> None:
-        if order_id in self._queued:
-            return
-        self._queued.add(order_id)
-        self._queue.put_nowait(order_id)
+    async def _acquired(self, device: str) -> None:
+        runner = DeviceRunner(device, ops=self.ops, store=self.store, settings=self.cfg,
+                              holds=self.leases.holds, settle=self.settle)
+        self.runners[device] = runner
+        runner.start()
 
-    async def _work(self) -> None:
-        while True:
-            order_id = await self._queue.get()
-            self._queued.discard(order_id)
-            if order_id in self._busy:
-                continue  # the due scan brings it back if it still needs work
-            self._busy.add(order_id)
-            try:
-                await self.worker.enforce(order_id)
-            except Exception:
-                log.exception("order %s: enforcement pass failed", order_id)
-            finally:
-                self._busy.discard(order_id)
+    async def _lost(self, device: str) -> None:
+        runner = self.runners.pop(device, None)
+        if runner is not None:
+            await runner.stop()
+        await self.pool.drop(device)
 
-    async def _scan_due(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.engine.due_scan_s)
-            try:
-                due = await asyncio.to_thread(self.store.targets_due)
-                for t in due:
-                    if t.state is TargetState.RETRYING:
-                        self._enqueue(t.order_id)
-                for order in await asyncio.to_thread(self.store.orders_in_states,
-                                                     (OrderState.ACCEPTED, OrderState.LIFTING)):
-                    self._enqueue(order.id)
-            except Exception:
-                log.exception("due scan failed")
+    def wake_all(self) -> None:
+        for runner in self.runners.values():
+            runner.wake()
+
+    async def settle(self, order_id: str) -> None:
+        """Derive the order's state from every relevant device's answer."""
+        order = await asyncio.to_thread(self.store.get_order, order_id)
+        targets = await asyncio.to_thread(self.store.targets_for_order, order_id)
+        relevant = self.ops.relevant(order, targets)
+        before, after, rec = await asyncio.to_thread(self.store.settle_order, order_id, relevant)
+        took = None
+        if after == OrderState.VERIFIED and before != after and rec.verified_at is not None \
+                and order.verified_at is None:
+            took = (rec.verified_at - rec.created_at).total_seconds()
+            self.metrics.time_to_verified.observe(took)
+        if after != before:
+            event = "order.verified" if after == OrderState.VERIFIED else "order.state"
+            log.info("order %s: %s -> %s", order_id, before, after,
+                     extra={"event": event, "order_id": order_id, "state": str(after),
+                            "time_to_verified_s": took})
 
     def enforce_again(self, order_id: str) -> None:
-        self._enqueue(order_id)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.wake_all)
+
+    # ---- periodic jobs (only on devices this instance owns) ---------------------------
 
     async def reconcile_device(self, device: str) -> ReconcileReport | None:
-        if self.reconciler is None:
+        if self.reconciler is None or not self.leases.holds(device):
             return None
         try:
             report = await self.reconciler.reconcile(device)
@@ -124,13 +129,15 @@ class Engine:
         if report.repairs:
             log.warning("reconcile %s: %d repair(s): %s", device, len(report.repairs),
                         "; ".join(r["why"] for r in report.repairs[:5]))
+            self.runners[device].wake() if device in self.runners else None
         return report
 
     async def watch(self) -> SweepReport | None:
         if self.watcher is None:
             return None
+        owned = [d for d in self.device_names if self.leases.holds(d)]
         try:
-            return await self.watcher.sweep()
+            return await self.watcher.sweep(owned)
         except Exception:
             log.exception("footprint sweep failed")
             return None
@@ -141,30 +148,29 @@ class Engine:
     # ---- the API's Engine protocol ---------------------------------------------------
 
     def order_accepted(self, order_id: str) -> None:
-        if self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._enqueue, order_id)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.wake_all)
 
     def ready(self) -> tuple[bool, str]:
         if not self._started:
             return False, "engine not started"
-        return True, f"{len(self.inv.devices)} devices, {self._queue.qsize()} orders queued"
+        return True, (f"instance {self.instance_id}: {len(self.leases.held)} of "
+                      f"{len(self.device_names)} devices owned")
+
+    def _not_here(self, device: str) -> dict[str, Any]:
+        owner = next((le.owner for le in self.store.leases() if le.device == device), None)
+        return {"device": device, "verdict": "unknown", "state": "not queried",
+                "error": f"owned by instance {owner}" if owner else "no owner yet"}
 
     async def where(self, mac: Mac) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for x in await look_everywhere(self.pool, self.inv.cmtses(), mac):
+        for device in self.device_names:
+            if not self.leases.holds(device):
+                out.append({"mac": str(mac), **self._not_here(device)})
+                continue
+            x = await look(self.pool, device, mac)
             if x.verdict.value != "absent" or x.error:
                 out.append(x.as_dict())
-        for he in self.inv.headends():
-            try:
-                obs = await self.pool.get(he).observe(mac)
-            except EnforcerError as e:
-                out.append({"device": he, "mac": str(mac), "verdict": "unknown",
-                            "state": "error", "error": str(e)})
-                continue
-            if obs.verdict.value != "absent":
-                out.append({"device": he, "mac": str(mac), "verdict": obs.verdict.value,
-                            "state": obs.state, "error": None})
         return out
 
     async def plan(self, order_id: str | None) -> list[dict[str, Any]]:
@@ -173,25 +179,36 @@ class Engine:
         else:
             try:
                 orders = [await asyncio.to_thread(self.store.get_order, order_id)]
-            except LookupError:
-                raise
             except EnforcerError as e:
                 raise LookupError(str(e)) from None
         out: list[dict[str, Any]] = []
         for order in orders:
-            specs, _why = await self.worker.make_plan(order)
-            current = {t.spec: t for t in await asyncio.to_thread(
-                self.store.targets_for_order, order.id)}
-            for sp in specs:
-                t = current.get(sp)
-                out.append({"order_id": order.id, "device": sp.device, "mac": str(sp.mac),
-                            "kind": sp.device_kind.value, "mechanism": sp.mechanism,
-                            "current_state": t.state.value if t else None,
-                            "action": "none" if t and t.state in (
-                                TargetState.APPLIED, TargetState.VERIFIED) else "apply"})
+            targets = await asyncio.to_thread(self.store.targets_for_order, order.id)
+            held = {(t.device, t.mac) for t in targets if t.state is not TargetState.REMOVED}
+            for t in targets:
+                if t.state is TargetState.REMOVED:
+                    continue
+                out.append({"order_id": order.id, "device": t.device, "mac": str(t.mac),
+                            "kind": t.device_kind.value, "mechanism": t.mechanism,
+                            "current_state": t.state.value,
+                            "action": "none" if t.state in (TargetState.APPLIED,
+                                                            TargetState.VERIFIED) else "apply"})
+            for device in self.ops.relevant(order, targets):
+                if not self.leases.holds(device):
+                    continue
+                for mac, _kind in self.ops.macs_on(order, device):
+                    if (device, mac) in held:
+                        continue
+                    x = await look(self.pool, device, mac)
+                    if x.verdict.value != "absent":
+                        out.append({"order_id": order.id, "device": device, "mac": str(mac),
+                                    "kind": _kind.value, "mechanism": None,
+                                    "current_state": x.state,
+                                    "action": "apply (seen here, no block yet)"})
         if order_id is None and self.reconciler is not None:
-            # What the next reconcile would repair, read-only.
-            for device in sorted(self.inv.devices):
+            for device in self.device_names:
+                if not self.leases.holds(device):
+                    continue
                 report = await self.reconciler.reconcile(device, dry_run=True)
                 for r in report.repairs:
                     out.append({"order_id": r["order_id"], "device": device, "mac": r["mac"],
@@ -205,29 +222,38 @@ class Engine:
 
     def devices(self) -> list[dict[str, Any]]:
         states = {d.name: d for d in self.store.all_device_states()}
+        leases = {le.device: le for le in self.store.leases()}
         out: list[dict[str, Any]] = []
         for name, d in sorted(self.inv.devices.items()):
             st = states.get(name)
+            le = leases.get(name)
             out.append({"name": name, "kind": d.kind, "profile": d.profile, "host": d.host,
                         "snmp_port": d.snmp_port, "ssh_port": d.ssh_port,
                         "host_key_pinned": d.host_key is not None or bool(
                             st and st.host_key_fingerprint),
                         "reachable": st.reachable if st else None,
-                        "last_error": st.last_error if st else None})
+                        "last_error": st.last_error if st else None,
+                        "owner": le.owner if le else None})
         return out
 
     async def check_device(self, name: str) -> dict[str, Any]:
         if name not in self.inv.devices:
             raise LookupError(f"no device {name!r} in inventory")
+        if not self.leases.holds(name):
+            return {"name": name, "reachable": None, **self._not_here(name)}
         drv: Any = self.pool.get(name)
         try:
-            result = await drv.check()
+            result = await drv.check() if hasattr(drv, "check") else {}
             reachable, err = True, None
         except EnforcerError as e:
             result, reachable, err = {}, False, str(e)
         await asyncio.to_thread(self.store.set_device_state, name, reachable=reachable,
                                 last_error=err)
+        self.metrics.device_up.labels(name).set(1 if reachable else 0)
         return {"name": name, "reachable": reachable, "error": err, **(result or {})}
 
     def node_names(self) -> set[str]:
         return set(self.inv.nodes)
+
+    def scope_devices(self, order: Any) -> list[str]:
+        return planner.scope_devices(order, self.inv)

@@ -38,3 +38,12 @@ class DriverPool:
 
     def built(self) -> dict[str, Any]:
         return dict(self._drivers)
+
+    async def drop(self, name: str) -> None:
+        """Close and forget one device's driver (its lease was lost)."""
+        drv = self._drivers.pop(name, None)
+        if drv is not None:
+            try:
+                await drv.close()
+            except Exception as e:  # noqa: BLE001 - closing is best effort
+                log.debug("closing driver %s: %s", name, e)

@@ -60,7 +60,8 @@ class Watcher:
         self.concurrency = concurrency
         self.modem_counts: dict[str, int] = {}  # from the last walk of each device
 
-    async def sweep(self) -> SweepReport:
+    async def sweep(self, devices: list[str] | None = None) -> SweepReport:
+        """Sweep ``devices`` (default: every CMTS) for banned MACs."""
         orders = await asyncio.to_thread(self.store.active_orders)
         targets = await asyncio.to_thread(self.store.active_targets, None)
         cmtses = set(self.inv.cmtses())
@@ -73,6 +74,8 @@ class Watcher:
         for order in orders:
             macs = _cm_macs(order) | target_macs.get(order.id, set())
             for device in planner.scope_devices(order, self.inv):
+                if devices is not None and device not in devices:
+                    continue
                 for mac in macs:
                     wanted.setdefault(device, {})[mac] = order
         report = SweepReport(devices=len(wanted))
@@ -122,6 +125,8 @@ class Watcher:
         log.warning("banned MAC %s sighted on %s (%s); enforcing there", s.mac, s.device,
                     s.state)
         self.notify("ban.sighting", {"order_id": s.order_id, **payload})
+        # The device answers for this order again: it plans a target there and enforces.
+        await asyncio.to_thread(self.store.clear_scans_on, s.device, [s.order_id])
         self.requeue(s.order_id)
 
 

@@ -95,12 +95,23 @@ class SshTransportSpec(BaseModel):
     enable: bool = True  # enter privileged mode after login (with enable_secret)
     save_after_config: bool = False  # e.g. "write memory" so config survives a reload
     error_patterns: list[RegexTemplate] = Field(default_factory=list)  # -> CliCommandError
+    check_command: str | None = None  # a harmless command for `enforcer devices check`
+
+
+class KeaTransportSpec(BaseModel):
+    """Kea's control channel (a unix socket speaking JSON commands; the device's
+    ``host`` in inventory is the socket path). See docs/dhcp.md."""
+
+    model_config = _STRICT
+    timeout_s: float = Field(5.0, gt=0)
+    write_config: bool = True  # config-write after config-set, so bans survive a restart
 
 
 class Transports(BaseModel):
     model_config = _STRICT
     snmp: SnmpTransportSpec | None = None
     ssh: SshTransportSpec | None = None
+    kea: KeaTransportSpec | None = None
 
 
 class Limits(BaseModel):
@@ -175,7 +186,7 @@ class Mechanism(BaseModel):
     model_config = _STRICT
     name: Name
     description: str = ""
-    transport: Literal["snmp", "ssh"]
+    transport: Literal["snmp", "ssh", "kea"]
     persistence: Literal["registration", "reboot", "persistent"]
     requires: list[str] = Field(default_factory=list)
     kinds: list[DeviceKind] = Field(default_factory=lambda: list(DeviceKind))
@@ -185,6 +196,9 @@ class Mechanism(BaseModel):
     read_back: ReadBack
     kick_after_apply: bool
     capacity: Capacity | None = None
+    # kea: what the DROP class matches for a banned MAC (docs/dhcp.md): the MAC itself
+    # (pkt4.mac) and/or the option-82 remote-id the CMTS relay puts on CPE requests.
+    drop: list[Literal["mac", "remote_id"]] = Field(default_factory=list)
 
 
 class Kick(Action):
@@ -276,7 +290,7 @@ class Profile(BaseModel):
     model_config = _STRICT
     platform: Name
     description: str = ""
-    kind: Literal["cmts", "headend"]
+    kind: Literal["cmts", "headend", "dhcp"]
     transports: Transports
     mac_format: MacFormat = "dotted"
     limits: Limits = Field(default_factory=Limits)
@@ -307,8 +321,14 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
         for r in m.requires:
             if r not in p.capabilities:
                 out.append(((*at, "requires"), f"unknown capability {r!r}"))
+        if (m.transport == "kea") != bool(m.drop):
+            out.append(((*at, "drop"), "a kea mechanism needs drop (and only kea ones)"))
         for part in ("apply", "remove", "read_back"):
             sec = getattr(m, part)
+            if m.transport == "kea":
+                if sec.snmp is not None or sec.cli is not None:
+                    out.append(((*at, part), "a kea mechanism takes no snmp/cli section"))
+                continue
             want, other = ("snmp", "cli") if m.transport == "snmp" else ("cli", "snmp")
             if getattr(sec, want) is None or getattr(sec, other) is not None:
                 out.append(((*at, part), f"needs exactly a {want!r} section "
@@ -338,7 +358,7 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
     for i, b in enumerate(p.observe.blocks):
         if b not in mech_names:
             out.append((("observe", "blocks", i), f"unknown mechanism {b!r}"))
-    if p.observe.snmp is None and p.observe.cli is None:
+    if p.observe.snmp is None and p.observe.cli is None and p.kind != "dhcp":
         out.append((("observe",), "needs an snmp or a cli section"))
     for i, s in enumerate(p.observe.snmp.sources if p.observe.snmp else []):
         ix = s.index

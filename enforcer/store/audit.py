@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -24,6 +25,7 @@ from enforcer.domain.mac import Mac
 from enforcer.store.records import AuditRecord
 from enforcer.store.schema import AuditEntry
 
+log = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 #: Advisory lock key shared by every enforcer instance writing to one PostgreSQL database.
 AUDIT_LOCK_KEY = 0x656E666F72636572 & 0x7FFFFFFFFFFFFFFF  # "enforcer"
@@ -81,6 +83,9 @@ def append_audit(session: Session, actor: str, action: str, order_id: str | None
     session.add(AuditEntry(seq=seq, at=at, actor=actor, action=action, order_id=order_id,
                            payload=canonical_json(body), prev_hash=prev, hash=digest))
     session.flush()
+    log.info("audit %s (seq %d) by %s", action, seq, actor,
+             extra={"event": "audit", "audit_seq": seq, "audit_action": action,
+                    "actor": actor, "order_id": order_id})
     return AuditRecord(seq, at, actor, action, order_id, body, prev, digest)
 
 

@@ -189,3 +189,39 @@ class DeviceState(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Instance(Base):
+    """A running enforcer instance (several may share one PostgreSQL database)."""
+
+    __tablename__ = "instances"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    url: Mapped[str | None] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class DeviceLease(Base):
+    """Which instance may talk to a device, until when. ``epoch`` is the fencing token:
+    it grows every time the lease changes hands."""
+
+    __tablename__ = "device_leases"
+    device: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OrderScan(Base):
+    """One device's answer for one order: looked at, blocks pushed, and whether the
+    device shows the order's MACs blocked (or restored, while lifting)."""
+
+    __tablename__ = "order_scans"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    device: Mapped[str] = mapped_column(String(200), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(10))  # "ban" or "lift"
+    ok: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scanned_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -139,7 +139,7 @@ class DeviceLimiter:
         self._sem = asyncio.Semaphore(max_sessions)
         self._clock = clock
         self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self._rng = rng or random.Random()  # jitter, not crypto
         self._rate = resets_per_minute / 60.0
         self._burst = max(1.0, resets_per_minute / 6.0)  # at most 10 s worth at once
         self._tokens = self._burst

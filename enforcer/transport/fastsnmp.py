@@ -14,13 +14,13 @@ SnmpError naming the OID and status (RFC 3416 section 3); an undecodable answer 
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from enforcer.errors import ConfigError, DeviceUnreachable, SnmpAuthError, SnmpError
+from enforcer.errors import ConfigError, SnmpAuthError, SnmpError
 from enforcer.inventory.model import Inventory, SnmpCredentials
 from enforcer.transport.fastsnmp_codec import (
     Row,
@@ -46,6 +46,10 @@ ERROR_STATUS: Final = (
     "authorizationError", "notWritable", "inconsistentName",
 )  # RFC 3416 section 3
 TOO_BIG: Final = 1
+
+
+def _bulk(reps: int, starts: list[bytes], request_id: int) -> bytes:
+    return bulk_pdu(request_id, reps, starts)
 
 
 def _dotted(oid: OID) -> str:
@@ -144,7 +148,7 @@ class FastSnmpClient:
     # requests
     # ------------------------------------------------------------------------------------------
 
-    async def _request(self, pdu_of: Any) -> Response:
+    async def _request(self, pdu_of: Callable[[int], bytes]) -> Response:
         """One confirmed-class request, with USM resync (at most once per cause)."""
         dev = self.target.device
         resynced: set[UsmError] = set()
@@ -218,8 +222,7 @@ class FastSnmpClient:
         a_idx: list[OID] = [() for _ in cols]
         while act:
             ended = [False] * len(act)
-            starts = list(a_last)
-            resp = await self._request(lambda rid: bulk_pdu(rid, reps, starts))
+            resp = await self._request(functools.partial(_bulk, reps, list(a_last)))
             _t, _rid, status, index, buf, vstart, vstop = resp
             if status == TOO_BIG and reps > 1:
                 reps = max(1, reps // 2)

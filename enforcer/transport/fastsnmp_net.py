@@ -19,7 +19,12 @@ from enforcer.errors import DeviceUnreachable, SnmpError
 from enforcer.transport.fastsnmp_codec import parse_community, parse_pdu
 from enforcer.transport.fastsnmp_usm import Response, UsmReport, V3Engine, V3User
 from enforcer.transport.snmpwire.ber import SnmpWireError
-from enforcer.transport.snmpwire.message import VERSION_2C, V3Message, decode_message, encode_community
+from enforcer.transport.snmpwire.message import (
+    VERSION_2C,
+    V3Message,
+    decode_message,
+    encode_community,
+)
 
 Answer = Response | UsmReport
 PduOf = Callable[[int], bytes]
@@ -248,17 +253,18 @@ class Exchanger:
                 if slot is None:
                     self.stats["stray"] += 1
                     return
-                answer: Answer | None = (tag, rid, status, index, data, vstart, vstop)
+                answer: Answer = (tag, rid, status, index, data, vstart, vstop)
             else:
                 msg = decode_message(data)
                 slot = self._pending.get(msg.msg_id) if isinstance(msg, V3Message) else None
                 if slot is None or self.engine is None or not isinstance(msg, V3Message):
                     self.stats["stray"] += 1
                     return
-                answer = self.engine.incoming(msg)
-                if answer is None:
+                opened = self.engine.incoming(msg)
+                if opened is None:
                     self.stats["unauthentic"] += 1
                     return
+                answer = opened
         except (SnmpWireError, ValueError) as exc:
             self.stats["malformed"] += 1
             if slot is not None and not slot.fut.done():

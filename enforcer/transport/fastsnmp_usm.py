@@ -160,7 +160,7 @@ class V3Engine:
                 return None
             authed = True
             # RFC 3414 3.2 step 7b: move our clock estimate forward only.
-            boots, etime = self.clock()
+            _boots, etime = self.clock()
             if usm.engine_boots > self._boots or (
                 usm.engine_boots == self._boots and usm.engine_time > etime
             ):

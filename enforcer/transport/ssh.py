@@ -161,7 +161,12 @@ class NetmikoSession:
         for pattern in self._errors:
             m = pattern.search(out)
             if m:
-                raise CliCommandError(f"device rejected {what!r}: {m.group(0).strip()}",
+                # The whole line that matched: "% Error: deny list is full" says more
+                # than the pattern "^% Error" alone (and lets profiles match on it).
+                start = out.rfind("\n", 0, m.start()) + 1
+                end = out.find("\n", m.end())
+                line = out[start:end if end >= 0 else len(out)].strip()
+                raise CliCommandError(f"device rejected {what!r}: {line[:300]}",
                                       device=self.device)
         return out
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from enforcer.cli.main import app
 from enforcer.cli.orders import parse_device
-from enforcer.domain.model import OrderState, TargetState
+from enforcer.domain.model import OrderState, Role, TargetState
 from enforcer.store import TargetSpec
 from tests.cli.cli_env import Served
 
@@ -124,6 +124,7 @@ def test_connection_refused() -> None:
 
 
 def test_lift_and_approve(served: Served) -> None:
+    served.store.add_user("u-approver-2", Role.APPROVER)  # the default policy needs 2
     order_id = _ban(served)
     res = served.run("lift", order_id, "--reason", "settled")
     assert res.exit_code == 0 and "lift_pending" in res.stdout

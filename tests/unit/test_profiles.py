@@ -13,7 +13,8 @@ from enforcer.errors import ProfileError
 from enforcer.inventory.profiles import Profile, load_profile, load_profiles
 
 PROFILES = Path(__file__).resolve().parents[2] / "device_profiles"
-SHIPPED = ["arris-e6000", "casa-c100g", "cisco-cbr8", "dncs-headend", "docsis3-generic"]
+SHIPPED = ["arris-e6000", "casa-c100g", "cisco-cbr8", "dncs-headend", "docsis3-generic",
+           "kea-dhcp4"]
 
 
 def test_every_shipped_profile_loads() -> None:
@@ -22,7 +23,7 @@ def test_every_shipped_profile_loads() -> None:
     for name, p in profiles.items():
         assert p.platform == name
         assert p.mechanisms, name
-        assert p.kick is not None or p.kind == "headend", name
+        assert p.kick is not None or p.kind in ("headend", "dhcp"), name
 
 
 def test_shipped_mechanism_choices_match_the_lab_dialects() -> None:

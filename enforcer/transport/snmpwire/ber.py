@@ -322,8 +322,12 @@ def dec_value(data: bytes, pos: int, end: int) -> tuple[Tag, Any, int]:
         value = data[start:stop]
     elif tag in _UNSIGNED32_TAGS:
         value = dec_uint_body(data, start, stop)
+        if value > MAX_UINT32:  # 5 content octets are only valid with a leading zero
+            raise SnmpWireError("unsigned 32-bit value out of range")
     elif tag is Tag.COUNTER64:
         value = dec_uint_body(data, start, stop, 9)
+        if value > MAX_UINT64:
+            raise SnmpWireError("Counter64 value out of range")
     elif tag is Tag.OBJECT_IDENTIFIER:
         value = dec_oid_body(data, start, stop)
     else:  # NULL and the exception values carry no content

@@ -1,0 +1,302 @@
+"""What one instance does on one device it owns, for one order: look the order's MACs
+up there, plan and push the blocks, kick, and confirm from registration state (or,
+while lifting, remove the blocks and confirm service is back). Each pass ends with a
+*scan* row for (order, device); the order's state is derived from all of them.
+
+Every step is idempotent, so a pass interrupted by a crash or a lost lease is simply
+run again (re-applying a present block changes nothing on the device).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, OrderState, TargetState, Verdict
+from enforcer.engine import planner
+from enforcer.engine.backoff import backoff_s
+from enforcer.engine.observe import Look, look
+from enforcer.engine.pool import DriverPool
+from enforcer.errors import CapacityError, EnforcerError
+from enforcer.inventory.model import Inventory
+from enforcer.logging import order_context
+from enforcer.store.records import OrderRecord, TargetRecord, TargetSpec
+from enforcer.store.repository import Store
+
+log = logging.getLogger(__name__)
+ACTOR = "engine"
+
+
+class DeviceOps:
+    def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, settings: Any,
+                 metrics: Any, kick_needed: Callable[[str, str], bool],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.inv = inventory
+        self.pool = pool
+        self.cfg = settings
+        self.metrics = metrics
+        self.kick_needed = kick_needed
+        self.clock = clock
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    # ---- which devices matter to an order -----------------------------------------------
+
+    def relevant(self, order: OrderRecord, targets: list[TargetRecord]) -> list[str]:
+        """Devices whose scan the order's state waits for."""
+        if order.state in (OrderState.LIFTING, OrderState.LIFTED):
+            return sorted({t.device for t in targets})
+        devices = set(planner.scope_devices(order, self.inv))
+        if planner.box_macs(order):
+            devices |= set(self.inv.headends())
+        devices |= {t.device for t in targets if t.state is not TargetState.REMOVED}
+        return sorted(devices)
+
+    def macs_on(self, order: OrderRecord, device: str) -> list[tuple[Mac, DeviceKind]]:
+        if device in self.inv.headends():
+            return [(m, DeviceKind.SET_TOP) for m in planner.box_macs(order)]
+        out = [(cm.mac, cm.kind) for cm in planner.cm_macs(order, {})]
+        return out
+
+    # ---- ban ---------------------------------------------------------------------------
+
+    async def scan_ban(self, order: OrderRecord, device: str) -> bool:
+        """One pass for one order on one device; returns whether the device confirms."""
+        with order_context(order.id):
+            if order.state is OrderState.ACCEPTED:
+                await self._db(self.store.set_order_state, order.id, OrderState.ENFORCING,
+                               detail="looking up the MACs on every device in scope",
+                               actor=ACTOR)
+            targets = await self._db(self.store.targets_for_order, order.id)
+            if device not in self.relevant(order, targets):
+                await self._db(self.store.record_scan, order.id, device, phase="ban", ok=True,
+                               detail={"in_scope": False})
+                return True
+            if device in self.inv.cmtses() and await self._ecm_pending(order):
+                return False  # the headend has not told us the set-top's eCM yet
+            macs = self.macs_on(order, device)
+            if device in self.inv.headends():
+                await self._learn_ecms(order, device)
+            home = bool(order.node) and device in self.inv.node_devices(order.node or "")
+            looks = [await look(self.pool, device, m) for m, _ in macs]
+            mechs = self.pool.get(device).mechanisms()
+            specs = [TargetSpec(device, m, k, mechs[0]) for (m, k), x in zip(macs, looks,
+                                                                                strict=True)
+                     if mechs and (x.verdict is not Verdict.ABSENT or home)]
+            if specs:
+                targets = await self._db(self.store.upsert_targets, order.id, specs, actor=ACTOR)
+            mine = [t for t in targets if t.device == device]
+            kicked = await self._push_due(mine)
+            mine = [t for t in await self._db(self.store.targets_for_order, order.id)
+                    if t.device == device and t.state is not TargetState.REMOVED]
+            ok, looks, why = await self._confirm_blocked(device, [m for m, _ in macs], kicked)
+            if ok:
+                for t in mine:
+                    if t.state is TargetState.APPLIED:
+                        verdict = next((x.verdict.value for x in looks if x.mac == t.mac), None)
+                        await self._db(self.store.update_target, t.id, actor=ACTOR,
+                                       audit_action="target.verified", state=TargetState.VERIFIED,
+                                       verified_at=self.clock(), verdict=verdict)
+            else:
+                await self._requeue_forwarding(mine, looks)
+            await self._db(self.store.record_scan, order.id, device, phase="ban", ok=ok,
+                           detail={"why": why, "looks": [x.as_dict() for x in looks]})
+            return ok
+
+    async def _ecm_pending(self, order: OrderRecord) -> bool:
+        boxes = [d for d in order.devices if d.kind is DeviceKind.SET_TOP and d.ecm_mac is None]
+        if not boxes or not self.inv.headends():
+            return False
+        scans = {s.device for s in await self._db(self.store.scans_for_order, order.id)}
+        return not any(h in scans for h in self.inv.headends())
+
+    async def _learn_ecms(self, order: OrderRecord, headend: str) -> None:
+        """Record each set-top's eCM MAC (from the controller) on the order, so the CMTS
+        side can block it."""
+        drv: Any = self.pool.get(headend)
+        if not hasattr(drv, "ecm_mac"):
+            return
+        for d in order.devices:
+            if d.kind is DeviceKind.SET_TOP and d.ecm_mac is None:
+                try:
+                    ecm = await drv.ecm_mac(d.mac)
+                except EnforcerError as e:
+                    log.warning("eCM of %s from %s: %s", d.mac, headend, e)
+                    continue
+                if ecm is not None:
+                    await self._db(self.store.set_ecm_mac, order.id, d.mac, ecm, actor=ACTOR)
+
+    async def _push_due(self, targets: list[TargetRecord]) -> set[Mac]:
+        now = self.clock()
+        due = [t for t in targets if t.state in (TargetState.PENDING, TargetState.RETRYING)
+               and (t.next_attempt_at is None or _aware(t.next_attempt_at) <= now)]
+        kicked: set[Mac] = set()
+        for t in due:
+            if await self.push(t):
+                kicked.add(t.mac)
+        return kicked
+
+    async def push(self, t: TargetRecord) -> bool:
+        """Apply one target (and kick when the mechanism needs it); True if kicked."""
+        drv = self.pool.get(t.device)
+        started = time.monotonic()
+        try:
+            res = await drv.apply(t.mac, t.mechanism, kind=t.device_kind)
+        except CapacityError as e:
+            return await self._fall_back(t, str(e))
+        except EnforcerError as e:
+            await self._retry(t, str(e))
+            return False
+        finally:
+            self.metrics.push_duration.labels(t.device, t.mechanism).observe(
+                time.monotonic() - started)
+        transcript = "\n".join(res.transcript)
+        if res.failed:
+            self.metrics.pushes.labels(t.device, t.mechanism, "error").inc()
+            await self._retry(t, res.error or "push failed", transcript=transcript)
+            return False
+        self.metrics.pushes.labels(t.device, t.mechanism,
+                                   "changed" if res.changed else "unchanged").inc()
+        await self._db(self.store.update_target, t.id, actor=ACTOR, audit_action="target.applied",
+                       state=TargetState.APPLIED, applied_at=self.clock(), last_error=None,
+                       attempts=t.attempts + 1, next_attempt_at=None, transcript=transcript)
+        log.info("pushed %s %s on %s (%s)", t.mac, t.mechanism, t.device,
+                 "changed" if res.changed else "unchanged",
+                 extra={"event": "target.applied", "order_id": t.order_id, "device": t.device,
+                        "mac": str(t.mac), "mechanism": t.mechanism, "changed": res.changed})
+        if t.device in self.inv.cmtses() and self.kick_needed(t.device, t.mechanism):
+            return await self.kick(t)
+        return False
+
+    async def kick(self, t: TargetRecord) -> bool:
+        try:
+            res = await self.pool.get(t.device).kick(t.mac)
+        except EnforcerError as e:
+            log.warning("kick of %s on %s failed: %s", t.mac, t.device, e)
+            return False
+        await self._db(self.store.record_event, ACTOR, "target.kicked", t.order_id, {
+            "device": t.device, "mac": str(t.mac), "changed": res.changed,
+            "failed": res.failed, "error": res.error})
+        return not res.failed
+
+    async def _retry(self, t: TargetRecord, error: str, *, transcript: str | None = None) -> None:
+        delay = backoff_s(t.attempts, base=self.cfg.engine.retry_base_s,
+                          cap=self.cfg.engine.max_retry_backoff_s)
+        fields: dict[str, Any] = {"state": TargetState.RETRYING, "last_error": error[:500],
+                                  "attempts": t.attempts + 1,
+                                  "next_attempt_at": self.clock() + timedelta(seconds=delay)}
+        if transcript is not None:
+            fields["transcript"] = transcript
+        await self._db(self.store.update_target, t.id, actor=ACTOR,
+                       audit_action="target.retrying", **fields)
+        log.warning("target %s %s on %s: %s; retry in %.1fs", t.mac, t.mechanism, t.device,
+                    error, delay)
+
+    async def _fall_back(self, t: TargetRecord, error: str) -> bool:
+        """A full table: use the device's next mechanism, never drop the ban."""
+        mechs = self.pool.get(t.device).mechanisms()
+        rest = mechs[mechs.index(t.mechanism) + 1:] if t.mechanism in mechs else []
+        self.metrics.fallbacks.labels(t.device, t.mechanism).inc()
+        if not rest:
+            await self._retry(t, f"{error}; no other mechanism on {t.device}")
+            return False
+        await self._db(self.store.update_target, t.id, actor=ACTOR,
+                       audit_action="target.fallback", state=TargetState.REMOVED,
+                       last_error=f"{error}; falling back to {rest[0]}", removed_at=self.clock())
+        spec = TargetSpec(t.device, t.mac, t.device_kind, rest[0])
+        for nt in await self._db(self.store.upsert_targets, t.order_id, [spec], actor=ACTOR):
+            if nt.spec == spec and nt.state in (TargetState.PENDING, TargetState.RETRYING):
+                return await self.push(nt)
+        return False
+
+    async def _confirm_blocked(self, device: str, macs: list[Mac], kicked: set[Mac]
+                               ) -> tuple[bool, list[Look], str]:
+        """Poll the device until every MAC is blocked or absent (after a kick, wait for
+        the modem to finish re-registering before "absent" counts)."""
+        cfg = self.cfg.engine
+        deadline = time.monotonic() + cfg.verify_timeout_s
+        settle_until = time.monotonic() + cfg.verify_settle_s
+        while True:
+            looks = [await look(self.pool, device, m) for m in macs]
+            why = _not_blocked(looks, kicked if time.monotonic() < settle_until else set())
+            if why is None:
+                return True, looks, "ok"
+            if time.monotonic() >= deadline or any(x.error for x in looks):
+                return False, looks, why
+            await asyncio.sleep(cfg.verify_poll_s)
+
+    async def _requeue_forwarding(self, targets: list[TargetRecord], looks: list[Look]) -> None:
+        bad = {x.mac for x in looks if x.verdict is Verdict.FORWARDING}
+        for t in targets:
+            if t.mac in bad and t.state in (TargetState.APPLIED, TargetState.VERIFIED):
+                await self._retry(t, "block applied but the MAC still forwards")
+
+    # ---- lift --------------------------------------------------------------------------
+
+    async def scan_lift(self, order: OrderRecord, device: str) -> bool:
+        """Remove this device's blocks for the order and confirm service is back."""
+        with order_context(order.id):
+            targets = [t for t in await self._db(self.store.targets_for_order, order.id)
+                       if t.device == device]
+            for t in targets:
+                if t.state is TargetState.REMOVED:
+                    continue
+                try:
+                    res = await self.pool.get(device).remove(t.mac, t.mechanism)
+                    if res.failed:
+                        raise EnforcerError(res.error or "remove failed")
+                except EnforcerError as e:
+                    await self._db(self.store.update_target, t.id, actor=ACTOR,
+                                   audit_action="target.remove_failed", last_error=str(e)[:500])
+                    await self._db(self.store.record_scan, order.id, device, phase="lift",
+                                   ok=False, detail={"why": f"remove failed: {e}"})
+                    return False
+                await self._db(self.store.update_target, t.id, actor=ACTOR,
+                               audit_action="target.removed", state=TargetState.REMOVED,
+                               removed_at=self.clock(), transcript="\n".join(res.transcript))
+                if device in self.inv.cmtses():
+                    await self.kick(t)
+            ok, looks, why = await self._confirm_restored(device, sorted({t.mac for t in targets}))
+            await self._db(self.store.record_scan, order.id, device, phase="lift", ok=ok,
+                           detail={"why": why, "looks": [x.as_dict() for x in looks]})
+            return ok
+
+    async def _confirm_restored(self, device: str, macs: list[Mac]
+                                ) -> tuple[bool, list[Look], str]:
+        cfg = self.cfg.engine
+        deadline = time.monotonic() + cfg.verify_timeout_s
+        settle_until = time.monotonic() + cfg.verify_settle_s
+        while True:
+            looks = [await look(self.pool, device, m) for m in macs]
+            pending = [x for x in looks if x.verdict is not Verdict.FORWARDING]
+            if not pending:
+                return True, looks, "ok"
+            if time.monotonic() >= settle_until and all(
+                    x.verdict is Verdict.ABSENT for x in pending):
+                return True, looks, "blocks removed; MAC offline, cannot confirm traffic"
+            if time.monotonic() >= deadline:
+                x = pending[0]
+                return False, looks, f"{x.mac}: {x.verdict.value} ({x.state})"
+            await asyncio.sleep(cfg.verify_poll_s)
+
+
+def _not_blocked(looks: list[Look], kicked: set[Mac]) -> str | None:
+    for x in looks:
+        if x.verdict is Verdict.FORWARDING:
+            return f"{x.mac} forwarding on {x.device} ({x.state})"
+        if x.verdict is Verdict.UNKNOWN:
+            return f"{x.mac} unknown on {x.device} ({x.error or x.state})"
+        if x.mac in kicked and x.transient:
+            return f"{x.mac} re-registering on {x.device} ({x.state})"
+    return None
+
+
+def _aware(d: datetime) -> datetime:
+    return d if d.tzinfo else d.replace(tzinfo=UTC)

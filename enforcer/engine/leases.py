@@ -1,0 +1,141 @@
+"""Device ownership for several instances: each device is talked to by exactly one
+live instance at a time.
+
+Every ``ttl/3`` seconds an instance heartbeats, renews the leases it holds and takes
+free or expired ones up to its fair share (devices / live instances), preferring the
+devices that rendezvous hashing assigns to it, so load spreads evenly and the same
+instance tends to get the same devices back. A lease is trusted locally only until
+``renewed_at + ttl - margin`` by the local monotonic clock; a renewal that fails or
+comes late stops all work on that device before the database lease can expire and be
+taken by another instance. When an instance dies its devices move to the others within
+about two lease periods (expiry, then the next acquisition round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from enforcer.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Held:
+    epoch: int
+    trusted_until: float  # local monotonic deadline
+
+
+def _rank(device: str, instance: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{device}\0{instance}".encode()).digest()[:8], "big")
+
+
+class LeaseManager:
+    def __init__(self, *, store: Any, instance_id: str, devices: list[str], ttl_s: float,
+                 on_acquire: Callable[[str], Awaitable[None]],
+                 on_lose: Callable[[str], Awaitable[None]], metrics: Any = None,
+                 url: str | None = None, now: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.me = instance_id
+        self.devices = sorted(devices)
+        self.ttl = ttl_s
+        self.margin = max(1.0, ttl_s / 5)
+        self.on_acquire = on_acquire
+        self.on_lose = on_lose
+        self.metrics = metrics
+        self.url = url
+        self.now = now
+        self.held: dict[str, Held] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.failovers = 0
+
+    def holds(self, device: str) -> bool:
+        h = self.held.get(device)
+        return h is not None and self.now() < h.trusted_until
+
+    def epoch(self, device: str) -> int | None:
+        h = self.held.get(device)
+        return h.epoch if h else None
+
+    async def start(self) -> None:
+        await self.round()
+        self._task = asyncio.create_task(self._loop(), name="leases")
+
+    async def stop(self, *, release: bool = True) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for device in list(self.held):
+            await self._lose(device)
+        if release:
+            try:
+                await asyncio.to_thread(self.store.instance_stopped, self.me)
+            except StoreError as e:
+                log.warning("could not release leases on stop: %s", e)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self.round()
+            except StoreError as e:
+                log.error("lease round failed: %s", e)
+            except Exception:
+                log.exception("lease round failed")
+            for device, h in list(self.held.items()):
+                if self.now() >= h.trusted_until:
+                    log.error("lease on %s not renewed in time: stopping work there", device)
+                    await self._lose(device)
+
+    async def round(self) -> None:
+        started = self.now()
+        await asyncio.to_thread(self.store.heartbeat, self.me, self.url)
+        for device, h in list(self.held.items()):
+            ok = await asyncio.to_thread(self.store.renew_lease, device, self.me, h.epoch,
+                                         self.ttl)
+            if ok:
+                h.trusted_until = started + self.ttl - self.margin
+            else:
+                log.warning("lost lease on %s", device)
+                await self._lose(device)
+        live = await asyncio.to_thread(self.store.live_instances, self.ttl * 2)
+        if self.me not in live:
+            live.append(self.me)
+        share = math.ceil(len(self.devices) / max(1, len(live)))
+        # Devices rendezvous-hashed to me first, then any free device, up to my share.
+        preferred = [d for d in self.devices
+                     if max(live, key=lambda i: _rank(d, i)) == self.me]
+        others = sorted((d for d in self.devices if d not in preferred),
+                        key=lambda d: -_rank(d, self.me))
+        for device in preferred + others:
+            if len(self.held) >= share and device not in preferred:
+                break
+            if device in self.held:
+                continue
+            epoch = await asyncio.to_thread(self.store.acquire_lease, device, self.me, self.ttl)
+            if epoch is None:
+                continue
+            self.held[device] = Held(epoch, started + self.ttl - self.margin)
+            if epoch > 1:
+                self.failovers += 1
+            log.info("now owning %s (epoch %d)", device, epoch)
+            await self.on_acquire(device)
+        # Hand back devices beyond the share that another live instance prefers.
+        if len(self.held) > share:
+            for device in [d for d in self.held if d not in preferred][: len(self.held) - share]:
+                h = self.held[device]
+                await self._lose(device)
+                await asyncio.to_thread(self.store.release_lease, device, self.me, h.epoch)
+        if self.metrics is not None:
+            self.metrics.owned_devices.set(len(self.held))
+
+    async def _lose(self, device: str) -> None:
+        if self.held.pop(device, None) is not None:
+            await self.on_lose(device)

@@ -1,0 +1,92 @@
+"""One loop per owned device: scan orders the device has not answered for, push due
+targets, re-scan failed answers with backoff, and lift. Runs only while this instance
+holds the device's lease; the lease manager starts and stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from enforcer.domain.model import OrderState
+from enforcer.engine.device_ops import DeviceOps
+from enforcer.errors import EnforcerError
+from enforcer.store.cluster import BAN_STATES
+
+log = logging.getLogger(__name__)
+
+
+class DeviceRunner:
+    def __init__(self, device: str, *, ops: DeviceOps, store: Any, settings: Any,
+                 holds: Callable[[str], bool], settle: Callable[[str], Awaitable[None]]) -> None:
+        self.device = device
+        self.ops = ops
+        self.store = store
+        self.cfg = settings
+        self.holds = holds
+        self.settle = settle
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sem = asyncio.Semaphore(settings.engine.orders_per_device)
+        self.busy: set[str] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"device:{self.device}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.pass_once()
+            except EnforcerError as e:
+                log.warning("%s: pass failed: %s", self.device, e)
+            except Exception:
+                log.exception("%s: pass failed", self.device)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.cfg.engine.due_scan_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def pass_once(self) -> None:
+        if not self.holds(self.device):
+            return
+        st = self.store
+        ban = await asyncio.to_thread(st.unscanned_orders, self.device, BAN_STATES, "ban")
+        lift = await asyncio.to_thread(st.unscanned_orders, self.device,
+                                       (OrderState.LIFTING.value,), "lift")
+        retry_after = self.cfg.engine.retry_base_s
+        stale = await asyncio.to_thread(st.stale_scans, self.device, retry_after)
+        due = await asyncio.to_thread(st.due_targets_on, self.device)
+        again = sorted(set(stale) | {t.order_id for t in due})
+        if again:
+            await asyncio.to_thread(st.clear_scans_on, self.device, again)
+        work = list(dict.fromkeys(lift + ban + again))
+        await asyncio.gather(*(self._one(order_id) for order_id in work
+                               if order_id not in self.busy))
+
+    async def _one(self, order_id: str) -> None:
+        async with self._sem:
+            if not self.holds(self.device) or order_id in self.busy:
+                return
+            self.busy.add(order_id)
+            try:
+                order = await asyncio.to_thread(self.store.get_order, order_id)
+                if order.state is OrderState.LIFTING:
+                    await self.ops.scan_lift(order, self.device)
+                elif order.state.value in BAN_STATES:
+                    await self.ops.scan_ban(order, self.device)
+                else:
+                    return
+                await self.settle(order_id)
+            finally:
+                self.busy.discard(order_id)

@@ -1,0 +1,272 @@
+"""Shared state for several instances on one database: instance heartbeats, device
+leases with a fencing epoch, and per-device order scans.
+
+A lease says which instance may talk to a device until when. Acquisition, renewal and
+release are single serialised write transactions (the store's write lock), so two
+instances can never both hold an unexpired lease on one device. Each change of hands
+bumps ``epoch`` and is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from enforcer.store import schema as s
+from enforcer.store.base import StoreBase
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    device: str
+    owner: str
+    epoch: int
+    expires_at: datetime
+    acquired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    id: str
+    url: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRecord:
+    order_id: str
+    device: str
+    phase: str
+    ok: bool
+    detail: dict[str, Any]
+    scanned_at: datetime
+
+
+def _lease(r: s.DeviceLease) -> LeaseRecord:
+    return LeaseRecord(r.device, r.owner, r.epoch, r.expires_at, r.acquired_at)
+
+
+class ClusterMixin(StoreBase):
+    # ---- instances -------------------------------------------------------------------
+
+    def heartbeat(self, instance_id: str, url: str | None = None) -> None:
+        now = self.clock()
+        with self.write_session() as session:
+            row = session.get(s.Instance, instance_id)
+            if row is None:
+                session.add(s.Instance(id=instance_id, url=url, started_at=now,
+                                       heartbeat_at=now))
+                self.audit(session, instance_id, "instance.started", None, {"url": url})
+            else:
+                row.heartbeat_at, row.url = now, url or row.url
+
+    def instances(self) -> list[InstanceRecord]:
+        with self.read_session() as session:
+            return [InstanceRecord(r.id, r.url, r.started_at, r.heartbeat_at)
+                    for r in session.scalars(select(s.Instance).order_by(s.Instance.id))]
+
+    def live_instances(self, ttl_s: float) -> list[str]:
+        cutoff = self.clock() - timedelta(seconds=ttl_s)
+        with self.read_session() as session:
+            q = select(s.Instance.id).where(s.Instance.heartbeat_at >= cutoff)
+            return sorted(session.scalars(q))
+
+    def instance_stopped(self, instance_id: str) -> None:
+        """A clean shutdown: give every lease back and leave the member list."""
+        now = self.clock()
+        with self.write_session() as session:
+            for r in session.scalars(select(s.DeviceLease).where(
+                    s.DeviceLease.owner == instance_id)):
+                r.expires_at = now
+            session.execute(delete(s.Instance).where(s.Instance.id == instance_id))
+            self.audit(session, instance_id, "instance.stopped", None, {})
+
+    # ---- leases ----------------------------------------------------------------------
+
+    def acquire_lease(self, device: str, owner: str, ttl_s: float) -> int | None:
+        """Take or extend the lease; the fencing epoch, or None if another instance
+        holds an unexpired lease."""
+        now = self.clock()
+        until = now + timedelta(seconds=ttl_s)
+        with self.write_session() as session:
+            row = session.get(s.DeviceLease, device)
+            if row is None:
+                session.add(s.DeviceLease(device=device, owner=owner, epoch=1, expires_at=until,
+                                          acquired_at=now))
+                self.audit(session, owner, "lease.acquired", None,
+                           {"device": device, "epoch": 1, "from": None})
+                return 1
+            if row.owner == owner and row.expires_at > now:
+                row.expires_at = until
+                return row.epoch
+            if row.expires_at > now:
+                return None
+            previous = row.owner
+            row.owner, row.epoch, row.expires_at, row.acquired_at = owner, row.epoch + 1, until, now
+            self.audit(session, owner, "lease.acquired", None,
+                       {"device": device, "epoch": row.epoch, "from": previous})
+            return row.epoch
+
+    def renew_lease(self, device: str, owner: str, epoch: int, ttl_s: float) -> bool:
+        now = self.clock()
+        with self.write_session() as session:
+            row = session.get(s.DeviceLease, device)
+            if row is None or row.owner != owner or row.epoch != epoch or row.expires_at <= now:
+                return False
+            row.expires_at = now + timedelta(seconds=ttl_s)
+            return True
+
+    def release_lease(self, device: str, owner: str, epoch: int) -> None:
+        with self.write_session() as session:
+            row = session.get(s.DeviceLease, device)
+            if row is not None and row.owner == owner and row.epoch == epoch:
+                row.expires_at = self.clock()
+                self.audit(session, owner, "lease.released", None,
+                           {"device": device, "epoch": epoch})
+
+    def leases(self) -> list[LeaseRecord]:
+        with self.read_session() as session:
+            return [_lease(r) for r in session.scalars(
+                select(s.DeviceLease).order_by(s.DeviceLease.device))]
+
+    # ---- per-device order scans --------------------------------------------------------
+
+    def record_scan(self, order_id: str, device: str, *, phase: str, ok: bool,
+                    detail: dict[str, Any]) -> None:
+        now = self.clock()
+        with self.write_session() as session:
+            row = session.get(s.OrderScan, (order_id, device))
+            if row is None:
+                session.add(s.OrderScan(order_id=order_id, device=device, phase=phase, ok=ok,
+                                        detail=detail, scanned_at=now))
+            else:
+                row.phase, row.ok, row.detail, row.scanned_at = phase, ok, detail, now
+
+    def clear_scans(self, order_id: str, devices: Iterable[str] | None = None) -> None:
+        with self.write_session() as session:
+            q = delete(s.OrderScan).where(s.OrderScan.order_id == order_id)
+            if devices is not None:
+                q = q.where(s.OrderScan.device.in_(list(devices)))
+            session.execute(q)
+
+    def scans_for_order(self, order_id: str) -> list[ScanRecord]:
+        with self.read_session() as session:
+            return [ScanRecord(r.order_id, r.device, r.phase, r.ok, r.detail, r.scanned_at)
+                    for r in session.scalars(select(s.OrderScan).where(
+                        s.OrderScan.order_id == order_id))]
+
+    def unscanned_orders(self, device: str, states: Iterable[str], phase: str) -> list[str]:
+        """Ids of orders in ``states`` that ``device`` has no ``phase`` scan for yet,
+        oldest first."""
+        scanned = select(s.OrderScan.order_id).where(
+            s.OrderScan.device == device, s.OrderScan.phase == phase)
+        q = (select(s.Order.id).where(s.Order.state.in_(list(states)))
+             .where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at))
+        with self.read_session() as session:
+            return list(session.scalars(q))
+
+    def due_targets_on(self, device: str) -> list[Any]:
+        """Pending or retrying targets on ``device`` whose next attempt has come."""
+        from sqlalchemy import or_
+
+        from enforcer.store import convert
+
+        now = self.clock()
+        q = (select(s.Target).where(s.Target.device == device)
+             .where(s.Target.state.in_(("pending", "retrying")))
+             .where(or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now))
+             .order_by(s.Target.next_attempt_at, s.Target.id))
+        with self.read_session() as session:
+            return [convert.target(t) for t in session.scalars(q)]
+
+    def stale_scans(self, device: str, older_than_s: float) -> list[str]:
+        """Orders whose scan on ``device`` failed more than ``older_than_s`` ago."""
+        cutoff = self.clock() - timedelta(seconds=older_than_s)
+        q = select(s.OrderScan.order_id).where(
+            s.OrderScan.device == device, s.OrderScan.ok.is_(False),
+            s.OrderScan.scanned_at <= cutoff)
+        with self.read_session() as session:
+            return list(session.scalars(q))
+
+    def settle_order(self, order_id: str, relevant: list[str], *,
+                     actor: str = "engine") -> tuple[str, str, Any]:
+        """Derive the order's state from its per-device scans, in one serialised
+        transaction (several devices, and instances, report concurrently).
+
+        Returns (state before, state after, order record)."""
+        from enforcer.store.orders import _STAMP, _load
+
+        with self.write_session() as session:
+            row = session.get(s.Order, order_id)
+            if row is None:
+                raise LookupError(order_id)
+            scans = {r.device: r for r in session.scalars(
+                select(s.OrderScan).where(s.OrderScan.order_id == order_id))}
+            targets = list(session.scalars(select(s.Target).where(
+                s.Target.order_id == order_id)))
+            before = row.state
+            new, detail = _derive(before, relevant, scans, targets)
+            if new is not None and (new != before or detail != row.state_detail):
+                now = self.clock()
+                row.state, row.state_detail, row.updated_at = new, detail, now
+                stamp = _STAMP.get(new)  # type: ignore[call-overload]
+                if stamp is not None and before != new:
+                    setattr(row, stamp, now)
+                session.flush()
+                if new != before:
+                    self.audit(session, actor, "order.state", order_id,
+                               {"from": before, "to": new, "detail": detail})
+            return before, row.state, _load(session, order_id)
+
+
+    def set_ecm_mac(self, order_id: str, box: Any, ecm: Any, *, actor: str) -> None:
+        """Record a set-top's embedded modem MAC learnt from the headend controller."""
+        with self.write_session() as session:
+            row = session.scalars(select(s.OrderDevice).where(
+                s.OrderDevice.order_id == order_id, s.OrderDevice.mac == str(box))).first()
+            if row is None or row.ecm_mac == str(ecm):
+                return
+            row.ecm_mac = str(ecm)
+            self.audit(session, actor, "order.ecm_learnt", order_id,
+                       {"set_top": str(box), "ecm_mac": str(ecm)})
+
+    def clear_scans_on(self, device: str, order_ids: list[str]) -> None:
+        """Forget ``device``'s answers for these orders so it scans them again."""
+        with self.write_session() as session:
+            session.execute(delete(s.OrderScan).where(
+                s.OrderScan.device == device, s.OrderScan.order_id.in_(order_ids)))
+
+
+BAN_STATES = ("accepted", "enforcing", "enforced", "verified")
+
+
+def _derive(state: str, relevant: list[str], scans: dict[str, s.OrderScan],
+            targets: list[s.Target]) -> tuple[str | None, str]:
+    n = len(relevant)
+    if state in BAN_STATES:
+        answered = [scans[d] for d in relevant if d in scans and scans[d].phase == "ban"]
+        bad = [x for x in answered if not x.ok]
+        if len(answered) == n and not bad:
+            return "verified", f"blocked or absent on all {n} device(s) in scope"
+        live = [t for t in targets if t.state != "removed"]
+        applied = all(t.state in ("applied", "verified") for t in live)
+        if len(answered) == n:
+            first = bad[0]
+            why = str(first.detail.get("why", "not confirmed"))
+            return ("enforced" if applied else "enforcing"), \
+                f"{len(bad)} device(s) not confirmed yet; {first.device}: {why}"
+        return "enforcing", f"{len(answered)} of {n} device(s) answered"
+    if state == "lifting":
+        done = [scans[d] for d in relevant if d in scans and scans[d].phase == "lift"]
+        bad = [x for x in done if not x.ok]
+        if len(done) == n and not bad:
+            return "lifted", f"every block removed; service confirmed on {n} device(s)"
+        if bad:
+            return "lifting", f"{bad[0].device}: {bad[0].detail.get('why', 'not restored yet')}"
+        return "lifting", f"{len(done)} of {n} device(s) restored"
+    return None, ""
