@@ -34,14 +34,16 @@ def profiles_dir(settings: Settings) -> Path:
 def build(settings: Settings) -> dict[str, Any]:
     """Everything the daemon runs, built but not started (tests use this too)."""
     from enforcer.api.app import create_app
+    from enforcer.audit import anchor_audit, build_sinks
     from enforcer.drivers import build_driver
     from enforcer.engine.core import Engine
+    from enforcer.engine.device_ops import DeviceOps
     from enforcer.engine.pool import DriverPool
     from enforcer.engine.reconciler import Reconciler
     from enforcer.engine.watcher import Watcher
-    from enforcer.engine.device_ops import DeviceOps
     from enforcer.inventory.model import load_inventory
     from enforcer.inventory.profiles import load_profiles
+    from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
     from enforcer.notify import build_notifier
     from enforcer.store.db import upgrade
@@ -91,12 +93,27 @@ def build(settings: Settings) -> dict[str, Any]:
                             metrics=metrics, requeue=requeue)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
                       requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions)
+    sinks = build_sinks(settings)
+
+    async def check_chain() -> None:
+        await asyncio.to_thread(metrics.check_audit, store.verify_audit)
+
+    housekeeping = [
+        ("expire-lifts", settings.engine.lift_expiry_check_s,
+         lambda: expire_lifts(store, notifier)),
+        ("anchor-audit", settings.audit.anchor_interval_s, lambda: anchor_audit(store, sinks)),
+        ("check-audit-chain", settings.audit.anchor_interval_s, check_chain),
+    ]
+    if hasattr(notifier, "bind_store"):
+        notifier.bind_store(lambda oid: store.get_order(oid).reason.value)
     engine = Engine(store=store, inventory=inventory, pool=pool, ops=ops, settings=settings,
                     metrics=metrics, reconciler=reconciler, watcher=watcher,
-                    url=f"http://{settings.http.listen}")
+                    url=f"http://{settings.http.listen}", notifier=notifier,
+                    housekeeping=housekeeping)
     engine_ref.append(engine)
     app = create_app(settings=settings, store=store, engine=engine, registry=registry,
-                     metrics=metrics)
+                     metrics=metrics, notifier=notifier)
+    metrics.check_audit(store.verify_audit)
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
             "app": app, "metrics": metrics, "registry": registry, "pool": pool}
 

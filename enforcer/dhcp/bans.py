@@ -44,6 +44,14 @@ def bans_from_orders(orders: Iterable[Mapping[str, Any]]) -> BanSet:
     return BanSet(frozenset(macs), frozenset(rids))
 
 
+def bans_from_records(orders: Iterable[Any]) -> BanSet:
+    """The same, from the store's OrderRecords (for a sentinel hosted by the daemon)."""
+    return bans_from_orders({"state": o.state.value, "devices": [
+        {"mac": str(d.mac), "kind": d.kind.value,
+         "ecm_mac": str(d.ecm_mac) if d.ecm_mac else None} for d in o.devices]}
+        for o in orders)
+
+
 def parse_ban_lines(text: str, *, source: str = "bans") -> BanSet:
     macs: set[Mac] = set()
     rids: set[bytes] = set()

@@ -27,6 +27,9 @@ from enforcer.inventory.model import Inventory
 from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
+# A pseudo-device whose lease elects the one instance that runs cluster-wide jobs
+# (lift expiry, audit anchoring, audit chain check).
+HOUSEKEEPING = "@housekeeping"
 
 
 class Engine:
@@ -35,7 +38,8 @@ class Engine:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, ops: DeviceOps,
                  settings: Any, metrics: Any, reconciler: Reconciler | None = None,
                  watcher: Watcher | None = None, schedule: bool = True,
-                 url: str | None = None) -> None:
+                 url: str | None = None, notifier: Any = None,
+                 housekeeping: list[tuple[str, float, Any]] | None = None) -> None:
         self.store = store
         self.inv = inventory
         self.pool = pool
@@ -46,8 +50,11 @@ class Engine:
         self.watcher = watcher
         self.instance_id: str = settings.instance_id
         self.device_names = sorted(n for n, d in inventory.devices.items() if d.enabled)
+        self.notifier = notifier
+        self.housekeeping = housekeeping or []
         self.leases = LeaseManager(store=store, instance_id=self.instance_id,
-                                   devices=self.device_names, ttl_s=settings.engine.lease_ttl_s,
+                                   devices=[*self.device_names, HOUSEKEEPING],
+                                   ttl_s=settings.engine.lease_ttl_s,
                                    on_acquire=self._acquired, on_lose=self._lost,
                                    metrics=metrics, url=url)
         self.runners: dict[str, DeviceRunner] = {}
@@ -66,7 +73,9 @@ class Engine:
                 devices=self.device_names, reconcile=self.reconcile_device, watch=self.watch,
                 reconcile_interval_s=self.cfg.engine.reconcile_interval_s,
                 watch_interval_s=self.cfg.engine.watch_interval_s,
-                jitter=self.cfg.engine.jitter)
+                jitter=self.cfg.engine.jitter,
+                extra=[(name, interval, self._housekeeping(fn))
+                       for name, interval, fn in self.housekeeping])
             self._schedule.start()
         self._started = True
 
@@ -79,7 +88,19 @@ class Engine:
         self.runners.clear()
         await self.pool.close()
 
+    def _housekeeping(self, fn: Any) -> Any:
+        async def job() -> None:
+            if not self.leases.holds(HOUSEKEEPING):
+                return
+            try:
+                await fn()
+            except Exception:
+                log.exception("housekeeping job failed")
+        return job
+
     async def _acquired(self, device: str) -> None:
+        if device == HOUSEKEEPING:
+            return
         runner = DeviceRunner(device, ops=self.ops, store=self.store, settings=self.cfg,
                               holds=self.leases.holds, settle=self.settle)
         self.runners[device] = runner

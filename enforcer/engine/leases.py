@@ -125,6 +125,8 @@ class LeaseManager:
             self.held[device] = Held(epoch, started + self.ttl - self.margin)
             if epoch > 1:
                 self.failovers += 1
+                if self.metrics is not None:
+                    self.metrics.lease_failovers.inc()
             log.info("now owning %s (epoch %d)", device, epoch)
             await self.on_acquire(device)
         # Hand back devices beyond the share that another live instance prefers.

@@ -61,7 +61,9 @@ class DeviceRunner:
         if not self.holds(self.device):
             return
         st = self.store
-        ban = await asyncio.to_thread(st.unscanned_orders, self.device, BAN_STATES, "ban")
+        # A ban waiting for lift approvals stays in force: it is scanned and repaired too.
+        ban = await asyncio.to_thread(st.unscanned_orders, self.device,
+                                      (*BAN_STATES, OrderState.LIFT_PENDING.value), "ban")
         lift = await asyncio.to_thread(st.unscanned_orders, self.device,
                                        (OrderState.LIFTING.value,), "lift")
         retry_after = self.cfg.engine.retry_base_s
@@ -83,7 +85,7 @@ class DeviceRunner:
                 order = await asyncio.to_thread(self.store.get_order, order_id)
                 if order.state is OrderState.LIFTING:
                     await self.ops.scan_lift(order, self.device)
-                elif order.state.value in BAN_STATES:
+                elif order.state.value in BAN_STATES or order.state is OrderState.LIFT_PENDING:
                     await self.ops.scan_ban(order, self.device)
                 else:
                     return

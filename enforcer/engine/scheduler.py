@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class Schedule:
     def __init__(self, *, devices: list[str], reconcile: Callable[[str], Awaitable[Any]],
                  watch: Callable[[], Awaitable[Any]], reconcile_interval_s: float,
-                 watch_interval_s: float, jitter: float) -> None:
+                 watch_interval_s: float, jitter: float,
+                 extra: list[tuple[str, float, Callable[[], Awaitable[Any]]]] | None = None
+                 ) -> None:
         self._sched = AsyncIOScheduler(timezone=UTC)
         self._devices = devices
         self._reconcile = reconcile
@@ -31,6 +33,7 @@ class Schedule:
         self._ri = reconcile_interval_s
         self._wi = watch_interval_s
         self._jitter = jitter
+        self._extra = extra or []
 
     def start(self) -> None:
         now = datetime.now(UTC)
@@ -48,6 +51,12 @@ class Schedule:
             id="watch:footprint", name="footprint watcher", max_instances=1, coalesce=True,
             replace_existing=True, next_run_time=now + timedelta(seconds=min(self._wi, 5.0)),
             misfire_grace_time=max(1, int(self._wi)))
+        for name, interval, fn in self._extra:
+            self._sched.add_job(
+                fn, IntervalTrigger(seconds=interval, jitter=interval * self._jitter),
+                id=f"job:{name}", name=name, max_instances=1, coalesce=True,
+                replace_existing=True, next_run_time=now + timedelta(seconds=min(interval, 3)),
+                misfire_grace_time=max(1, int(interval)))
         self._sched.start()
 
     def stop(self) -> None:

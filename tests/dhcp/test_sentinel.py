@@ -4,10 +4,17 @@ directly: nothing is sent or sniffed here), ban sets from orders and files."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from enforcer.dhcp.bans import bans_from_file, bans_from_orders, parse_ban_lines
+from enforcer.dhcp.bans import (
+    bans_from_file,
+    bans_from_orders,
+    bans_from_records,
+    parse_ban_lines,
+)
 from enforcer.dhcp.packets import (
     UNSPECIFIED,
     BanSet,
@@ -18,6 +25,7 @@ from enforcer.dhcp.packets import (
 from enforcer.dhcp.rawsock import DHCP_BPF
 from enforcer.dhcp.sentinel import DhcpSighting, Sentinel
 from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, OrderState
 from enforcer.errors import InputError
 
 CM = Mac("00:1d:cf:4a:12:7e")
@@ -134,7 +142,7 @@ def test_offers_are_not_sightings_and_a_failing_reporter_is_contained() -> None:
 
 def test_bans_from_orders_cover_modems_set_tops_and_remote_ids() -> None:
     ecm, box = Mac("00:1d:cf:00:00:02"), Mac("00:02:de:4a:11:92")
-    orders = [
+    orders: list[dict[str, Any]] = [
         {"state": "verified", "devices": [{"mac": str(CM), "kind": "cable_modem"},
                                           {"mac": str(box), "kind": "set_top",
                                            "ecm_mac": str(ecm)}]},
@@ -144,6 +152,11 @@ def test_bans_from_orders_cover_modems_set_tops_and_remote_ids() -> None:
     bans = bans_from_orders(orders)
     assert bans.macs == {CM, box, ecm, CPE}
     assert bans.remote_ids == {CM.packed, ecm.packed}
+    records = [SimpleNamespace(state=OrderState(o["state"]), devices=[SimpleNamespace(
+        mac=Mac(d["mac"]), kind=DeviceKind(d["kind"]),
+        ecm_mac=Mac(d["ecm_mac"]) if d.get("ecm_mac") else None) for d in o["devices"]])
+        for o in orders]
+    assert bans_from_records(records) == bans
 
 
 def test_ban_file_lines(tmp_path: Path) -> None:

@@ -273,7 +273,7 @@ async def test_arris_deny_hides_the_modem_and_sweep_lists_vendor_states() -> Non
                             (*CAD, 2, 0, 0, 0, 0, 2): 20})
     d = make("arris-e6000", snmp=fake)
     obs = await d.observe(MAC)
-    assert obs.verdict is Verdict.ABSENT and obs.blocks_present == {"deny-list": True}
+    assert obs.verdict is Verdict.ABSENT and obs.blocks_present["deny-list"] is True
     swept = await d.sweep()
     assert {str(m): (o.verdict, o.state) for m, o in swept.items()} == {
         "02:00:00:00:00:01": (Verdict.FORWARDING, "operational(8)"),

@@ -31,7 +31,7 @@ def test_shipped_mechanism_choices_match_the_lab_dialects() -> None:
     names = {k: [m.name for m in v.mechanisms] for k, v in p.items()}
     assert names["cisco-cbr8"] == ["cm-ctrl-disable-forwarding", "bpi-hotlist-cli",
                                    "bpi-hotlist-cert"]
-    assert names["arris-e6000"] == ["deny-list", "deny-list-cli"]
+    assert names["arris-e6000"] == ["deny-list", "deny-list-cli", "cm-ctrl-disable-forwarding"]
     assert names["casa-c100g"] == ["cm-ctrl-disable-forwarding"]
     assert names["docsis3-generic"] == ["cm-ctrl-disable-forwarding", "bpi-hotlist-cert"]
     assert names["dncs-headend"] == ["service-disconnect"]
