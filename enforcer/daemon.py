@@ -88,7 +88,7 @@ def build(settings: Settings) -> dict[str, Any]:
         engine_ref[0].enforce_again(order_id)
 
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
-                    metrics=metrics, kick_needed=kick_needed)
+                    metrics=metrics, kick_needed=kick_needed, persistence=persistence)
     reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
                             metrics=metrics, requeue=requeue)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,

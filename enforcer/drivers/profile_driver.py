@@ -116,6 +116,25 @@ class ProfileDriver:
     def mechanisms(self) -> list[str]:
         return [m.name for m in self.profile.mechanisms]
 
+    async def list_blocks(self, mechanism: str) -> set[Mac] | None:
+        """Every MAC a bounded SNMP table (deny list, hotlist) holds now; None when the
+        mechanism keeps no such table (per-registration blocks, CLI-only lists)."""
+        m = self._mechanism(mechanism)
+        if m.transport != "snmp" or m.capacity is None or m.capacity.count_walk is None:
+            return None
+
+        async def walk() -> set[Mac] | None:
+            got = await (await self._snmp()).table(m)
+            return None if got is None else got[0]
+        return await self._guarded("list_blocks", walk)
+
+    def table_limit(self, mechanism: str) -> int | None:
+        m = self._mechanism(mechanism)
+        if m.capacity is None:
+            return None
+        limit = getattr(self.profile.limits, m.capacity.limit)
+        return int(limit) if limit else None
+
     def _mechanism(self, name: str) -> Mechanism:
         try:
             return self.profile.mechanism(name)

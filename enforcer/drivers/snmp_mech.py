@@ -80,6 +80,20 @@ class SnmpMechanisms:
         if len(rows) >= limit:
             raise CapacityError(f"{self.device}: {m.name} is full ({len(rows)} of {limit})")
 
+    async def table(self, m: Mechanism) -> tuple[set[Mac], int] | None:
+        """The MACs in a bounded table (rows of ``count_walk``, indexed by MAC) and the
+        table's limit; None when the mechanism has no countable table."""
+        cap = m.capacity
+        if cap is None or cap.count_walk is None:
+            return None
+        base = tuple(int(p) for p in cap.count_walk.split("."))
+        macs: set[Mac] = set()
+        for oid, _value in await self.session.bulk_walk(base):
+            index = tuple(oid[len(base):])
+            if len(index) == 6:
+                macs.add(Mac.from_oid_index(index))
+        return macs, int(getattr(self.profile.limits, cap.limit))
+
     async def fetch(self, m: Mechanism, ctx: Context, transcript: list[str]) -> None:
         """GET the values a mechanism needs first (e.g. the modem's BPI+ certificate)."""
         for name, template in m.fetch.items():

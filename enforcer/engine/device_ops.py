@@ -35,6 +35,7 @@ ACTOR = "engine"
 class DeviceOps:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, settings: Any,
                  metrics: Any, kick_needed: Callable[[str, str], bool],
+                 persistence: Callable[[str, str], str] = lambda d, m: "persistent",
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.inv = inventory
@@ -42,6 +43,7 @@ class DeviceOps:
         self.cfg = settings
         self.metrics = metrics
         self.kick_needed = kick_needed
+        self.persistence = persistence
         self.clock = clock
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
@@ -146,6 +148,9 @@ class DeviceOps:
     async def push(self, t: TargetRecord) -> bool:
         """Apply one target (and kick when the mechanism needs it); True if kicked."""
         drv = self.pool.get(t.device)
+        if self.persistence(t.device, t.mechanism) == "registration" and \
+                await self._not_registered(t):
+            return False
         started = time.monotonic()
         try:
             res = await drv.apply(t.mac, t.mechanism, kind=t.device_kind)
@@ -174,6 +179,20 @@ class DeviceOps:
         if t.device in self.inv.cmtses() and self.kick_needed(t.device, t.mechanism):
             return await self.kick(t)
         return False
+
+    async def _not_registered(self, t: TargetRecord) -> bool:
+        """A per-registration block cannot be applied to a modem that is not registered
+        here (moved away, powered off): nothing can forward through this device, so
+        the target holds as "absent"; the reconciler and watcher re-apply it the moment
+        the MAC registers here again."""
+        x = await look(self.pool, t.device, t.mac)
+        if x.verdict is not Verdict.ABSENT or x.error is not None:
+            return False
+        await self._db(self.store.update_target, t.id, actor=ACTOR,
+                       audit_action="target.absent", state=TargetState.VERIFIED,
+                       verdict=Verdict.ABSENT.value, verified_at=self.clock(), last_error=None,
+                       next_attempt_at=None)
+        return True
 
     async def kick(self, t: TargetRecord) -> bool:
         try:

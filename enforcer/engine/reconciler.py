@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from enforcer.domain.mac import Mac
 from enforcer.domain.model import TargetState, Verdict
 from enforcer.engine.backoff import backoff_s
 from enforcer.engine.pool import DriverPool
@@ -130,9 +129,9 @@ class Reconciler:
         lister = getattr(drv, "list_blocks", None)
         if lister is None:
             return []
-        owned: dict[str, set[Mac]] = {}
-        for t in targets:
-            owned.setdefault(t.mechanism, set()).add(t.mac)
+        # A MAC held by any active ban on this device counts as owned: two mechanisms
+        # (e.g. deny list by SNMP and by CLI) may share one table.
+        owned = {t.mac for t in targets}
         out: list[str] = []
         for mech in drv.mechanisms():
             try:
@@ -141,5 +140,8 @@ class Reconciler:
                 continue
             if present is None:
                 continue
-            out.extend(str(m) for m in sorted(present - owned.get(mech, set())))
-        return out
+            limit = drv.table_limit(mech) if hasattr(drv, "table_limit") else None
+            if limit:
+                self.metrics.capacity_used.labels(drv.name, mech).set(len(present) / limit)
+            out.extend(str(m) for m in sorted(present - owned))
+        return sorted(set(out))

@@ -5,6 +5,7 @@ holds the device's lease; the lease manager starts and stops it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,7 +44,25 @@ class DeviceRunner:
     def wake(self) -> None:
         self._wake.set()
 
+    async def _resettle(self) -> None:
+        """Derive again the state of every order still in progress. A crash (or a lost
+        lease) between recording this device's scan and settling the order would
+        otherwise leave the order e.g. ``enforcing`` for ever: its scan is recorded, so
+        nothing would make this device look at it again."""
+        open_states = (OrderState.ENFORCING, OrderState.ENFORCED, OrderState.LIFTING)
+        orders = await asyncio.to_thread(self.store.orders_in_states, open_states)
+        for order in orders:
+            if not self.holds(self.device):
+                return
+            await self.settle(order.id)
+
     async def _run(self) -> None:
+        try:
+            await self._resettle()
+        except EnforcerError as e:
+            log.warning("%s: resettle failed: %s", self.device, e)
+        except Exception:
+            log.exception("%s: resettle failed", self.device)
         while True:
             try:
                 await self.pass_once()
@@ -51,10 +70,8 @@ class DeviceRunner:
                 log.warning("%s: pass failed: %s", self.device, e)
             except Exception:
                 log.exception("%s: pass failed", self.device)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.cfg.engine.due_scan_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def pass_once(self) -> None:

@@ -183,7 +183,9 @@ def test_second_reconcile_pushes_nothing(env: tuple[LabHandle, Daemon]) -> None:
         if not any(str(p.get("action", "")).startswith(("repair", "retry", "apply"))
                    for p in plan):
             break
-        assert time.monotonic() < deadline, plan
+        assert time.monotonic() < deadline, [
+            (p["device"], p["mac"], p["mechanism"], p["action"]) for p in plan
+            if str(p.get("action", "")).startswith(("repair", "retry", "apply"))]
         time.sleep(0.5)
     pushes = metric(d, "enforcer_pushes_total")
     repairs = metric(d, "enforcer_drift_repairs_total")
