@@ -16,6 +16,7 @@ class Permission(StrEnum):
     LIFT_APPROVE = "lift.approve"  # POST /v1/orders/{id}/approvals
     DEVICE_READ = "device.read"  # GET /v1/devices, /v1/where, /v1/plan
     DEVICE_CHECK = "device.check"  # POST /v1/devices/{name}/check (touches a device)
+    DEVICE_TRUST = "device.trust"  # POST /v1/devices/{name}/trust (pins an SSH host key)
     USER_ADMIN = "user.admin"  # /v1/users
 
 
@@ -29,6 +30,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.LIFT_APPROVE: frozenset({_AP}),
     Permission.DEVICE_READ: frozenset({_EN, _AD, _AU}),
     Permission.DEVICE_CHECK: frozenset({_EN, _AD}),
+    Permission.DEVICE_TRUST: frozenset({_EN, _AD}),
     Permission.USER_ADMIN: frozenset({_AD}),
 }
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from enforcer.api.embedded import EmbeddedServer
 from enforcer.config import Settings, default_config, load_settings
-from enforcer.errors import ConfigError
+from enforcer.errors import ConfigError, HostKeyError
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,29 @@ def build(settings: Settings) -> dict[str, Any]:
     notifier = build_notifier(settings)
     snmp_engine = SnmpEngineHandle()
     transport_metrics = TransportMetricsAdapter(metrics)
+    def pinned(name: str) -> str | None:
+        st = store.get_device_state(name)
+        return st.host_key if st else None
+
+    async def host_key_refused(name: str, e: HostKeyError) -> None:
+        if e.reason == "changed":
+            metrics.host_key_mismatch.labels(name).inc()
+        log.error("%s", e, extra={"event": "device.host_key_refused", "device": name,
+                                  "reason": e.reason})
+        try:
+            await asyncio.to_thread(store.record_event, "engine", "device.host_key_refused",
+                                    None, {"device": name, "reason": e.reason,
+                                           "presented": e.presented, "message": str(e)})
+        except Exception as err:  # noqa: BLE001 - the refusal itself must still propagate
+            log.error("could not audit a refused host key: %s", type(err).__name__)
+
     pool = DriverPool(lambda name: build_driver(name, inventory, profiles,
                                                 snmp_engine=snmp_engine,
                                                 state_dir=settings.state_dir,
-                                                metrics=transport_metrics))
+                                                metrics=transport_metrics,
+                                                source_address=settings.engine.source_address,
+                                                pinned=pinned,
+                                                on_host_key_error=host_key_refused))
 
     def kick_needed(device: str, mechanism: str) -> bool:
         prof = profiles[inventory.devices[device].profile]

@@ -74,7 +74,15 @@ class SshError(TransportError):
 
 
 class HostKeyError(SshError):
-    """The device presented an unknown or changed SSH host key."""
+    """The device presented an unknown or changed SSH host key. ``reason`` is
+    ``"unknown"`` (nothing pinned, or not readable) or ``"changed"`` (differs from the
+    pin); ``presented`` is the presented key's SHA256 fingerprint when known."""
+
+    def __init__(self, message: str, *, device: str | None = None, detail: str | None = None,
+                 reason: str = "unknown", presented: str | None = None):
+        self.reason = reason
+        self.presented = presented
+        super().__init__(message, device=device, detail=detail)
 
 
 class CliCommandError(SshError):

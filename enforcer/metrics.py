@@ -94,6 +94,10 @@ class Metrics:
             "enforcer_snmp_errors", "SNMP errors.", ["device", "kind"], registry=r)
         self.ssh_sessions = Counter(
             "enforcer_ssh_sessions", "SSH sessions opened.", ["device", "result"], registry=r)
+        self.host_key_mismatch = Counter(
+            "enforcer_host_key_mismatch", "SSH host keys refused because they differ from "
+            "the pinned key (inventory or `devices trust`): alert on any increase.",
+            ["device"], registry=r)
         self.banned_mac_sightings = Counter(
             "enforcer_banned_mac_sightings", "Banned MACs seen registered by the watcher.",
             ["device"], registry=r)

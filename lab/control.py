@@ -1,7 +1,8 @@
 """The lab's loopback HTTP control API: ground truth, fault knobs, reboots, moves.
 
     GET  /devices                         endpoints, knobs, SNMP stats, SSH sessions
-    GET  /devices/{name}/sessions         SSH session records (overlaps show concurrency)
+    GET  /devices/{name}/sessions         SSH session records
+    GET  /devices/{name}/clients          who talked to it when; overlapping sources listed
     POST /devices/{name}/faults           {"unreachable": true, "slow_s": 2, ...}
     POST /devices/{name}/reboot
     POST /devices/{name}/rotate-host-key
@@ -84,6 +85,11 @@ def create_control_app(lab: Lab) -> FastAPI:
                 "max_concurrent": rt.ssh.max_concurrent_sessions,
                 "sessions": [dict(vars(s)) if hasattr(s, "__dict__") else s
                              for s in rt.ssh.sessions]}
+
+    @app.get("/devices/{name}/clients")
+    async def clients(name: str) -> dict[str, Any]:
+        runtime(name)
+        return lab.clients(name)
 
     @app.post("/devices/{name}/faults")
     async def faults(name: str, body: FaultBody) -> dict[str, Any]:

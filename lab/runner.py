@@ -7,10 +7,12 @@ import asyncio
 import json
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.clients import ClientLog, overlaps
 from lab.credentials import LabCredentials, load_or_create
 from lab.fleetbuild import BuiltLab, build_fleet
 from lab.inventory_out import write_inventory
@@ -102,6 +104,7 @@ class Lab:
                                      users=self.snmp_users(),
                                      engine_id=_engine_id(i), faults=AgentFaults(),
                                      name=spec.name)
+                rt.agent.clients = ClientLog()
                 await rt.agent.start(host, snmp_port)
             if spec.ssh:
                 rt.ssh = SshDevice(spec.name, spec.dialect, backend=backend,
@@ -174,6 +177,27 @@ class Lab:
             self.apply_knobs(name)
 
         asyncio.get_running_loop().call_later(self.fleet.timings.reboot_s, back)
+
+    def clients(self, name: str) -> dict[str, Any]:
+        """Who talked to this device and when; overlapping intervals from different
+        source addresses are reported as ``concurrent``."""
+        rt = self.devices[name]
+        intervals: list[tuple[str, float, float]] = []
+        runs: list[dict[str, Any]] = []
+        if rt.agent is not None and rt.agent.clients is not None:
+            for r in list(rt.agent.clients.runs):
+                intervals.append((r.source, r.first, r.last))
+                runs.append(r.as_dict())
+        sessions: list[dict[str, Any]] = []
+        if rt.ssh is not None:
+            for sess in list(rt.ssh.sessions):
+                src = sess.peer.rsplit(":", 1)[0].strip("[]")
+                end = sess.end if sess.end is not None else time.time()
+                intervals.append((src, sess.start, end))
+                sessions.append({"source": src, "start": sess.start, "end": sess.end})
+        return {"device": name, "snmp_runs": runs, "ssh_sessions": sessions,
+                "sources": sorted({i[0] for i in intervals}),
+                "concurrent": overlaps(intervals)}
 
     def endpoints(self) -> list[dict[str, Any]]:
         return [rt.describe() for rt in self.devices.values()]

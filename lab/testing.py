@@ -62,6 +62,9 @@ class LabHandle:
     def sessions(self, device: str) -> dict[str, Any]:
         return dict(self._req("GET", f"/devices/{device}/sessions"))
 
+    def clients(self, device: str) -> dict[str, Any]:
+        return dict(self._req("GET", f"/devices/{device}/clients"))
+
     def blocks(self, device: str) -> dict[str, Any]:
         return dict(self._req("GET", f"/cmts/{device}/blocks"))
 

@@ -71,8 +71,11 @@ class Daemon:
         return dict(order)
 
 
-def start_daemon(lab: LabHandle, work: Path, **extra_env: str) -> Daemon:
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+def start_daemon(lab: LabHandle, work: Path, *, secret: str | None = None,
+                 tokens: dict[str, str] | None = None, **extra_env: str) -> Daemon:
+    """Start ``enforcer serve``. Pass ``secret`` and ``tokens`` of a first instance to
+    start more instances on the same database (users are created only once)."""
+    secret = secret or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     port = free_port()
     env = {**os.environ,
            "ENFORCER_INVENTORY": str(lab.inventory_path),
@@ -85,12 +88,20 @@ def start_daemon(lab: LabHandle, work: Path, **extra_env: str) -> Daemon:
            "ENFORCER_ENGINE__RETRY_BASE_S": "0.5",
            "ENFORCER_ENGINE__MAX_RETRY_BACKOFF_S": "3",
            **extra_env}
-    tokens: dict[str, str] = {}
+    if tokens is not None:
+        return _spawn(env, work, port, secret, dict(tokens))
+    tokens = {}
     for role in ("engineer", "auditor", "admin", "approver", "escalation-system"):
         out = subprocess.run([sys.executable, "-m", "enforcer.cli.main", "users", "add",
                               f"test-{role}", "--role", role, "--json"], env=env, check=True,
                              capture_output=True, text=True).stdout
         tokens[role] = json.loads(out)["token"]
+    return _spawn(env, work, port, secret, tokens)
+
+
+def _spawn(env: dict[str, str], work: Path, port: int, secret: str,
+           tokens: dict[str, str]) -> Daemon:
+    work.mkdir(parents=True, exist_ok=True)
     log_path = work / "enforcer.log"
     log = open(log_path, "wb")  # noqa: SIM115 - the process owns it until terminated
     proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"], env=env,

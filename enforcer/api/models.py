@@ -104,7 +104,8 @@ class UserIn(BaseModel):
     model_config = _STRICT
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")]
     role: Role
-    expires_in_days: Annotated[float, Field(gt=0)] | None = None
+    # bounded: a token valid for more than ten years is a mistake (and an overflow)
+    expires_in_days: Annotated[float, Field(gt=0, le=3650)] | None = None
 
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (OrderRequest, LiftIn, ApprovalIn, UserIn)

@@ -17,7 +17,7 @@ from enforcer.api.models import UserIn
 from enforcer.api.orders import parse_body
 from enforcer.auth import Permission
 from enforcer.domain.mac import Mac
-from enforcer.errors import InputError, MacError, TransportError
+from enforcer.errors import HostKeyError, InputError, MacError, TransportError
 from enforcer.store import Conflict, UserRecord
 
 router = APIRouter()
@@ -33,6 +33,16 @@ def _engine_error(e: Exception) -> ApiError:
     return ApiError(502, "device_error", str(e))
 
 
+@router.get("/v1/cluster", summary="Instances, device leases and their ages")
+async def cluster(request: Request, _user: DeviceReader) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    status = getattr(ctx.engine, "cluster_status", None)
+    if status is None:
+        return {"instances": [], "leases": []}
+    result: dict[str, Any] = await status()
+    return result
+
+
 @router.get("/v1/devices", summary="Inventory devices and their last known state")
 async def devices(request: Request, _user: DeviceReader) -> dict[str, Any]:
     return {"devices": ctx_of(request).engine.devices()}
@@ -45,6 +55,20 @@ async def check_device(
 ) -> dict[str, Any]:
     try:
         return await ctx_of(request).engine.check_device(name)
+    except (LookupError, InputError, TransportError) as e:
+        raise _engine_error(e) from None
+
+
+@router.post("/v1/devices/{name}/trust",
+             summary="Pin the SSH host key the device presents now (devices trust)")
+async def trust_device(
+    request: Request, name: str,
+    user: Annotated[UserRecord, Depends(require(Permission.DEVICE_TRUST))],
+) -> dict[str, Any]:
+    try:
+        return await ctx_of(request).engine.trust_device(name, user.name)
+    except HostKeyError as e:
+        raise ApiError(409, "host_key_conflict", str(e)) from None
     except (LookupError, InputError, TransportError) as e:
         raise _engine_error(e) from None
 

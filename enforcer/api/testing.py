@@ -56,6 +56,13 @@ class RecordingEngine:
                 return {"name": name, "reachable": d.get("reachable", False)}
         raise LookupError(f"no device {name!r} in inventory")
 
+    async def trust_device(self, name: str, actor: str) -> dict[str, Any]:
+        self.calls.append(("trust_device", (name, actor)))
+        if not any(d["name"] == name for d in self.device_list):
+            raise LookupError(f"no device {name!r} in inventory")
+        return {"name": name, "fingerprint": "SHA256:fake", "host_key": "ssh-ed25519 AAAA",
+                "pinned_in": "store", "previous_fingerprint": None, "changed": True}
+
     def node_names(self) -> set[str]:
         return self.nodes
 

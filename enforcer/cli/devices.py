@@ -41,6 +41,22 @@ def check(name: str, url: Url = None, token: Token = None, config: Config = None
     print_json(res) if json else kv(name, sorted(res.items()))
 
 
+@devices_app.command("trust")
+def trust(name: str, url: Url = None, token: Token = None, config: Config = None,
+          json: Json = False) -> None:
+    """Pin the SSH host key the device presents now (compare its fingerprint with the
+    device's console first). Refused when the inventory pins another key."""
+    with client(url, token, config) as c:
+        res = c.post(f"/v1/devices/{name}/trust")
+    if json:
+        print_json(res)
+        return
+    kv(f"{name}: SSH host key trusted", [
+        ("fingerprint", res.get("fingerprint")), ("pinned in", res.get("pinned_in")),
+        ("previous", res.get("previous_fingerprint") or "(none)"),
+        ("changed", res.get("changed"))])
+
+
 def where(mac: Annotated[str, typer.Argument(metavar="MAC")], url: Url = None,
           token: Token = None, config: Config = None, json: Json = False) -> None:
     """Where a MAC is registered right now."""

@@ -7,7 +7,7 @@ import importlib
 
 import typer
 
-from enforcer.cli import audit, devices, dhcp, local, orders
+from enforcer.cli import audit, cluster, devices, dhcp, local, orders
 from enforcer.cli.options import Config
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command()(devices.plan)
 app.add_typer(local.users_app, name="users")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(dhcp.dhcp_app, name="dhcp")
+app.add_typer(cluster.cluster_app, name="cluster")
 
 
 @app.command()

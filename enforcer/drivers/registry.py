@@ -3,7 +3,8 @@ registry's dict lives on an instance, never on a class)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from enforcer.drivers.base import DeviceDriver
@@ -11,7 +12,7 @@ from enforcer.drivers.headend import HeadendDriver
 from enforcer.drivers.kea import KeaDriver
 from enforcer.drivers.profile_driver import Factory, ProfileDriver
 from enforcer.drivers.render import Scrubber
-from enforcer.errors import ConfigError
+from enforcer.errors import ConfigError, HostKeyError
 from enforcer.inventory.model import Inventory
 from enforcer.inventory.profiles import Profile
 from enforcer.transport.base import (
@@ -25,6 +26,10 @@ from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from enforcer.transport.ssh import NetmikoSession
 
 DriverClass = Callable[..., DeviceDriver]
+#: The SSH host key line pinned in the store (``enforcer devices trust``), by device.
+PinLookup = Callable[[str], str | None]
+#: Told about every refused host key (alert metric, audit entry), then it is re-raised.
+HostKeyAlert = Callable[[str, HostKeyError], Awaitable[None]]
 
 
 class DriverRegistry:
@@ -39,7 +44,13 @@ class DriverRegistry:
 
     def build(self, device_name: str, inventory: Inventory, profiles: dict[str, Profile], *,
               snmp_engine: SnmpEngineHandle, state_dir: Path,
-              metrics: TransportMetrics | None = None) -> DeviceDriver:
+              metrics: TransportMetrics | None = None,
+              source_address: str | None = None, pinned: PinLookup | None = None,
+              on_host_key_error: HostKeyAlert | None = None) -> DeviceDriver:
+        """``pinned`` supplies the stored pin when the inventory has no ``host_key`` (the
+        inventory's pin always wins); it is read at every session open, so a new
+        ``devices trust`` takes effect without a restart. ``on_host_key_error`` hears of
+        every refused host key before the error propagates."""
         device = inventory.devices.get(device_name)
         if device is None:
             raise ConfigError(f"unknown device {device_name!r}")
@@ -63,7 +74,8 @@ class DriverRegistry:
                 return await PysnmpSession.open(
                     snmp_engine, device_name, device.host, device.snmp_port, snmp_creds,
                     timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
-                    max_repetitions=snmp_spec.max_repetitions, metrics=metrics)
+                    max_repetitions=snmp_spec.max_repetitions, metrics=metrics,
+                    source_address=source_address)
         cli: Factory[CliSession] | None = None
         ssh_spec, ssh_creds = profile.transports.ssh, creds.ssh
         if ssh_spec is not None and ssh_creds is not None:
@@ -71,9 +83,18 @@ class DriverRegistry:
 
             async def cli() -> CliSession:
                 assert ssh_spec is not None and ssh_creds is not None
-                return await NetmikoSession.open(
-                    device_name, device.host, device.ssh_port, ssh_creds, ssh_spec,
-                    host_key=device.host_key, known_hosts=known_hosts, metrics=metrics)
+                host_key = device.host_key
+                if host_key is None and pinned is not None:
+                    host_key = await asyncio.to_thread(pinned, device_name)
+                try:
+                    return await NetmikoSession.open(
+                        device_name, device.host, device.ssh_port, ssh_creds, ssh_spec,
+                        host_key=host_key, known_hosts=known_hosts, metrics=metrics,
+                        source_address=source_address)
+                except HostKeyError as e:
+                    if on_host_key_error is not None:
+                        await on_host_key_error(device_name, e)
+                    raise
         secrets = [s.get_secret_value() for s in (
             snmp_creds and snmp_creds.auth_password, snmp_creds and snmp_creds.priv_password,
             snmp_creds and snmp_creds.community, ssh_creds and ssh_creds.password,
@@ -87,7 +108,11 @@ class DriverRegistry:
 
 def build_driver(device_name: str, inventory: Inventory, profiles: dict[str, Profile], *,
                  snmp_engine: SnmpEngineHandle, state_dir: Path,
-                 metrics: TransportMetrics | None = None) -> DeviceDriver:
+                 metrics: TransportMetrics | None = None,
+                 source_address: str | None = None, pinned: PinLookup | None = None,
+                 on_host_key_error: HostKeyAlert | None = None) -> DeviceDriver:
     """The driver for one inventory device, by its profile's kind."""
     return DriverRegistry().build(device_name, inventory, profiles, snmp_engine=snmp_engine,
-                                  state_dir=state_dir, metrics=metrics)
+                                  state_dir=state_dir, metrics=metrics,
+                                  source_address=source_address, pinned=pinned,
+                                  on_host_key_error=on_host_key_error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from enforcer.domain.mac import Mac
@@ -22,7 +23,7 @@ from enforcer.engine.reconciler import Reconciler, ReconcileReport
 from enforcer.engine.runner import DeviceRunner
 from enforcer.engine.scheduler import Schedule
 from enforcer.engine.watcher import SweepReport, Watcher
-from enforcer.errors import EnforcerError
+from enforcer.errors import EnforcerError, HostKeyError, InputError
 from enforcer.inventory.model import Inventory
 from enforcer.store.repository import Store
 
@@ -58,6 +59,9 @@ class Engine:
                                    on_acquire=self._acquired, on_lose=self._lost,
                                    metrics=metrics, url=url)
         self.runners: dict[str, DeviceRunner] = {}
+        # Periodic work in flight per device: cancelled when the device's lease is lost,
+        # so no request reaches a device after another instance may own it.
+        self._device_jobs: dict[str, set[asyncio.Task[Any]]] = {}
         self._schedule: Schedule | None = None
         self._want_schedule = schedule and reconciler is not None and watcher is not None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,7 +114,25 @@ class Engine:
         runner = self.runners.pop(device, None)
         if runner is not None:
             await runner.stop()
+        jobs = self._device_jobs.pop(device, set())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         await self.pool.drop(device)
+
+    async def _on_device(self, device: str, work: Any) -> Any:
+        """Run ``work`` as a task tied to the device's lease."""
+        task = asyncio.ensure_future(work)
+        jobs = self._device_jobs.setdefault(device, set())
+        jobs.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task.cancelled() and not self.leases.holds(device):
+                return None  # the lease went away mid-job
+            raise
+        finally:
+            jobs.discard(task)
 
     def wake_all(self) -> None:
         for runner in self.runners.values():
@@ -143,9 +165,12 @@ class Engine:
         if self.reconciler is None or not self.leases.holds(device):
             return None
         try:
-            report = await self.reconciler.reconcile(device)
+            report: ReconcileReport | None = await self._on_device(
+                device, self.reconciler.reconcile(device))
         except Exception:
             log.exception("reconcile of %s failed", device)
+            return None
+        if report is None:
             return None
         if report.repairs:
             log.warning("reconcile %s: %d repair(s): %s", device, len(report.repairs),
@@ -156,12 +181,31 @@ class Engine:
     async def watch(self) -> SweepReport | None:
         if self.watcher is None:
             return None
+        watcher = self.watcher
         owned = [d for d in self.device_names if self.leases.holds(d)]
-        try:
-            return await self.watcher.sweep(owned)
-        except Exception:
-            log.exception("footprint sweep failed")
-            return None
+        total = SweepReport()
+
+        async def one(device: str) -> None:
+            try:
+                r = await self._on_device(device, watcher.sweep([device]))
+            except Exception:
+                log.exception("sweep of %s failed", device)
+                return
+            if r is not None:
+                total.devices += r.devices
+                total.walked += r.walked
+                total.targeted += r.targeted
+                total.sightings += r.sightings
+                total.errors.update(r.errors)
+
+        sem = asyncio.Semaphore(8)
+
+        async def bounded(device: str) -> None:
+            async with sem:
+                await one(device)
+
+        await asyncio.gather(*(bounded(d) for d in owned))
+        return total
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._schedule.jobs() if self._schedule else []
@@ -189,8 +233,8 @@ class Engine:
             if not self.leases.holds(device):
                 out.append({"mac": str(mac), **self._not_here(device)})
                 continue
-            x = await look(self.pool, device, mac)
-            if x.verdict.value != "absent" or x.error:
+            x = await self._on_device(device, look(self.pool, device, mac))
+            if x is not None and (x.verdict.value != "absent" or x.error):
                 out.append(x.as_dict())
         return out
 
@@ -264,7 +308,7 @@ class Engine:
             return {"name": name, "reachable": None, **self._not_here(name)}
         drv: Any = self.pool.get(name)
         try:
-            result = await drv.check() if hasattr(drv, "check") else {}
+            result = await self._on_device(name, drv.check()) if hasattr(drv, "check") else {}
             reachable, err = True, None
         except EnforcerError as e:
             result, reachable, err = {}, False, str(e)
@@ -272,6 +316,66 @@ class Engine:
                                 last_error=err)
         self.metrics.device_up.labels(name).set(1 if reachable else 0)
         return {"name": name, "reachable": reachable, "error": err, **(result or {})}
+
+    async def cluster_status(self) -> dict[str, Any]:
+        """Instances (live or not), each device's owner, lease epoch and age."""
+        now = datetime.now(UTC)
+        instances = await asyncio.to_thread(self.store.instances)
+        leases = await asyncio.to_thread(self.store.leases)
+        ttl = self.cfg.engine.lease_ttl_s
+        return {
+            "self": self.instance_id,
+            "instances": [{"id": i.id, "url": i.url,
+                           "heartbeat_age_s": round((now - i.heartbeat_at).total_seconds(), 1),
+                           "live": (now - i.heartbeat_at).total_seconds() <= ttl * 2,
+                           "devices": sum(1 for le in leases if le.owner == i.id
+                                          and le.expires_at > now)}
+                          for i in instances],
+            "leases": [{"device": le.device, "owner": le.owner, "epoch": le.epoch,
+                        "age_s": round((now - le.acquired_at).total_seconds(), 1),
+                        "expires_in_s": round((le.expires_at - now).total_seconds(), 1)}
+                       for le in leases],
+            "failovers_here": self.leases.failovers,
+        }
+
+    async def trust_device(self, name: str, actor: str) -> dict[str, Any]:
+        """``devices trust``: read the SSH host key the device presents now and pin it in
+        the store (audited as ``device.trusted`` by ``actor``). A key pinned in the
+        inventory wins: such a device is only confirmed, and a device presenting another
+        key is refused (HostKeyError, alert metric) until the inventory is corrected."""
+        from enforcer.transport.ssh import fetch_host_key, fingerprint_of_line
+
+        dev = self.inv.devices.get(name)
+        if dev is None:
+            raise LookupError(f"no device {name!r} in inventory")
+        profile = getattr(self.pool.get(name), "profile", None)
+        if profile is None or profile.transports.ssh is None:
+            raise InputError(f"{name} has no SSH transport; there is no host key to trust")
+        key_line, fp = await asyncio.to_thread(fetch_host_key, dev.host, dev.ssh_port)
+        if dev.host_key is not None:
+            pinned = fingerprint_of_line(dev.host_key)
+            if pinned != fp:
+                self.metrics.host_key_mismatch.labels(name).inc()
+                await asyncio.to_thread(
+                    self.store.record_event, actor, "device.host_key_refused", None,
+                    {"device": name, "reason": "changed", "presented": fp, "pinned": pinned,
+                     "message": "devices trust refused: the inventory pins another key"})
+                raise HostKeyError(f"the inventory pins {pinned} but the device presents "
+                                   f"{fp}; not trusted (correct host_key in the inventory)",
+                                   device=name, reason="changed", presented=fp)
+            return {"name": name, "fingerprint": fp, "host_key": key_line,
+                    "pinned_in": "inventory", "previous_fingerprint": pinned,
+                    "changed": False}
+        before = await asyncio.to_thread(self.store.get_device_state, name)
+        previous = before.host_key_fingerprint if before else None
+        await asyncio.to_thread(self.store.set_device_state, name, actor=actor,
+                                host_key=key_line, host_key_fingerprint=fp,
+                                action="device.trusted")
+        log.warning("%s: SSH host key %s trusted by %s (was %s)", name, fp, actor,
+                    previous or "not pinned",
+                    extra={"event": "device.trusted", "device": name, "actor": actor})
+        return {"name": name, "fingerprint": fp, "host_key": key_line, "pinned_in": "store",
+                "previous_fingerprint": previous, "changed": previous != fp}
 
     def node_names(self) -> set[str]:
         return set(self.inv.nodes)

@@ -1,10 +1,10 @@
 """Device ownership for several instances: each device is talked to by exactly one
 live instance at a time.
 
-Every ``ttl/3`` seconds an instance heartbeats, renews the leases it holds and takes
-free or expired ones up to its fair share (devices / live instances), preferring the
-devices that rendezvous hashing assigns to it, so load spreads evenly and the same
-instance tends to get the same devices back. A lease is trusted locally only until
+Every ``ttl/3`` seconds an instance heartbeats, renews the leases it holds, takes the
+devices that a balanced rendezvous assignment over the live instances gives it (every
+instance computes the same assignment) and hands back the ones it now gives to someone
+else, so load spreads evenly and the same instance tends to get the same devices back. A lease is trusted locally only until
 ``renewed_at + ttl - margin`` by the local monotonic clock; a renewal that fails or
 comes late stops all work on that device before the database lease can expire and be
 taken by another instance. When an instance dies its devices move to the others within
@@ -35,6 +35,22 @@ class Held:
 
 def _rank(device: str, instance: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{device}\0{instance}".encode()).digest()[:8], "big")
+
+
+def assign(devices: list[str], instances: list[str]) -> dict[str, list[str]]:
+    """Balanced rendezvous assignment, the same on every instance given the same live
+    list: each device goes to its highest-ranked instance that still has room under
+    ceil(devices / instances). Membership changes move only a few devices."""
+    if not instances:
+        return {}
+    cap = math.ceil(len(devices) / len(instances))
+    out: dict[str, list[str]] = {i: [] for i in instances}
+    for d in sorted(devices):
+        for i in sorted(instances, key=lambda i: -_rank(d, i)):
+            if len(out[i]) < cap:
+                out[i].append(d)
+                break
+    return out
 
 
 class LeaseManager:
@@ -108,20 +124,13 @@ class LeaseManager:
         live = await asyncio.to_thread(self.store.live_instances, self.ttl * 2)
         if self.me not in live:
             live.append(self.me)
-        share = math.ceil(len(self.devices) / max(1, len(live)))
-        # Devices rendezvous-hashed to me first, then any free device, up to my share.
-        preferred = [d for d in self.devices
-                     if max(live, key=lambda i: _rank(d, i)) == self.me]
-        others = sorted((d for d in self.devices if d not in preferred),
-                        key=lambda d: -_rank(d, self.me))
-        for device in preferred + others:
-            if len(self.held) >= share and device not in preferred:
-                break
+        mine = assign(self.devices, live).get(self.me, [])
+        for device in mine:
             if device in self.held:
                 continue
             epoch = await asyncio.to_thread(self.store.acquire_lease, device, self.me, self.ttl)
             if epoch is None:
-                continue
+                continue  # still held by its previous owner; it hands it over or expires
             self.held[device] = Held(epoch, started + self.ttl - self.margin)
             if epoch > 1:
                 self.failovers += 1
@@ -129,12 +138,11 @@ class LeaseManager:
                     self.metrics.lease_failovers.inc()
             log.info("now owning %s (epoch %d)", device, epoch)
             await self.on_acquire(device)
-        # Hand back devices beyond the share that another live instance prefers.
-        if len(self.held) > share:
-            for device in [d for d in self.held if d not in preferred][: len(self.held) - share]:
-                h = self.held[device]
-                await self._lose(device)
-                await asyncio.to_thread(self.store.release_lease, device, self.me, h.epoch)
+        # Hand back what the assignment now gives to another live instance.
+        for device in [d for d in self.held if d not in mine]:
+            h = self.held[device]
+            await self._lose(device)
+            await asyncio.to_thread(self.store.release_lease, device, self.me, h.epoch)
         if self.metrics is not None:
             self.metrics.owned_devices.set(len(self.held))
 

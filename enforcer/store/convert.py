@@ -64,7 +64,8 @@ def user(row: s.User, groups: tuple[str, ...] = ()) -> UserRecord:
 def device_state(row: s.DeviceState) -> DeviceStateRecord:
     return DeviceStateRecord(name=row.name, host_key_fingerprint=row.host_key_fingerprint,
                              reachable=row.reachable, last_seen=row.last_seen,
-                             last_error=row.last_error, updated_at=row.updated_at)
+                             last_error=row.last_error, updated_at=row.updated_at,
+                             host_key=row.host_key)
 
 
 def approval(row: s.Approval) -> ApprovalRecord:

@@ -20,13 +20,17 @@ class DevicesMixin(StoreBase):
                          last_seen: datetime | object | None = _UNSET,
                          last_error: str | object | None = _UNSET,
                          host_key_fingerprint: str | object | None = _UNSET,
+                         host_key: str | object | None = _UNSET,
+                         action: str = "device.state",
                          ) -> DeviceStateRecord:
         """Create or update a device's row; only the fields given change. Audited as
         ``device.state`` when reachability, error or pinned host key change (a bare
-        ``last_seen`` refresh is not audited, so sweeps do not flood the log)."""
+        ``last_seen`` refresh is not audited, so sweeps do not flood the log).
+        ``action`` names the audit entry (``device.trusted`` for a host key pin)."""
         given = {k: v for k, v in {
             "reachable": reachable, "last_seen": last_seen, "last_error": last_error,
-            "host_key_fingerprint": host_key_fingerprint}.items() if v is not _UNSET}
+            "host_key_fingerprint": host_key_fingerprint,
+            "host_key": host_key}.items() if v is not _UNSET}
         with self.write_session() as session:
             row = session.get(s.DeviceState, name)
             now = self.clock()
@@ -40,7 +44,7 @@ class DevicesMixin(StoreBase):
             session.flush()
             notable = {k: v for k, v in changed.items() if k != "last_seen"}
             if notable:
-                self.audit(session, actor, "device.state", None, {"device": name, **notable})
+                self.audit(session, actor, action, None, {"device": name, **notable})
             return convert.device_state(row)
 
     def get_device_state(self, name: str) -> DeviceStateRecord | None:

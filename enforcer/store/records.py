@@ -131,6 +131,7 @@ class DeviceStateRecord:
     last_seen: datetime | None
     last_error: str | None
     updated_at: datetime
+    host_key: str | None = None  # the OpenSSH key line pinned by `enforcer devices trust`
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,7 @@ class DeviceState(Base):
     __tablename__ = "device_state"
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     host_key_fingerprint: Mapped[str | None] = mapped_column(String(200))
+    host_key: Mapped[str | None] = mapped_column(Text)  # pinned by `enforcer devices trust`
     reachable: Mapped[bool | None] = mapped_column(Boolean)
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

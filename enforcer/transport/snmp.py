@@ -164,12 +164,14 @@ class PysnmpSession:
     async def open(cls, handle: SnmpEngineHandle, device: str, host: str, port: int,
                    creds: SnmpCredentials, *, timeout_s: float, retries: int,
                    max_repetitions: int, metrics: TransportMetrics | None = None,
-                   ) -> PysnmpSession:
+                   source_address: str | None = None) -> PysnmpSession:
         handle.register(creds)
         v6 = _is_v6(host)
         kind = hl.Udp6TransportTarget if v6 else hl.UdpTransportTarget
         try:
             target = await kind.create((host, port), timeout=timeout_s, retries=retries)
+            if source_address:
+                target.set_local_address((source_address, 0))
         except PySnmpError as e:
             raise DeviceUnreachable(f"bad SNMP address {host}:{port}", device=device) from e
         return cls(handle, device, creds, target, max_repetitions=max_repetitions,

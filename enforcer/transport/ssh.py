@@ -107,11 +107,13 @@ class NetmikoSession:
     @classmethod
     async def open(cls, device: str, host: str, port: int, creds: SshCredentials,
                    spec: SshTransportSpec, *, host_key: str | None, known_hosts: Path,
-                   metrics: TransportMetrics | None = None) -> NetmikoSession:
+                   metrics: TransportMetrics | None = None,
+                   source_address: str | None = None) -> NetmikoSession:
         if not host_key:
             _, fp = await asyncio.to_thread(fetch_host_key, host, port)
             raise HostKeyError(f"no pinned host key; the device presents {fp} "
-                               "(check it, then `enforcer devices trust`)", device=device)
+                               "(check it, then `enforcer devices trust`)", device=device,
+                               reason="unknown", presented=fp)
         write_known_hosts(known_hosts, host, port, host_key)
         params: dict[str, Any] = {
             **spec.conn_args, "device_type": spec.device_type, "host": host, "port": port,
@@ -126,6 +128,13 @@ class NetmikoSession:
             params["secret"] = creds.enable_secret.get_secret_value()
         start = time.monotonic()
         try:
+            if source_address:
+                # Connect from the configured management address (CMTS ACLs often
+                # allow only that); netmiko/paramiko then run over this socket.
+                params["sock"] = await asyncio.to_thread(
+                    socket.create_connection, (host, port),
+                    timeout=float(spec.conn_args.get("conn_timeout", 10)),
+                    source_address=(source_address, 0))
             conn = await asyncio.to_thread(_connect, params, spec.enable)
         except Exception as e:
             raise await _translate_connect(e, device, host, port, host_key) from e
@@ -205,14 +214,16 @@ async def _translate_connect(e: Exception, device: str, host: str, port: int,
         if isinstance(c, paramiko.BadHostKeyException):
             return HostKeyError(
                 f"host key changed: presented {fingerprint(c.key)}, pinned "
-                f"{fingerprint_of_line(pinned)}; not accepted", device=device)
+                f"{fingerprint_of_line(pinned)}; not accepted", device=device,
+                reason="changed", presented=fingerprint(c.key))
         if isinstance(c, paramiko.SSHException) and "known_hosts" in str(c):
             try:
                 _, fp = await asyncio.to_thread(fetch_host_key, host, port)
             except EnforcerError:
                 fp = "(unreadable)"
             return HostKeyError(f"host key not pinned for {known_hosts_name(host, port)}: "
-                                f"presented {fp}; not accepted", device=device)
+                                f"presented {fp}; not accepted", device=device,
+                                reason="unknown", presented=fp)
     if isinstance(e, NetmikoAuthenticationException):
         return SshError("SSH authentication failed", device=device)
     if isinstance(e, NetmikoTimeoutException | ReadTimeout | TimeoutError):

@@ -139,6 +139,8 @@ class SnmpAgent(asyncio.DatagramProtocol):
         self.faults = faults if faults is not None else AgentFaults()
         self.name = name
         self.stats = AgentStats()
+        # Optional record of who asked when (lab.clients.ClientLog), set by the lab runner.
+        self.clients: Any = None
         self.usm_stats: dict[UsmError, int] = {e: 0 for e in UsmError}
         self._communities: dict[bytes, bool] = {}
         self._users: dict[bytes, _User] = {}
@@ -226,6 +228,8 @@ class SnmpAgent(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         stats = self.stats
         faults = self.faults
+        if self.clients is not None:
+            self.clients.note(str(addr[0]))
         if faults.unreachable:
             stats.dropped += 1
             return

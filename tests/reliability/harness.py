@@ -84,6 +84,7 @@ class Webhook:
     device: str
     order_id: str | None = None
     statuses: list[int] = field(default_factory=list)
+    created: list[bool] = field(default_factory=list)
 
     def send(self, base: str, secret: str, client: httpx.Client) -> int | None:
         """POST it; the status, or None when the connection failed (daemon killed)."""
@@ -99,11 +100,27 @@ class Webhook:
         self.statuses.append(r.status_code)
         if 200 <= r.status_code < 300:
             oid = r.json()["order_id"]
+            self.created.append(bool(r.json()["created"]))
             if self.order_id is not None and oid != self.order_id:
                 raise AssertionError(f"webhook {self.wid} answered {oid}, earlier "
                                      f"{self.order_id}: a duplicate order")
             self.order_id = oid
         return r.status_code
+
+
+_KINDS = [("wrong digest", "snmp auth refused"), ("genErr", "snmp genErr"),
+          ("no SNMP answer", "snmp timeout"), ("no SSH", "ssh unreachable"),
+          ("SSH authentication", "ssh auth"), ("rejected", "cli rejected"),
+          ("still forwards", "still forwarding"), ("unknown on", "unknown state")]
+
+
+def error_kind(message: str) -> str:
+    """``device: kind`` for a target's last_error, to count what the faults caused."""
+    device = message.split(":", 1)[0] if ":" in message else "?"
+    for needle, kind in _KINDS:
+        if needle in message:
+            return f"{device}: {kind}"
+    return f"{device}: other"
 
 
 def sigkill(d: Daemon) -> None:
