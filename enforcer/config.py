@@ -118,6 +118,9 @@ class EngineSettings(BaseModel):
     orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
     lease_ttl_s: Annotated[float, Field(ge=3)] = 15.0
     lift_expiry_check_s: Annotated[float, Field(gt=0)] = 60.0
+    # A later enforcement layer (policy ``layers``) waits at most this long for the
+    # earlier ones before it applies its blocks anyway.
+    layer_wait_s: Annotated[float, Field(ge=0)] = 10.0
     # Management address to send SNMP and SSH from (CMTS ACLs often allow only it).
     source_address: str | None = None
 

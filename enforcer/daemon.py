@@ -46,6 +46,7 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
     from enforcer.notify import build_notifier
+    from enforcer.policy import policy_for
     from enforcer.store.db import upgrade
     from enforcer.store.repository import Store
     from enforcer.transport.snmp import SnmpEngineHandle
@@ -63,6 +64,7 @@ def build(settings: Settings) -> dict[str, Any]:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     notifier = build_notifier(settings)
+    policy = policy_for(settings)
     snmp_engine = SnmpEngineHandle()
     transport_metrics = TransportMetricsAdapter(metrics)
     def pinned(name: str) -> str | None:
@@ -107,7 +109,8 @@ def build(settings: Settings) -> dict[str, Any]:
         engine_ref[0].enforce_again(order_id)
 
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
-                    metrics=metrics, kick_needed=kick_needed, persistence=persistence)
+                    metrics=metrics, kick_needed=kick_needed, persistence=persistence,
+                    layers=lambda order: list(policy.for_reason(order.reason).layers))
     reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
                             metrics=metrics, requeue=requeue)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
@@ -131,7 +134,7 @@ def build(settings: Settings) -> dict[str, Any]:
                     housekeeping=housekeeping)
     engine_ref.append(engine)
     app = create_app(settings=settings, store=store, engine=engine, registry=registry,
-                     metrics=metrics, notifier=notifier)
+                     metrics=metrics, notifier=notifier, policy=policy)
     metrics.check_audit(store.verify_audit)
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
             "app": app, "metrics": metrics, "registry": registry, "pool": pool}
@@ -170,10 +173,25 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         parts["store"].dispose()
 
 
+def _all_secrets(settings: Settings) -> list[str]:
+    """Configured secrets plus the inventory's device credentials and the policy's
+    notification secrets: none of them may reach a log line. (A file that does not load
+    is reported by ``build`` a moment later.)"""
+    from enforcer.inventory.model import load_inventory
+    from enforcer.policy import policy_for
+
+    out = settings.secret_values()
+    with contextlib.suppress(ConfigError):
+        out += load_inventory(settings.inventory).secret_values()
+    with contextlib.suppress(ConfigError):
+        out += policy_for(settings).secret_values()
+    return out
+
+
 def serve(config: Path | None) -> None:
     from enforcer.logging import setup_logging
 
     settings = load_settings(config) if config else default_config()
     setup_logging(settings.log.level, json_lines=settings.log.json_lines,
-                  secrets=settings.secret_values())
+                  secrets=_all_secrets(settings))
     asyncio.run(run(settings))

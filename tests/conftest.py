@@ -24,6 +24,31 @@ from lab.testing import LabHandle, running_lab
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Every daemon this session started: (its log, the secrets it was given). At the end of
+#: the session every one of those logs is scanned for those secrets (tests/security).
+STARTED: list[tuple[Path, list[str]]] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any daemon log of this session holds a secret it was given."""
+    if not STARTED:
+        return
+    from tests.security.scanner import daemon_logs, scan_files
+
+    files, findings = 0, []
+    for log_path, secrets in STARTED:
+        n, found = scan_files(daemon_logs(log_path), secrets)
+        files, findings = files + n, findings + found
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"secret scan: {len(STARTED)} daemon(s), {files} log file(s), "
+                            f"{len(findings)} finding(s)")
+        for f in findings[:20]:
+            reporter.write_line(f"  SECRET IN {f.where}: {f.secret_hint} after {f.excerpt!r}")
+    if findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
     with running_lab(state_dir=tmp_path_factory.mktemp("lab")) as handle:
@@ -103,6 +128,7 @@ def _spawn(env: dict[str, str], work: Path, port: int, secret: str,
            tokens: dict[str, str]) -> Daemon:
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "enforcer.log"
+    STARTED.append((log_path, [secret, *tokens.values(), *lab.inventory.secret_values()]))
     log = open(log_path, "wb")  # noqa: SIM115 - the process owns it until terminated
     proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)

@@ -58,7 +58,8 @@ async def get_order(request: Request, order_id: str, _user: Reader) -> dict[str,
         raise ApiError(404, "not_found", f"no order {order_id}") from None
     targets = await ctx.db(ctx.store.targets_for_order, order_id)
     lifts = await ctx.db(ctx.store.lift_requests_for_order, order_id)
-    return views.order_detail(order, targets, lifts)
+    return views.order_detail(order, targets, lifts,
+                              layer_of=getattr(ctx.engine, "layer_of", None))
 
 
 @router.get("/v1/lifts/{lift_id}", summary="One lift request with its approvals")

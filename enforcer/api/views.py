@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +57,8 @@ def lift(r: LiftRequestRecord) -> dict[str, Any]:
 
 
 def order_detail(o: OrderRecord, targets: list[TargetRecord],
-                 lifts: list[LiftRequestRecord]) -> dict[str, Any]:
+                 lifts: list[LiftRequestRecord],
+                 layer_of: Callable[[str], str] | None = None) -> dict[str, Any]:
     out = order_summary(o)
     out.update({
         "note": o.note,
@@ -64,7 +66,28 @@ def order_detail(o: OrderRecord, targets: list[TargetRecord],
         "targets": [target(t, o.created_at) for t in targets],
         "lift_requests": [lift(r) for r in lifts],
     })
+    if layer_of is not None:
+        out["layers"] = layers(targets, layer_of)
     return out
+
+
+def layers(targets: list[TargetRecord], layer_of: Callable[[str], str]) -> dict[str, Any]:
+    """Which enforcement layers (dhcp, cmts, headend) hold the ban, and which are
+    verified: targets grouped by the kind of device they are on."""
+    out: dict[str, dict[str, int]] = {}
+    for t in targets:
+        if t.state.value == "removed":
+            continue
+        try:
+            name = layer_of(t.device)
+        except KeyError:
+            name = "unknown"
+        row = out.setdefault(name, {"targets": 0, "applied": 0, "verified": 0})
+        row["targets"] += 1
+        row["applied"] += t.state.value in ("applied", "verified")
+        row["verified"] += t.state.value == "verified"
+    return {k: {**v, "holds": v["applied"] == v["targets"],
+                "verified_all": v["verified"] == v["targets"]} for k, v in out.items()}
 
 
 def user(u: UserRecord) -> dict[str, Any]:

@@ -377,6 +377,10 @@ class Engine:
         return {"name": name, "fingerprint": fp, "host_key": key_line, "pinned_in": "store",
                 "previous_fingerprint": previous, "changed": previous != fp}
 
+    def layer_of(self, device: str) -> str:
+        """The enforcement layer a device belongs to (dhcp, cmts, headend)."""
+        return self.ops.layer_of(device)
+
     def node_names(self) -> set[str]:
         return set(self.inv.nodes)
 

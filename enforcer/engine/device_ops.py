@@ -36,6 +36,7 @@ class DeviceOps:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, settings: Any,
                  metrics: Any, kick_needed: Callable[[str, str], bool],
                  persistence: Callable[[str, str], str] = lambda d, m: "persistent",
+                 layers: Callable[[OrderRecord], list[str]] = lambda o: ["cmts", "headend"],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.inv = inventory
@@ -44,6 +45,7 @@ class DeviceOps:
         self.metrics = metrics
         self.kick_needed = kick_needed
         self.persistence = persistence
+        self.layers = layers
         self.clock = clock
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
@@ -51,13 +53,23 @@ class DeviceOps:
 
     # ---- which devices matter to an order -----------------------------------------------
 
+    def layer_of(self, device: str) -> str:
+        return {"cmts": "cmts", "headend": "headend", "dhcp": "dhcp"}[
+            self.inv.devices[device].kind]
+
     def relevant(self, order: OrderRecord, targets: list[TargetRecord]) -> list[str]:
-        """Devices whose scan the order's state waits for."""
+        """Devices whose scan the order's state waits for: the CMTSes in scope, the
+        headends for set-tops, the DHCP servers, as the reason's layers say."""
         if order.state in (OrderState.LIFTING, OrderState.LIFTED):
             return sorted({t.device for t in targets})
-        devices = set(planner.scope_devices(order, self.inv))
-        if planner.box_macs(order):
+        layers = self.layers(order)
+        devices: set[str] = set()
+        if "cmts" in layers:
+            devices |= set(planner.scope_devices(order, self.inv))
+        if "headend" in layers and planner.box_macs(order):
             devices |= set(self.inv.headends())
+        if "dhcp" in layers:
+            devices |= {n for n, d in self.inv.devices.items() if d.kind == "dhcp" and d.enabled}
         devices |= {t.device for t in targets if t.state is not TargetState.REMOVED}
         return sorted(devices)
 
@@ -66,6 +78,24 @@ class DeviceOps:
             return [(m, DeviceKind.SET_TOP) for m in planner.box_macs(order)]
         out = [(cm.mac, cm.kind) for cm in planner.cm_macs(order, {})]
         return out
+
+    async def _earlier_layers_pending(self, order: OrderRecord, device: str) -> bool:
+        """True while a layer listed before this device's has not confirmed yet (and the
+        order is younger than ``engine.layer_wait_s``)."""
+        layers = self.layers(order)
+        mine = self.layer_of(device)
+        if mine not in layers or layers.index(mine) == 0:
+            return False
+        age = (self.clock() - _aware(order.created_at)).total_seconds()
+        if age >= self.cfg.engine.layer_wait_s:
+            return False
+        earlier = set(layers[:layers.index(mine)])
+        targets = await self._db(self.store.targets_for_order, order.id)
+        waiting_for = [d for d in self.relevant(order, targets) if self.layer_of(d) in earlier]
+        if not waiting_for:
+            return False
+        scans = {s.device: s for s in await self._db(self.store.scans_for_order, order.id)}
+        return not all(d in scans and scans[d].ok for d in waiting_for)
 
     # ---- ban ---------------------------------------------------------------------------
 
@@ -83,10 +113,14 @@ class DeviceOps:
                 return True
             if device in self.inv.cmtses() and await self._ecm_pending(order):
                 return False  # the headend has not told us the set-top's eCM yet
+            if await self._earlier_layers_pending(order, device):
+                return False  # e.g. the DHCP refusal first, then the CMTS block and kick
             macs = self.macs_on(order, device)
             if device in self.inv.headends():
                 await self._learn_ecms(order, device)
-            home = bool(order.node) and device in self.inv.node_devices(order.node or "")
+            # A DHCP server refuses the MAC whether or not it holds a lease now.
+            home = (bool(order.node) and device in self.inv.node_devices(order.node or "")
+                    ) or self.layer_of(device) == "dhcp"
             looks = [await look(self.pool, device, m) for m, _ in macs]
             mechs = self.pool.get(device).mechanisms()
             specs = [TargetSpec(device, m, k, mechs[0]) for (m, k), x in zip(macs, looks,
@@ -98,7 +132,9 @@ class DeviceOps:
             kicked = await self._push_due(mine)
             mine = [t for t in await self._db(self.store.targets_for_order, order.id)
                     if t.device == device and t.state is not TargetState.REMOVED]
-            ok, looks, why = await self._confirm_blocked(device, [m for m, _ in macs], kicked)
+            ok, looks, why = await self._confirm_blocked(
+                device, [m for m, _ in macs], kicked,
+                need_blocked=self.layer_of(device) == "dhcp")
             if ok:
                 for t in mine:
                     if t.state is TargetState.APPLIED:
@@ -235,8 +271,8 @@ class DeviceOps:
                 return await self.push(nt)
         return False
 
-    async def _confirm_blocked(self, device: str, macs: list[Mac], kicked: set[Mac]
-                               ) -> tuple[bool, list[Look], str]:
+    async def _confirm_blocked(self, device: str, macs: list[Mac], kicked: set[Mac], *,
+                               need_blocked: bool = False) -> tuple[bool, list[Look], str]:
         """Poll the device until every MAC is blocked or absent (after a kick, wait for
         the modem to finish re-registering before "absent" counts)."""
         cfg = self.cfg.engine
@@ -244,7 +280,8 @@ class DeviceOps:
         settle_until = time.monotonic() + cfg.verify_settle_s
         while True:
             looks = [await look(self.pool, device, m) for m in macs]
-            why = _not_blocked(looks, kicked if time.monotonic() < settle_until else set())
+            why = _not_blocked(looks, kicked if time.monotonic() < settle_until else set(),
+                               need_blocked=need_blocked)
             if why is None:
                 return True, looks, "ok"
             if time.monotonic() >= deadline or any(x.error for x in looks):
@@ -306,8 +343,11 @@ class DeviceOps:
             await asyncio.sleep(cfg.verify_poll_s)
 
 
-def _not_blocked(looks: list[Look], kicked: set[Mac]) -> str | None:
+def _not_blocked(looks: list[Look], kicked: set[Mac], *,
+                 need_blocked: bool = False) -> str | None:
     for x in looks:
+        if need_blocked and x.verdict is not Verdict.BLOCKED:
+            return f"{x.mac} not refused by {x.device} ({x.state})"
         if x.verdict is Verdict.FORWARDING:
             return f"{x.mac} forwarding on {x.device} ({x.state})"
         if x.verdict is Verdict.UNKNOWN:

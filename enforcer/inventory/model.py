@@ -135,6 +135,18 @@ class Inventory(BaseModel):
     def node_devices(self, node: str) -> list[str]:
         return [s.device for s in self.nodes[node].serving]
 
+    def secret_values(self) -> list[str]:
+        """Every device secret (SNMP keys and community, SSH and enable passwords), for
+        the log redaction filter."""
+        out: list[str] = []
+        for c in self.credentials.values():
+            for s in (c.snmp and c.snmp.auth_password, c.snmp and c.snmp.priv_password,
+                      c.snmp and c.snmp.community, c.ssh and c.ssh.password,
+                      c.ssh and c.ssh.enable_secret):
+                if s:
+                    out.append(s.get_secret_value())
+        return out
+
 
 def load_inventory(path: Path) -> Inventory:
     """Load and validate an inventory file; errors name the file and the field."""

@@ -77,14 +77,29 @@ class NotifyRule(BaseModel):
     events: list[Event] = Field(default_factory=lambda: list(Event))
 
 
+Layer = Literal["dhcp", "cmts", "headend"]
+
+
 class ReasonPolicy(BaseModel):
     model_config = _STRICT
     impose: Literal["immediately"] = Field(
         "immediately", description="bans are imposed on intake, without approval (the "
         "order states have no 'awaiting approval to impose' step)")
     default_scope: Scope
+    # Enforcement layers and the order they are applied in: ``dhcp`` (provisioning-side
+    # refusal on DHCP servers), ``cmts`` (blocks on CMTSes), ``headend`` (set-top
+    # entitlements). A later layer waits for the earlier ones to confirm, at most
+    # ``engine.layer_wait_s``, so a sick DHCP server never delays the CMTS block long.
+    layers: Annotated[list[Layer], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Layer](["cmts", "headend"]))
     lift: LiftPolicy
     notify: list[NotifyRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_layers(self) -> ReasonPolicy:
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError("layers: each layer at most once")
+        return self
 
 
 class WebhookTarget(BaseModel):
