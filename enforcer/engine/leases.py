@@ -4,8 +4,9 @@ live instance at a time.
 Every ``ttl/3`` seconds an instance heartbeats, renews the leases it holds, takes the
 devices that a balanced rendezvous assignment over the live instances gives it (every
 instance computes the same assignment) and hands back the ones it now gives to someone
-else, so load spreads evenly and the same instance tends to get the same devices back. A lease is trusted locally only until
-``renewed_at + ttl - margin`` by the local monotonic clock; a renewal that fails or
+else, so load spreads evenly and the same instance tends to get the same devices back.
+A lease is trusted locally only until ``renewed_at + ttl - margin`` by the local
+monotonic clock; a renewal that fails or
 comes late stops all work on that device before the database lease can expire and be
 taken by another instance. When an instance dies its devices move to the others within
 about two lease periods (expiry, then the next acquisition round).
