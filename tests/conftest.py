@@ -33,11 +33,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any daemon log of this session holds a secret it was given."""
     if not STARTED:
         return
-    from tests.security.scanner import daemon_logs, scan_files
+    from tests.security.scanner import Finding, daemon_logs, scan_files
 
-    files, findings = 0, []
-    for log_path, secrets in STARTED:
-        n, found = scan_files(daemon_logs(log_path), secrets)
+    files, findings = 0, list[Finding]()
+    for log_path, given in STARTED:
+        n, found = scan_files(daemon_logs(log_path), given)
         files, findings = files + n, findings + found
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -113,6 +113,9 @@ def start_daemon(lab: LabHandle, work: Path, *, secret: str | None = None,
            "ENFORCER_ENGINE__RETRY_BASE_S": "0.5",
            "ENFORCER_ENGINE__MAX_RETRY_BACKOFF_S": "3",
            **extra_env}
+    # For the session-end secret scan: this daemon's log and what it must never show.
+    STARTED.append((work / "enforcer.log", [secret, *(tokens or {}).values(),
+                                            *lab.inventory.secret_values()]))
     if tokens is not None:
         return _spawn(env, work, port, secret, dict(tokens))
     tokens = {}
@@ -121,6 +124,7 @@ def start_daemon(lab: LabHandle, work: Path, *, secret: str | None = None,
                               f"test-{role}", "--role", role, "--json"], env=env, check=True,
                              capture_output=True, text=True).stdout
         tokens[role] = json.loads(out)["token"]
+    STARTED[-1][1].extend(tokens.values())
     return _spawn(env, work, port, secret, tokens)
 
 
@@ -128,7 +132,6 @@ def _spawn(env: dict[str, str], work: Path, port: int, secret: str,
            tokens: dict[str, str]) -> Daemon:
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "enforcer.log"
-    STARTED.append((log_path, [secret, *tokens.values(), *lab.inventory.secret_values()]))
     log = open(log_path, "wb")  # noqa: SIM115 - the process owns it until terminated
     proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)

@@ -37,11 +37,12 @@ class ProfileDriver:
     def __init__(self, name: str, profile: Profile, *, limiter: DeviceLimiter,
                  snmp: Factory[SnmpSession] | None = None,
                  cli: Factory[CliSession] | None = None, scrub: Scrubber | None = None,
-                 ) -> None:
+                 fast: Factory[Any] | None = None) -> None:
         self.name = name
         self.profile = profile
         self.limiter = limiter
         self._snmp_factory = snmp
+        self._fast_factory = fast
         self._cli_factory = cli
         self._scrub = scrub or Scrubber(())
         self._snmp_mech: SnmpMechanisms | None = None
@@ -56,7 +57,8 @@ class ProfileDriver:
             if self._snmp_factory is None:
                 raise DriverError(f"{self.name}: no SNMP transport for {self.profile.platform}")
             session = await self._snmp_factory()
-            self._snmp_mech = SnmpMechanisms(self.name, self.profile, RowResolver(session))
+            fast = await self._fast_factory() if self._fast_factory is not None else None
+            self._snmp_mech = SnmpMechanisms(self.name, self.profile, RowResolver(session, fast))
         return self._snmp_mech
 
     async def _cli_session(self) -> CliSession:
@@ -266,3 +268,6 @@ class ProfileDriver:
         mech, self._snmp_mech = self._snmp_mech, None
         if mech is not None:
             await mech.session.close()
+            fast = mech.resolver.fast
+            if fast is not None and hasattr(fast, "close"):
+                await fast.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from enforcer.drivers.base import DeviceDriver
 from enforcer.drivers.headend import HeadendDriver
@@ -22,6 +23,7 @@ from enforcer.transport.base import (
     SnmpSession,
     TransportMetrics,
 )
+from enforcer.transport.fastsnmp import FastSnmpClient, RequestBudget
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from enforcer.transport.ssh import NetmikoSession
 
@@ -76,6 +78,15 @@ class DriverRegistry:
                     timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
                     max_repetitions=snmp_spec.max_repetitions, metrics=metrics,
                     source_address=source_address)
+        fast: Factory[Any] | None = None
+        if snmp_spec is not None and snmp_creds is not None:
+            async def fast() -> Any:
+                assert snmp_spec is not None and snmp_creds is not None
+                return FastSnmpClient(
+                    device.host, device.snmp_port, snmp_creds, device=device_name,
+                    max_repetitions=snmp_spec.max_repetitions, timeout_s=snmp_spec.timeout_s,
+                    retries=snmp_spec.retries, source_address=source_address,
+                    budget=RequestBudget(max_in_flight=limits.max_sessions * 2))
         cli: Factory[CliSession] | None = None
         ssh_spec, ssh_creds = profile.transports.ssh, creds.ssh
         if ssh_spec is not None and ssh_creds is not None:
@@ -100,7 +111,8 @@ class DriverRegistry:
             snmp_creds and snmp_creds.community, ssh_creds and ssh_creds.password,
             ssh_creds and ssh_creds.enable_secret) if s]
         # a dhcp device's host is its Kea control socket path (docs/dhcp.md)
-        extra = {"socket_path": device.host} if profile.kind == "dhcp" else {}
+        extra: dict[str, Any] = {"socket_path": device.host} if profile.kind == "dhcp" \
+            else {"fast": fast}
         driver: DeviceDriver = cls(device_name, profile, limiter=limiter, snmp=snmp, cli=cli,
                                    scrub=Scrubber(secrets), **extra)
         return driver

@@ -10,6 +10,7 @@ the MacAddr column once and cache it; a cached row is re-checked on every use).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
@@ -33,12 +34,31 @@ def reading(source: Source, value: SnmpValue) -> Reading:
     return st.verdict, f"{st.name}({value})"
 
 
-class RowResolver:
-    """MAC -> row index per index spec, with a cache for ``walk`` lookups."""
+class ColumnWalker(Protocol):
+    """The fast polling path (enforcer.transport.fastsnmp.FastSnmpClient)."""
 
-    def __init__(self, session: SnmpSession) -> None:
+    async def walk_columns(self, columns: Sequence[Oid]) -> dict[Oid, list[Any]]: ...
+
+
+class RowResolver:
+    """MAC -> row index per index spec, with a cache for ``walk`` lookups. Whole-column
+    walks go through ``fast`` (the lean BER client) when given: pysnmp decodes a
+    varbind in hundreds of microseconds, the lean path in a few."""
+
+    def __init__(self, session: SnmpSession, fast: ColumnWalker | None = None) -> None:
         self.session = session
+        self.fast = fast
         self._walked: dict[str, dict[Mac, Oid]] = {}  # mac_column -> MAC -> row
+
+    async def walk(self, columns: Sequence[Oid]) -> dict[Oid, list[tuple[Oid, SnmpValue]]]:
+        """(index, value) rows of each column, by the fastest path available."""
+        if self.fast is not None:
+            got = await self.fast.walk_columns(list(columns))
+            return {c: [(tuple(r[0]), r[2]) for r in got.get(tuple(c), [])] for c in columns}
+        out: dict[Oid, list[tuple[Oid, SnmpValue]]] = {}
+        for c in columns:
+            out[c] = [(oid[len(c):], v) for oid, v in await self.session.bulk_walk(c)]
+        return out
 
     async def row(self, spec: IndexSpec, mac: Mac, transcript: list[str]) -> Oid | None:
         if spec.by == "mac":
@@ -64,10 +84,10 @@ class RowResolver:
         """Walk a MAC column: the whole MAC -> row map (refreshes the cache)."""
         col = parse_oid(mac_column)
         table: dict[Mac, Oid] = {}
-        for oid, value in await self.session.bulk_walk(col):
+        for row, value in (await self.walk([col]))[col]:
             mac = _as_mac(value)
             if mac is not None:
-                table[mac] = oid[len(col):]
+                table[mac] = row
         self._walked[mac_column] = table
         return table
 
@@ -107,18 +127,18 @@ async def sweep_sources(resolver: RowResolver, sources: Sequence[Source],
                         ) -> dict[Mac, dict[str, Reading]]:
     """Walk each source's state column (and MAC column) for every listed MAC."""
     out: dict[Mac, dict[str, Reading]] = {}
+    # Every MAC column and state column in one walk (one request stream on the fast path).
+    mac_cols = sorted({s.index.mac_column for s in sources
+                       if s.index.by != "mac" and s.index.mac_column})
+    columns = [parse_oid(c) for c in mac_cols] + [parse_oid(s.column) for s in sources]
+    walked = await resolver.walk(list(dict.fromkeys(columns)))
     macs_by_column: dict[str, dict[Oid, Mac]] = {}
+    for c in mac_cols:
+        macs_by_column[c] = {row: m for row, v in walked[parse_oid(c)]
+                             if (m := _as_mac(v)) is not None}
     for s in sources:
-        col = parse_oid(s.column)
-        if s.index.by != "mac":
-            mac_col = s.index.mac_column
-            assert mac_col is not None
-            if mac_col not in macs_by_column:
-                table = await resolver.learn(mac_col)
-                macs_by_column[mac_col] = {row: m for m, row in table.items()}
-            row_macs = macs_by_column[mac_col]
-        for oid, value in await resolver.session.bulk_walk(col):
-            row = oid[len(col):]
+        row_macs = macs_by_column.get(s.index.mac_column or "", {})
+        for row, value in walked[parse_oid(s.column)]:
             mac = _as_mac(bytes(row)) if s.index.by == "mac" and len(row) == 6 \
                 else row_macs.get(row) if s.index.by != "mac" else None
             if mac is not None:

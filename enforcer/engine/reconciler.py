@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from enforcer.domain.mac import Mac
 from enforcer.domain.model import TargetState, Verdict
 from enforcer.engine.backoff import backoff_s
 from enforcer.engine.pool import DriverPool
@@ -25,6 +26,9 @@ from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
 ACTOR = "reconciler"
+# From this many targets on one device, reconcile reads the device in bulk (one sweep
+# and one walk per table) rather than per target.
+BULK_THRESHOLD = 16
 
 
 @dataclass
@@ -57,18 +61,20 @@ class Reconciler:
         targets = await asyncio.to_thread(self.store.active_targets, device)
         drv = self.pool.get(device)
         try:
+            bulk = await self._bulk_view(drv, targets)
             for t in targets:
                 if t.state is TargetState.REMOVED:
                     continue
                 report.checked += 1
-                why = await self._drift(drv, t)
+                why = await (self._drift(drv, t) if bulk is None
+                             else self._bulk_drift(drv, t, *bulk))
                 if why is None:
                     continue
                 report.repairs.append({"order_id": t.order_id, "mac": str(t.mac),
                                        "mechanism": t.mechanism, "why": why})
                 if not dry_run:
                     await self._mark_for_repair(t, why)
-            report.unowned = await self._unowned(drv, targets)
+            report.unowned = await self._unowned(drv, targets, bulk[1] if bulk else None)
         except TransportError as e:
             report.error = str(e)
             self.metrics.device_up.labels(device).set(0)
@@ -104,6 +110,42 @@ class Reconciler:
             return f"{t.mac} forwarding ({obs.state}) although the block is present: kick"
         return None
 
+    async def _bulk_view(self, drv: Any, targets: list[TargetRecord]
+                         ) -> tuple[dict[Mac, Any], dict[str, set[Mac] | None]] | None:
+        """With many targets, read the device once instead of per target: one sweep of
+        registration states and one walk per bounded block table. None: read per target."""
+        if len(targets) < BULK_THRESHOLD or not hasattr(drv, "list_blocks"):
+            return None
+        try:
+            seen = await drv.sweep()
+        except EnforcerError as e:
+            if isinstance(e, TransportError):
+                raise
+            return None  # no sweep for this platform: per-target reads
+        tables: dict[str, set[Mac] | None] = {}
+        for mech in {t.mechanism for t in targets}:
+            tables[mech] = await drv.list_blocks(mech)
+        return seen, tables
+
+    async def _bulk_drift(self, drv: Any, t: TargetRecord, seen: dict[Mac, Any],
+                          tables: dict[str, set[Mac] | None]) -> str | None:
+        if t.state in (TargetState.PENDING, TargetState.RETRYING):
+            return None
+        obs = seen.get(t.mac)
+        forwarding = obs is not None and obs.verdict is Verdict.FORWARDING
+        if self.persistence(t.device, t.mechanism) == "registration":
+            return (f"{t.mac} forwarding ({obs.state}): block lost at re-registration"
+                    if forwarding and obs is not None else None)
+        table = tables.get(t.mechanism)
+        if table is None:  # a block kept outside a walkable table: read it back
+            if not await drv.read_back(t.mac, t.mechanism):
+                return f"{t.mechanism} entry for {t.mac} missing on {t.device}"
+        elif t.mac not in table:
+            return f"{t.mechanism} entry for {t.mac} missing on {t.device} (reboot or removal)"
+        if forwarding and obs is not None:
+            return f"{t.mac} forwarding ({obs.state}) although the block is present: kick"
+        return None
+
     async def _mark_for_repair(self, t: TargetRecord, why: str) -> None:
         self.metrics.drift_repairs.labels(t.device, t.mechanism).inc()
         await asyncio.to_thread(self.store.update_target, t.id, actor=ACTOR,
@@ -124,7 +166,8 @@ class Reconciler:
                     last_error=f"device unreachable: {error}"[:500],
                     next_attempt_at=self.clock() + timedelta(seconds=delay))
 
-    async def _unowned(self, drv: Any, targets: list[TargetRecord]) -> list[str]:
+    async def _unowned(self, drv: Any, targets: list[TargetRecord],
+                       known: dict[str, set[Mac] | None] | None = None) -> list[str]:
         """Blocks on the device that no active ban owns: reported, never removed."""
         lister = getattr(drv, "list_blocks", None)
         if lister is None:
@@ -135,7 +178,8 @@ class Reconciler:
         out: list[str] = []
         for mech in drv.mechanisms():
             try:
-                present = await lister(mech)
+                present = known[mech] if known is not None and mech in known \
+                    else await lister(mech)
             except EnforcerError:
                 continue
             if present is None:

@@ -77,6 +77,7 @@ class FastSnmpClient:
         timeout_s: float = 5.0,
         retries: int = 3,
         budget: RequestBudget | None = None,
+        source_address: str | None = None,
     ) -> None:
         if not 1 <= max_repetitions <= 1000:
             raise ConfigError("max_repetitions must be 1..1000")
@@ -101,7 +102,8 @@ class FastSnmpClient:
             )
         self._net = Exchanger(host, port, self.target.device, timeout_s=timeout_s,
                               retries=retries, budget=budget or RequestBudget(),
-                              community=self._community, user=self._user)
+                              community=self._community, user=self._user,
+                              source_address=source_address)
 
     @classmethod
     def for_device(

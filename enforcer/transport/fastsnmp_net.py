@@ -97,10 +97,11 @@ class Exchanger:
 
     def __init__(self, host: str, port: int, device: str, *, timeout_s: float, retries: int,
                  budget: RequestBudget, community: bytes | None, user: V3User | None,
-                 backoff_s: float = 0.05) -> None:
+                 backoff_s: float = 0.05, source_address: str | None = None) -> None:
         if timeout_s <= 0 or retries < 0:
             raise ValueError("timeout_s must be positive and retries non-negative")
         self.host, self.port, self.device = host, port, device
+        self.source_address = source_address
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.community = community
         self.engine = V3Engine(user) if user is not None else None
@@ -127,7 +128,8 @@ class Exchanger:
                 loop = asyncio.get_running_loop()
                 try:
                     transport, _ = await loop.create_datagram_endpoint(
-                        lambda: _Proto(self), remote_addr=(self.host, self.port))
+                        lambda: _Proto(self), remote_addr=(self.host, self.port),
+                        local_addr=(self.source_address, 0) if self.source_address else None)
                 except OSError as exc:
                     raise DeviceUnreachable("cannot open UDP socket", device=self.device,
                                             detail=exc.strerror) from None

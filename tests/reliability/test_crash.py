@@ -103,7 +103,7 @@ def test_sigkill_at_random_points_loses_nothing(crash_lab: tuple[LabHandle, Path
     hooks = [Webhook(wid=f"msg_crash_{seed}_{i:04d}",
                      raw=httpx.Request("POST", "/", json=order_body(i, m, tag="CRASH")).content,
                      mac=m.mac, device=m.device) for i, m in enumerate(chosen)]
-    d = start_daemon(lab, work, **FAST_ENGINE)
+    d = start_daemon(lab, work, secret=None, tokens=None, **FAST_ENGINE)
     kills: list[dict[str, object]] = []
     sent = 0
     restarts = 0

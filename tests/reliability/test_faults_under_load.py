@@ -76,7 +76,8 @@ def test_faults_while_orders_flow_then_everything_converges(
     hooks = [Webhook(wid=f"msg_faults_{i:04d}",
                      raw=httpx.Request("POST", "/", json=order_body(i, m, tag="FAULT")).content,
                      mac=m.mac, device=m.device) for i, m in enumerate(chosen)]
-    d = start_daemon(lab, work, **FAST_ENGINE, ENFORCER_ENGINE__RECONCILE_INTERVAL_S="2",
+    d = start_daemon(lab, work, secret=None, tokens=None, **FAST_ENGINE,
+                     ENFORCER_ENGINE__RECONCILE_INTERVAL_S="2",
                      ENFORCER_ENGINE__WATCH_INTERVAL_S="2", ENFORCER_ENGINE__JITTER="0.05")
     faults: Counter[str] = Counter()
     timeline: list[tuple[float, str]] = []

@@ -91,7 +91,7 @@ def _check(label: str, method: str, path: str, status: int, text: str, before: i
         assert created == 0, (label, method, path, status)
 
 
-def _send(case: schemathesis.Case, label: str, headers: dict[str, str]) -> None:
+def _send(case: schemathesis.Case[Any], label: str, headers: dict[str, str]) -> None:
     before = _orders()
     response = case.call(headers=headers)
     _check(label, case.method, case.operation.path, response.status_code, response.text,
@@ -101,7 +101,7 @@ def _send(case: schemathesis.Case, label: str, headers: dict[str, str]) -> None:
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_no_5xx_no_leaks_no_partial_orders(case: schemathesis.Case) -> None:
+def test_no_5xx_no_leaks_no_partial_orders(case: schemathesis.Case[Any]) -> None:
     base = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
     for label, auth in AUTH.items():
         _send(case, f"{case.method} {case.operation.path} [{label}]",
