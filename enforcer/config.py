@@ -116,6 +116,7 @@ class EngineSettings(BaseModel):
     workers: Annotated[int, Field(ge=1, le=256)] = 16
     due_scan_s: Annotated[float, Field(gt=0)] = 1.0
     orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
+    full_scan_s: Annotated[float, Field(gt=0)] = 30.0
     lease_ttl_s: Annotated[float, Field(ge=3)] = 15.0
     lift_expiry_check_s: Annotated[float, Field(gt=0)] = 60.0
     # A later enforcement layer (policy ``layers``) waits at most this long for the

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enforcer.domain.model import OrderState
@@ -31,6 +33,8 @@ class DeviceRunner:
         self._task: asyncio.Task[None] | None = None
         self._sem = asyncio.Semaphore(settings.engine.orders_per_device)
         self.busy: set[str] = set()
+        self._last_full = float("-inf")
+        self._since: Any = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"device:{self.device}")
@@ -78,11 +82,21 @@ class DeviceRunner:
         if not self.holds(self.device):
             return
         st = self.store
+        # Every pass looks at orders changed since the previous one (cheap, indexed);
+        # every ``full_scan_s`` it looks at all of them (anything a cleared scan left).
+        now_mono = time.monotonic()
+        started = datetime.now(UTC) - timedelta(seconds=2)
+        since = None if now_mono - self._last_full >= self.cfg.engine.full_scan_s \
+            else self._since
+        if since is None:
+            self._last_full = now_mono
         # A ban waiting for lift approvals stays in force: it is scanned and repaired too.
         ban = await asyncio.to_thread(st.unscanned_orders, self.device,
-                                      (*BAN_STATES, OrderState.LIFT_PENDING.value), "ban")
+                                      (*BAN_STATES, OrderState.LIFT_PENDING.value), "ban",
+                                      since=since)
         lift = await asyncio.to_thread(st.unscanned_orders, self.device,
-                                       (OrderState.LIFTING.value,), "lift")
+                                       (OrderState.LIFTING.value,), "lift", since=since)
+        self._since = started
         retry_after = self.cfg.engine.retry_base_s
         stale = await asyncio.to_thread(st.stale_scans, self.device, retry_after)
         due = await asyncio.to_thread(st.due_targets_on, self.device)

@@ -160,13 +160,17 @@ class ClusterMixin(StoreBase):
                     for r in session.scalars(select(s.OrderScan).where(
                         s.OrderScan.order_id == order_id))]
 
-    def unscanned_orders(self, device: str, states: Iterable[str], phase: str) -> list[str]:
+    def unscanned_orders(self, device: str, states: Iterable[str], phase: str, *,
+                         since: datetime | None = None) -> list[str]:
         """Ids of orders in ``states`` that ``device`` has no ``phase`` scan for yet,
-        oldest first."""
+        oldest first; with ``since``, only orders created or changed since then (the
+        cheap query the device loops run every second; a full one now and then)."""
         scanned = select(s.OrderScan.order_id).where(
             s.OrderScan.device == device, s.OrderScan.phase == phase)
-        q = (select(s.Order.id).where(s.Order.state.in_(list(states)))
-             .where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at))
+        q = select(s.Order.id).where(s.Order.state.in_(list(states)))
+        if since is not None:
+            q = q.where(s.Order.updated_at >= since)
+        q = q.where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at)
         with self.read_session() as session:
             return list(session.scalars(q))
 
@@ -237,9 +241,15 @@ class ClusterMixin(StoreBase):
 
     def clear_scans_on(self, device: str, order_ids: list[str]) -> None:
         """Forget ``device``'s answers for these orders so it scans them again."""
+        from sqlalchemy import update
+
         with self.write_session() as session:
             session.execute(delete(s.OrderScan).where(
                 s.OrderScan.device == device, s.OrderScan.order_id.in_(order_ids)))
+            # Mark the orders changed so the device loops' cheap "changed since" query
+            # picks them up at once.
+            session.execute(update(s.Order).where(s.Order.id.in_(order_ids))
+                            .values(updated_at=self.clock()))
 
 
 BAN_STATES = ("accepted", "enforcing", "enforced", "verified")

@@ -62,7 +62,7 @@ class Order(Base):
     source: Mapped[str] = mapped_column(String(10))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     enforced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -219,6 +219,7 @@ class OrderScan(Base):
     device shows the order's MACs blocked (or restored, while lifting)."""
 
     __tablename__ = "order_scans"
+    __table_args__ = (Index("ix_order_scans_device_phase", "device", "phase", "ok"),)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"),
                                           primary_key=True)
     device: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -46,7 +46,7 @@ from lab.kea import (
 from lab.kea import write as write_config
 from lab.kea.runner import control_call
 from lab.testing import LabHandle, running_lab
-from tests.conftest import Daemon, start_daemon, stop_daemon
+from tests.conftest import STARTED, Daemon, start_daemon, stop_daemon
 
 
 def _why_skip() -> str | None:
@@ -129,6 +129,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
                                     "--group", "hs-board", "--json")["token"]
                          for name in BOARD}
                 d = start_daemon(lab, work, ENFORCER_INVENTORY=str(inv_path))
+                STARTED[-1][1].extend(board.values())  # the log scan looks for these too
                 try:
                     yield Rig(net, kea, lab, d, board)
                 finally:

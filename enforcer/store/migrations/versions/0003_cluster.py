@@ -46,9 +46,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["order_id"], ["orders.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("order_id", "device"),
     )
+    op.create_index("ix_order_scans_device_phase", "order_scans", ["device", "phase", "ok"])
+    op.create_index("ix_orders_updated_at", "orders", ["updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_updated_at", table_name="orders")
+    op.drop_index("ix_order_scans_device_phase", table_name="order_scans")
     op.drop_table("order_scans")
     op.drop_table("device_leases")
     op.drop_index("ix_instances_heartbeat_at", table_name="instances")
