@@ -15,7 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCHMARK_MODULES = ("bench.bench_lab_agent", "bench.bench_sweep", "bench.bench_footprint")
+BENCHMARK_MODULES = (
+    "bench.bench_lab_agent",
+    "bench.bench_sweep",
+    "bench.bench_footprint",
+    "bench.bench_many_bans",
+)
 
 
 @dataclass

@@ -15,7 +15,7 @@ class Permission(StrEnum):
     LIFT_REQUEST = "lift.request"  # POST /v1/orders/{id}/lift
     LIFT_APPROVE = "lift.approve"  # POST /v1/orders/{id}/approvals
     DEVICE_READ = "device.read"  # GET /v1/devices, /v1/where, /v1/plan
-    DEVICE_CHECK = "device.check"  # POST /v1/devices/{name}/check (touches a device)
+    DEVICE_CHECK = "device.check"  # POST /v1/devices/{name}/check, /v1/reconcile (touch devices)
     DEVICE_TRUST = "device.trust"  # POST /v1/devices/{name}/trust (pins an SSH host key)
     USER_ADMIN = "user.admin"  # /v1/users
 

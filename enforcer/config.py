@@ -117,6 +117,7 @@ class EngineSettings(BaseModel):
     due_scan_s: Annotated[float, Field(gt=0)] = 1.0
     orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
     full_scan_s: Annotated[float, Field(gt=0)] = 30.0
+    reconcile_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
     lease_ttl_s: Annotated[float, Field(ge=3)] = 15.0
     lift_expiry_check_s: Annotated[float, Field(gt=0)] = 60.0
     # A later enforcement layer (policy ``layers``) waits at most this long for the

@@ -11,6 +11,7 @@
     POST /modems/{mac}/power              {"on": false}
     POST /modems/{mac}/network-access     {"enabled": false}  (provisioning-side)
     GET  /cmts/{name}/blocks              deny list, hotlist, CM-CTRL state
+    POST /cmts/{name}/seed                bulk blocks for benchmark set-up
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ class MoveBody(BaseModel):
 class PowerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     on: bool
+
+
+class SeedBody(BaseModel):
+    """Bulk set-up for benchmarks: put blocks in place without a SET per MAC."""
+
+    model_config = ConfigDict(extra="forbid")
+    disable_forwarding: list[str] = []
+    deny: list[str] = []
 
 
 class AccessBody(BaseModel):
@@ -149,6 +158,15 @@ def create_control_app(lab: Lab) -> FastAPI:
             raise HTTPException(404, "unknown modem")
         lab.fleet.modems[m].network_access = body.enabled
         return lab.fleet.ground_truth(m)
+
+    @app.post("/cmts/{name}/seed")
+    async def seed(name: str, body: SeedBody) -> dict[str, Any]:
+        c = lab.fleet.cmtses.get(name)
+        if c is None:
+            raise HTTPException(404, f"no CMTS {name!r}")
+        done = sum(c.disable_forwarding(_mac(m), True) for m in body.disable_forwarding)
+        denied = sum(c.deny_add(_mac(m)) for m in body.deny)
+        return {"forwarding_disabled": done, "denied": denied}
 
     @app.get("/cmts/{name}/blocks")
     async def blocks(name: str) -> dict[str, Any]:

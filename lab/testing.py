@@ -65,6 +65,11 @@ class LabHandle:
     def clients(self, device: str) -> dict[str, Any]:
         return dict(self._req("GET", f"/devices/{device}/clients"))
 
+    def seed(self, device: str, *, disable_forwarding: list[str] | None = None,
+             deny: list[str] | None = None) -> dict[str, Any]:
+        return dict(self._req("POST", f"/cmts/{device}/seed", {
+            "disable_forwarding": disable_forwarding or [], "deny": deny or []}))
+
     def blocks(self, device: str) -> dict[str, Any]:
         return dict(self._req("GET", f"/cmts/{device}/blocks"))
 

@@ -23,6 +23,7 @@ from enforcer.store import Conflict, UserRecord
 router = APIRouter()
 DeviceReader = Annotated[UserRecord, Depends(require(Permission.DEVICE_READ))]
 Admin = Annotated[UserRecord, Depends(require(Permission.USER_ADMIN))]
+Reconciler = Annotated[UserRecord, Depends(require(Permission.DEVICE_CHECK))]
 
 
 def _engine_error(e: Exception) -> ApiError:
@@ -31,6 +32,16 @@ def _engine_error(e: Exception) -> ApiError:
     if isinstance(e, InputError):
         return ApiError(422, "invalid", str(e))
     return ApiError(502, "device_error", str(e))
+
+
+@router.post("/v1/reconcile", summary="Run a full reconcile cycle on this instance's "
+             "devices now")
+async def reconcile_now(request: Request, _user: Reconciler) -> dict[str, Any]:
+    run = getattr(ctx_of(request).engine, "reconcile_all", None)
+    if run is None:
+        raise ApiError(501, "not_supported", "this engine cannot reconcile on demand")
+    result: dict[str, Any] = await run()
+    return result
 
 
 @router.get("/v1/cluster", summary="Instances, device leases and their ages")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,8 +106,11 @@ class Engine:
     async def _acquired(self, device: str) -> None:
         if device == HOUSEKEEPING:
             return
+        nodes = [n for n, node in self.inv.nodes.items()
+                 if any(sv.device == device for sv in node.serving)] \
+            if device in self.inv.cmtses() else None
         runner = DeviceRunner(device, ops=self.ops, store=self.store, settings=self.cfg,
-                              holds=self.leases.holds, settle=self.settle)
+                              holds=self.leases.holds, settle=self.settle, nodes=nodes)
         self.runners[device] = runner
         runner.start()
 
@@ -177,6 +181,24 @@ class Engine:
                         "; ".join(r["why"] for r in report.repairs[:5]))
             self.runners[device].wake() if device in self.runners else None
         return report
+
+    async def reconcile_all(self) -> dict[str, Any]:
+        """One full reconcile cycle over every device this instance owns, now."""
+        started = time.monotonic()
+        owned = [d for d in self.device_names if self.leases.holds(d)]
+        sem = asyncio.Semaphore(self.cfg.engine.reconcile_concurrency)
+
+        async def one(device: str) -> ReconcileReport | None:
+            async with sem:
+                return await self.reconcile_device(device)
+
+        reports = await asyncio.gather(*(one(d) for d in owned))
+        done = [r for r in reports if r is not None]
+        return {"elapsed_s": round(time.monotonic() - started, 3), "devices": len(owned),
+                "checked": sum(r.checked for r in done),
+                "repairs": sum(len(r.repairs) for r in done),
+                "unreachable": sorted(r.device for r in done if r.error),
+                "unowned_blocks": sum(len(r.unowned) for r in done)}
 
     async def watch(self) -> SweepReport | None:
         if self.watcher is None:

@@ -22,13 +22,15 @@ log = logging.getLogger(__name__)
 
 class DeviceRunner:
     def __init__(self, device: str, *, ops: DeviceOps, store: Any, settings: Any,
-                 holds: Callable[[str], bool], settle: Callable[[str], Awaitable[None]]) -> None:
+                 holds: Callable[[str], bool], settle: Callable[[str], Awaitable[None]],
+                 nodes: list[str] | None = None) -> None:
         self.device = device
         self.ops = ops
         self.store = store
         self.cfg = settings
         self.holds = holds
         self.settle = settle
+        self.nodes = nodes  # a CMTS's fiber nodes: only those orders can concern it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sem = asyncio.Semaphore(settings.engine.orders_per_device)
@@ -93,7 +95,7 @@ class DeviceRunner:
         # A ban waiting for lift approvals stays in force: it is scanned and repaired too.
         ban = await asyncio.to_thread(st.unscanned_orders, self.device,
                                       (*BAN_STATES, OrderState.LIFT_PENDING.value), "ban",
-                                      since=since)
+                                      since=since, nodes=self.nodes)
         lift = await asyncio.to_thread(st.unscanned_orders, self.device,
                                        (OrderState.LIFTING.value,), "lift", since=since)
         self._since = started

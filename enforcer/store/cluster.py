@@ -161,7 +161,8 @@ class ClusterMixin(StoreBase):
                         s.OrderScan.order_id == order_id))]
 
     def unscanned_orders(self, device: str, states: Iterable[str], phase: str, *,
-                         since: datetime | None = None) -> list[str]:
+                         since: datetime | None = None,
+                         nodes: Iterable[str] | None = None) -> list[str]:
         """Ids of orders in ``states`` that ``device`` has no ``phase`` scan for yet,
         oldest first; with ``since``, only orders created or changed since then (the
         cheap query the device loops run every second; a full one now and then)."""
@@ -170,6 +171,14 @@ class ClusterMixin(StoreBase):
         q = select(s.Order.id).where(s.Order.state.in_(list(states)))
         if since is not None:
             q = q.where(s.Order.updated_at >= since)
+        if nodes is not None:
+            # A CMTS answers for footprint orders, orders without a node, orders on the
+            # nodes it serves, and orders it already holds a target for.
+            from sqlalchemy import or_
+
+            held = select(s.Target.order_id).where(s.Target.device == device)
+            q = q.where(or_(s.Order.scope == "footprint", s.Order.node.is_(None),
+                            s.Order.node.in_(list(nodes)), s.Order.id.in_(held)))
         q = q.where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at)
         with self.read_session() as session:
             return list(session.scalars(q))

@@ -53,7 +53,7 @@ class Order(Base):
     account: Mapped[str] = mapped_column(String(200), index=True)
     reason: Mapped[str] = mapped_column(String(40))
     scope: Mapped[str] = mapped_column(String(20))
-    node: Mapped[str | None] = mapped_column(String(200))
+    node: Mapped[str | None] = mapped_column(String(200), index=True)
     requested_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[list[Any]] = mapped_column(JSON)
@@ -83,6 +83,7 @@ class Target(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "device", "mac", "mechanism", name="uq_targets_identity"),
         Index("ix_targets_due", "state", "next_attempt_at"),
+        Index("ix_targets_device", "device", "state"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)

@@ -48,9 +48,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_order_scans_device_phase", "order_scans", ["device", "phase", "ok"])
     op.create_index("ix_orders_updated_at", "orders", ["updated_at"])
+    op.create_index("ix_orders_node", "orders", ["node"])
+    op.create_index("ix_targets_device", "targets", ["device", "state"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_targets_device", table_name="targets")
+    op.drop_index("ix_orders_node", table_name="orders")
     op.drop_index("ix_orders_updated_at", table_name="orders")
     op.drop_index("ix_order_scans_device_phase", table_name="order_scans")
     op.drop_table("order_scans")
