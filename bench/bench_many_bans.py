@@ -188,7 +188,11 @@ def run(ctx: BenchContext) -> BenchResult:
                         body = res.json()
                         walls.append(time.perf_counter() - t0)
                         if body["checked"] != n_bans or body["repairs"] or body["unreachable"]:
-                            raise RuntimeError(f"reconcile did not hold: {body}")
+                            log = daemon.log_path.read_text(errors="replace").splitlines()
+                            bad = [x for x in log if "ERROR" in x or "Traceback" in x
+                                   or "Error" in x][-20:]
+                            raise RuntimeError(f"reconcile did not hold: {body}\n"
+                                               + "\n".join(bad))
                         server.append(float(body["elapsed_s"]))
                         now_rss, peak = _rss_mb(daemon.process.pid)
                         rss.append(now_rss)

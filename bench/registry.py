@@ -20,6 +20,8 @@ BENCHMARK_MODULES = (
     "bench.bench_sweep",
     "bench.bench_footprint",
     "bench.bench_many_bans",
+    "bench.bench_ban_latency",
+    "bench.bench_intake",
 )
 
 

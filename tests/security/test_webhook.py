@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +17,17 @@ from hypothesis import strategies as st
 
 from enforcer.api.signature import SignatureError, sign, verify
 from tests.api.api_env import KEY_NEW, KEY_OLD, Env, order_body
+from tests.reliability.harness import record
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TOL = 300
 FUZZ: dict[str, int] = {"signature_property_cases": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    yield
+    record("fuzz_webhook_signature", dict(FUZZ))
 
 
 async def test_replay_returns_the_same_order_and_creates_nothing(env: Env) -> None:
