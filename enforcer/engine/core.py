@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enforcer.domain.mac import Mac
@@ -66,6 +66,10 @@ class Engine:
         self._schedule: Schedule | None = None
         self._want_schedule = schedule and reconciler is not None and watcher is not None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._node_devices = {n: [sv.device for sv in node.serving]
+                              for n, node in inventory.nodes.items()}
+        self._always = [n for n, d in inventory.devices.items() if d.kind in ("headend", "dhcp")]
         self._started = False
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -73,6 +77,7 @@ class Engine:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.leases.start()
+        self._poll_task = asyncio.create_task(self._poll(), name="poll")
         if self._want_schedule:
             self._schedule = Schedule(
                 devices=self.device_names, reconcile=self.reconcile_device, watch=self.watch,
@@ -87,6 +92,9 @@ class Engine:
     async def stop(self) -> None:
         if self._schedule is not None:
             self._schedule.stop()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            await asyncio.gather(self._poll_task, return_exceptions=True)
         await self.leases.stop()
         for runner in list(self.runners.values()):
             await runner.stop()
@@ -137,6 +145,33 @@ class Engine:
             raise
         finally:
             jobs.discard(task)
+
+    async def _poll(self) -> None:
+        """Every ``due_scan_s``: one look at the database for the whole instance (orders
+        changed by any instance, targets due, failed scans to retry), waking only the
+        device loops concerned."""
+        since = datetime.now(UTC) - timedelta(seconds=5)
+        while True:
+            await asyncio.sleep(self.cfg.engine.due_scan_s)
+            started = datetime.now(UTC) - timedelta(seconds=2)
+            try:
+                changed, due, stale, holders = await asyncio.to_thread(
+                    self.store.poll_changes, since, self.cfg.engine.retry_base_s)
+            except Exception:
+                log.exception("poll failed")
+                continue
+            since = started
+            wake: set[str] = set(due) | set(stale) | holders
+            for _oid, scope, node in changed:
+                wake |= set(self._always)
+                if scope == "footprint" or not node:
+                    wake |= set(self.runners)
+                    break
+                wake |= set(self._node_devices.get(node, []))
+            for device in wake:
+                runner = self.runners.get(device)
+                if runner is not None:
+                    runner.wake()
 
     def wake_all(self) -> None:
         for runner in self.runners.values():

@@ -114,10 +114,10 @@ class LeaseManager:
     async def round(self) -> None:
         started = self.now()
         await asyncio.to_thread(self.store.heartbeat, self.me, self.url)
+        kept = await asyncio.to_thread(self.store.renew_leases, self.me,
+                                       {d: h.epoch for d, h in self.held.items()}, self.ttl)
         for device, h in list(self.held.items()):
-            ok = await asyncio.to_thread(self.store.renew_lease, device, self.me, h.epoch,
-                                         self.ttl)
-            if ok:
+            if device in kept:
                 h.trusted_until = started + self.ttl - self.margin
             else:
                 log.warning("lost lease on %s", device)

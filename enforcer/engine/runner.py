@@ -76,8 +76,10 @@ class DeviceRunner:
                 log.warning("%s: pass failed: %s", self.device, e)
             except Exception:
                 log.exception("%s: pass failed", self.device)
+            # The engine's poller wakes this loop when something concerns the device; a
+            # full pass runs at least every ``full_scan_s`` regardless.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.cfg.engine.due_scan_s)
+                await asyncio.wait_for(self._wake.wait(), self.cfg.engine.full_scan_s)
             self._wake.clear()
 
     async def pass_once(self) -> None:

@@ -3,8 +3,9 @@ per call, audit entry appended inside it, SQLAlchemy errors translated to StoreE
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Self
 
 from sqlalchemy import Engine, text
@@ -21,6 +22,14 @@ class StoreBase:
         self.engine = engine
         self.clock = clock
         self._read, self._write = make_sessionmakers(engine)
+        # SQLite has one writer at a time. A thread that finds the database locked
+        # sleeps in SQLite's busy handler (steps of 1 ms up to 100 ms) and may keep
+        # losing to newer writers, so under load a write waited seconds while the lock
+        # was mostly free. This process's writers queue on a lock instead and get the
+        # database the moment it is released (other processes, e.g. the CLI, still
+        # meet busy_timeout). PostgreSQL needs nothing of the kind.
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext())
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock = utcnow) -> Self:
@@ -44,7 +53,7 @@ class StoreBase:
         """One serialised write transaction; commits on success, rolls back on error.
         Every change made in it must be accompanied by :meth:`audit`."""
         try:
-            with self._write() as session, session.begin():
+            with self._write_lock, self._write() as session, session.begin():
                 lock_chain(session)
                 yield session
         except SQLAlchemyError as e:

@@ -121,6 +121,49 @@ class ClusterMixin(StoreBase):
             row.expires_at = now + timedelta(seconds=ttl_s)
             return True
 
+    def renew_leases(self, owner: str, epochs: dict[str, int], ttl_s: float) -> set[str]:
+        """Renew many leases in one transaction; the devices still held."""
+        if not epochs:
+            return set()
+        now = self.clock()
+        kept: set[str] = set()
+        with self.write_session() as session:
+            for row in session.scalars(select(s.DeviceLease).where(
+                    s.DeviceLease.device.in_(list(epochs)))):
+                if row.owner == owner and row.epoch == epochs[row.device] and \
+                        row.expires_at > now:
+                    row.expires_at = now + timedelta(seconds=ttl_s)
+                    kept.add(row.device)
+        return kept
+
+    def poll_changes(self, since: datetime, stale_after_s: float
+                     ) -> tuple[list[tuple[str, str, str | None]], set[str], set[str],
+                                set[str]]:
+        """What the device loops should look at: orders changed since ``since`` (id,
+        scope, node), devices with targets due now, devices with failed scans older
+        than ``stale_after_s``, and the devices holding targets of the changed orders.
+        A few indexed queries for the whole instance."""
+        from sqlalchemy import or_
+
+        now = self.clock()
+        with self.read_session() as session:
+            changed = [(i, sc, nd) for i, sc, nd in session.execute(
+                select(s.Order.id, s.Order.scope, s.Order.node).where(
+                    s.Order.updated_at >= since)).tuples()]
+            due = set(session.scalars(select(s.Target.device).where(
+                s.Target.state.in_(("pending", "retrying")),
+                or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now),
+            ).distinct()))
+            stale = set(session.scalars(select(s.OrderScan.device).where(
+                s.OrderScan.ok.is_(False),
+                s.OrderScan.scanned_at <= now - timedelta(seconds=stale_after_s)).distinct()))
+            holders: set[str] = set()
+            ids = [c[0] for c in changed]
+            for i in range(0, len(ids), 500):
+                holders |= set(session.scalars(select(s.Target.device).where(
+                    s.Target.order_id.in_(ids[i:i + 500])).distinct()))
+        return changed, due, stale, holders
+
     def release_lease(self, device: str, owner: str, epoch: int) -> None:
         with self.write_session() as session:
             row = session.get(s.DeviceLease, device)
