@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ async def _load(d: BenchDaemon, bodies: list[bytes], rate: float
                 ) -> tuple[Side, Side, float]:
     hooks, health = Side(), Side()
     prepared = [(raw, webhook_headers(d.key, raw)) for raw in bodies]
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
         # warm the connection pool and both endpoints (untimed)
         await asyncio.gather(*(client.get(f"{d.base}/healthz") for _ in range(8)))
@@ -124,8 +125,13 @@ async def _load(d: BenchDaemon, bodies: list[bytes], rate: float
             at = t0 + (i + 0.5) / rate
             await _until(at)
             tasks.append(asyncio.create_task(healthz(at)))
-        # every request carries its own timeout: this wait is bounded
-        await asyncio.gather(*tasks)
+        # Each request has its own timeout; this wait is bounded too (an overloaded
+        # client must not run on): what is still pending is cancelled and counted.
+        _done, pending = await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT_S + 5)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        hooks.statuses["client_cancelled"] = len(pending)  # both sides (0 = none)
         elapsed = time.perf_counter() - t0
     return hooks, health, elapsed
 
@@ -172,13 +178,15 @@ def run(ctx: BenchContext) -> BenchResult:
             warm = [json.dumps(ban_body(i, m, "warm")).encode()
                     for i, m in enumerate(modems[:WARMUP])]
             whs, _, _ = asyncio.run(_load(d, warm, rate))
-            if whs.statuses != {"202": WARMUP}:
+            if whs.statuses != {"202": WARMUP, "client_cancelled": 0}:
                 raise RuntimeError(f"warm-up webhooks answered {whs.statuses}")
             if not ctx.smoke:
                 time.sleep(3.0)  # past the footprint watcher's first sweep (5 s after start)
             bodies = [json.dumps(ban_body(i, m, "intake")).encode()
                       for i, m in enumerate(modems[WARMUP:WARMUP + n])]
+            load_before = os.getloadavg()[0]
             hooks, health, elapsed = asyncio.run(_load(d, bodies, rate))
+            load_after = os.getloadavg()[0]
             check = asyncio.run(_check(d, hooks.order_ids))
         finally:
             d.stop()
@@ -211,6 +219,7 @@ def run(ctx: BenchContext) -> BenchResult:
         "send_lag_ms": {"p50": statistics.median(lag_ms), "p99": pct(lag_ms, 99),
                         "max": max(lag_ms)},
         "achieved_rate_per_s": n / elapsed if elapsed > 0 else None,
+        "loadavg_1m": [load_before, load_after],
     }
     notes = [
         f"Open loop: {n:,} signed webhooks at {rate:g}/s for {duration:g} s (request i at "
@@ -229,7 +238,9 @@ def run(ctx: BenchContext) -> BenchResult:
         f"{check['orders_total']:,} orders counted (expected {expected_total:,} with "
         f"{WARMUP} warm-up); lost = {lost}.",
         f"Client send lag (actual - scheduled) p99 {pct(lag_ms, 99):.1f} ms, max "
-        f"{max(lag_ms):.1f} ms; achieved {details['achieved_rate_per_s']:.1f} webhooks/s.",
+        f"{max(lag_ms):.1f} ms; achieved {details['achieved_rate_per_s']:.1f} webhooks/s; "
+        f"1-minute load average {load_before:.2f} before, {load_after:.2f} after "
+        f"({os.cpu_count()} CPUs; lab, daemon and client share them).",
     ]
     return BenchResult("intake", "Intake at 50 webhooks/s", {
         "rate_per_s": rate, "duration_s": duration, "webhooks": n,

@@ -113,11 +113,11 @@ class EngineSettings(BaseModel):
     # After a kick, a modem shown offline / re-registering is waited for this long
     # before "absent" counts as verified (a real modem re-registers in 30-90 s).
     verify_settle_s: Annotated[float, Field(ge=0)] = 90.0
-    workers: Annotated[int, Field(ge=1, le=256)] = 16
     due_scan_s: Annotated[float, Field(gt=0)] = 1.0
     orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
     full_scan_s: Annotated[float, Field(gt=0)] = 30.0
     reconcile_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
+    store_threads: Annotated[int, Field(ge=2, le=256)] = 16
     lease_ttl_s: Annotated[float, Field(ge=3)] = 15.0
     lift_expiry_check_s: Annotated[float, Field(gt=0)] = 60.0
     # A later enforcement layer (policy ``layers``) waits at most this long for the

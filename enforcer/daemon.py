@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,10 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
               on_ready: Any = None) -> None:
     parts = build(settings)
     engine = parts["engine"]
+    # Store calls run in threads; enough of them that device loops do not queue long.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=settings.engine.store_threads,
+                           thread_name_prefix="store"))
     host, _, port = settings.http.listen.rpartition(":")
     server = EmbeddedServer(uvicorn.Config(parts["app"], host=host.strip("[]"), port=int(port),
                                            log_level="warning", lifespan="off",

@@ -240,20 +240,17 @@ class Engine:
             return None
         watcher = self.watcher
         owned = [d for d in self.device_names if self.leases.holds(d)]
-        total = SweepReport()
+        wanted, held = await watcher.plan(owned)
+        total = SweepReport(devices=len(wanted))
 
         async def one(device: str) -> None:
+            if device not in wanted:
+                return
             try:
-                r = await self._on_device(device, watcher.sweep([device]))
+                await self._on_device(device, watcher.sweep_device(
+                    device, wanted[device], held, total))
             except Exception:
                 log.exception("sweep of %s failed", device)
-                return
-            if r is not None:
-                total.devices += r.devices
-                total.walked += r.walked
-                total.targeted += r.targeted
-                total.sightings += r.sightings
-                total.errors.update(r.errors)
 
         sem = asyncio.Semaphore(8)
 

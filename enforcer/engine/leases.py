@@ -15,11 +15,13 @@ about two lease periods (expiry, then the next acquisition round).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,8 +72,15 @@ class LeaseManager:
         self.url = url
         self.now = now
         self.held: dict[str, Held] = {}
+        # Lease traffic has its own thread: renewals must never wait behind bulk store
+        # work in the shared executor, or a busy instance would lose its leases.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases")
         self._task: asyncio.Task[None] | None = None
         self.failovers = 0
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
     def holds(self, device: str) -> bool:
         h = self.held.get(device)
@@ -93,7 +102,7 @@ class LeaseManager:
             await self._lose(device)
         if release:
             try:
-                await asyncio.to_thread(self.store.instance_stopped, self.me)
+                await self._db(self.store.instance_stopped, self.me)
             except StoreError as e:
                 log.warning("could not release leases on stop: %s", e)
 
@@ -113,23 +122,23 @@ class LeaseManager:
 
     async def round(self) -> None:
         started = self.now()
-        await asyncio.to_thread(self.store.heartbeat, self.me, self.url)
-        kept = await asyncio.to_thread(self.store.renew_leases, self.me,
-                                       {d: h.epoch for d, h in self.held.items()}, self.ttl)
+        await self._db(self.store.heartbeat, self.me, self.url)
+        kept = await self._db(self.store.renew_leases, self.me,
+                              {d: h.epoch for d, h in self.held.items()}, self.ttl)
         for device, h in list(self.held.items()):
             if device in kept:
                 h.trusted_until = started + self.ttl - self.margin
             else:
                 log.warning("lost lease on %s", device)
                 await self._lose(device)
-        live = await asyncio.to_thread(self.store.live_instances, self.ttl * 2)
+        live = await self._db(self.store.live_instances, self.ttl * 2)
         if self.me not in live:
             live.append(self.me)
         mine = assign(self.devices, live).get(self.me, [])
         for device in mine:
             if device in self.held:
                 continue
-            epoch = await asyncio.to_thread(self.store.acquire_lease, device, self.me, self.ttl)
+            epoch = await self._db(self.store.acquire_lease, device, self.me, self.ttl)
             if epoch is None:
                 continue  # still held by its previous owner; it hands it over or expires
             self.held[device] = Held(epoch, started + self.ttl - self.margin)
@@ -143,7 +152,7 @@ class LeaseManager:
         for device in [d for d in self.held if d not in mine]:
             h = self.held[device]
             await self._lose(device)
-            await asyncio.to_thread(self.store.release_lease, device, self.me, h.epoch)
+            await self._db(self.store.release_lease, device, self.me, h.epoch)
         if self.metrics is not None:
             self.metrics.owned_devices.set(len(self.held))
 

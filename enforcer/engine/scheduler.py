@@ -49,7 +49,8 @@ class Schedule:
         self._sched.add_job(
             self._watch, IntervalTrigger(seconds=self._wi, jitter=self._wi * self._jitter),
             id="watch:footprint", name="footprint watcher", max_instances=1, coalesce=True,
-            replace_existing=True, next_run_time=now + timedelta(seconds=min(self._wi, 5.0)),
+            replace_existing=True,
+            next_run_time=now + timedelta(seconds=self._wi * (0.5 + random.random() / 2)),
             misfire_grace_time=max(1, int(self._wi)))
         for name, interval, fn in self._extra:
             self._sched.add_job(

@@ -17,11 +17,9 @@ from typing import Any
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
-from enforcer.engine import planner
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import EnforcerError
 from enforcer.inventory.model import Inventory
-from enforcer.store.records import OrderRecord
 from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -60,41 +58,62 @@ class Watcher:
         self.concurrency = concurrency
         self.modem_counts: dict[str, int] = {}  # from the last walk of each device
 
-    async def sweep(self, devices: list[str] | None = None) -> SweepReport:
-        """Sweep ``devices`` (default: every CMTS) for banned MACs."""
-        orders = await asyncio.to_thread(self.store.active_orders)
-        targets = await asyncio.to_thread(self.store.active_targets, None)
-        cmtses = set(self.inv.cmtses())
-        held = {(t.device, str(t.mac)) for t in targets}
-        target_macs: dict[str, set[Mac]] = {}
-        for t in targets:
-            if t.device in cmtses:
-                target_macs.setdefault(t.order_id, set()).add(t.mac)
-        wanted: dict[str, dict[Mac, OrderRecord]] = {}
-        for order in orders:
-            macs = _cm_macs(order) | target_macs.get(order.id, set())
-            for device in planner.scope_devices(order, self.inv):
+    async def plan(self, devices: list[str] | None = None
+                   ) -> tuple[dict[str, dict[Mac, str]], set[tuple[str, str]]]:
+        """Device -> {banned CMTS-side MAC in scope there: order id}, and the
+        (device, MAC) pairs a target already holds. Built from plain rows."""
+        bans = await asyncio.to_thread(self.store.active_bans)
+        keys = await asyncio.to_thread(self.store.active_target_keys)
+        cmtses = self.inv.cmtses()
+        cmts_set = set(cmtses)
+        held = {(device, mac) for _, device, mac in keys}
+        by_order: dict[str, tuple[str, str | None, set[Mac]]] = {}
+        for oid, scope, node, mac, kind, ecm in bans:
+            entry = by_order.setdefault(oid, (scope, node, set()))
+            if kind == DeviceKind.SET_TOP.value:
+                if ecm:
+                    entry[2].add(Mac(ecm))
+            else:
+                entry[2].add(Mac(mac))
+        for oid, device, key_mac in keys:
+            if device in cmts_set and oid in by_order:
+                by_order[oid][2].add(Mac(key_mac))
+        wanted: dict[str, dict[Mac, str]] = {}
+        for oid, (scope, node, macs) in by_order.items():
+            if scope == "footprint" or not node or node not in self.inv.nodes:
+                scope_devices = cmtses
+            else:
+                scope_devices = [d for d in self.inv.node_devices(node) if d in cmts_set]
+            for device in scope_devices:
                 if devices is not None and device not in devices:
                     continue
-                for mac in macs:
-                    wanted.setdefault(device, {})[mac] = order
+                for banned in macs:
+                    wanted.setdefault(device, {})[banned] = oid
+        return wanted, held
+
+    async def sweep(self, devices: list[str] | None = None) -> SweepReport:
+        """Sweep ``devices`` (default: every CMTS) for banned MACs."""
+        wanted, held = await self.plan(devices)
         report = SweepReport(devices=len(wanted))
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(device: str) -> None:
             async with sem:
-                await self._device(device, wanted[device], held, report)
+                await self.sweep_device(device, wanted[device], held, report)
 
         await asyncio.gather(*(one(d) for d in wanted))
         return report
 
-    async def _device(self, device: str, banned: dict[Mac, OrderRecord],
-                      held: set[tuple[str, str]], report: SweepReport) -> None:
+    async def sweep_device(self, device: str, banned: dict[Mac, str],
+                           held: set[tuple[str, str]], report: SweepReport) -> None:
         drv = self.pool.get(device)
         modems = self.modem_counts.get(device)
         walk_cost = (modems or 0) / max(1, self.max_repetitions(device)) + 1
+        # Walk when it is cheaper than ~2 look-ups per banned MAC; with the modem count
+        # not known yet, walk once there are more than a handful of bans (the walk tells).
+        walk = walk_cost < 2 * len(banned) if modems is not None else len(banned) > 8
         try:
-            if modems is not None and walk_cost < 2 * len(banned):
+            if walk:
                 seen = await drv.sweep()
                 self.modem_counts[device] = len(seen)
                 report.walked.append(device)
@@ -103,16 +122,13 @@ class Watcher:
                 looks = await asyncio.gather(*(drv.observe(m) for m in banned))
                 found = {o.mac: o for o in looks}
                 report.targeted.append(device)
-                if modems is None and len(banned) > 50:
-                    self.modem_counts[device] = len(await drv.sweep())
         except EnforcerError as e:
             report.errors[device] = str(e)
             return
         for mac, obs in found.items():
             if obs.verdict in (Verdict.ABSENT,) or (device, str(mac)) in held:
                 continue
-            order = banned[mac]
-            s = Sighting(order.id, device, mac, obs.verdict.value, obs.state)
+            s = Sighting(banned[mac], device, mac, obs.verdict.value, obs.state)
             report.sightings.append(s)
             await self._sighted(s)
 
@@ -129,14 +145,3 @@ class Watcher:
         await asyncio.to_thread(self.store.clear_scans_on, s.device, [s.order_id])
         self.requeue(s.order_id)
 
-
-def _cm_macs(order: OrderRecord) -> set[Mac]:
-    """CMTS-side MACs of an order: its modems, and set-top eCMs where known."""
-    out: set[Mac] = set()
-    for d in order.devices:
-        if d.kind is DeviceKind.SET_TOP:
-            if d.ecm_mac is not None:
-                out.add(d.ecm_mac)
-        else:
-            out.add(d.mac)
-    return out

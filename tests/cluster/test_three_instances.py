@@ -73,7 +73,8 @@ def test_three_instances_failover(tmp_path: Path, pg_url: str) -> None:
                   "ENFORCER_ENGINE__WATCH_INTERVAL_S": "2"}
         daemons: list[Daemon] = []
         try:
-            first = start_daemon(lab, tmp_path / "i1", ENFORCER_INSTANCE_ID="i1",
+            first = start_daemon(lab, tmp_path / "i1", secret=None, tokens=None,
+                                 ENFORCER_INSTANCE_ID="i1",
                                  ENFORCER_ENGINE__SOURCE_ADDRESS=SOURCES[0], **common)
             daemons.append(first)
             for n in (2, 3):

@@ -108,7 +108,8 @@ def test_no_cli_command_lifts_without_consent(board: LiftEnv, served: str,
     names = {c.name or getattr(c.callback, "__name__", "") for c in
              cli_app.registered_commands} | {g.name for g in cli_app.registered_groups}
     assert names == {"ban", "orders", "lift", "approve", "devices", "where", "plan", "users",
-                     "audit", "serve", "dhcp", "cluster"}, "classify the new CLI command in this test"
+                     "audit", "serve", "dhcp", "cluster"}, \
+        "classify the new CLI command in this test"
     lift = board.store.open_lift_request(order_id)
     assert lift is not None and len([a for a in lift.approvals
                                      if a.decision == "approve"]) == 2  # alice, bob
