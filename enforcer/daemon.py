@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.api.app import create_app
     from enforcer.audit import anchor_audit, build_sinks
     from enforcer.drivers import build_driver
+    from enforcer.engine.bridge import EngineBridge
     from enforcer.engine.core import Engine
     from enforcer.engine.device_ops import DeviceOps
     from enforcer.engine.pool import DriverPool
@@ -134,10 +137,12 @@ def build(settings: Settings) -> dict[str, Any]:
                     url=f"http://{settings.http.listen}", notifier=notifier,
                     housekeeping=housekeeping)
     engine_ref.append(engine)
-    app = create_app(settings=settings, store=store, engine=engine, registry=registry,
+    bridge = EngineBridge(engine)
+    app = create_app(settings=settings, store=store, engine=bridge, registry=registry,
                      metrics=metrics, notifier=notifier, policy=policy)
     metrics.check_audit(store.verify_audit)
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
+            "bridge": bridge,
             "app": app, "metrics": metrics, "registry": registry, "pool": pool}
 
 
@@ -159,10 +164,16 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await engine.start()
-    serve_task = asyncio.create_task(server.serve())
+    parts["bridge"].bind(loop)
+    # The HTTP API runs on its own event loop in its own thread: intake latency does not
+    # queue behind device work on the engine's loop.
+    api = threading.Thread(target=lambda: asyncio.run(server.serve()), name="api",
+                           daemon=True)
+    api.start()
+    deadline = time.monotonic() + 30
     while not server.started:
-        if serve_task.done():
-            serve_task.result()
+        if not api.is_alive() or time.monotonic() > deadline:
+            await engine.stop()
             raise ConfigError(f"cannot listen on {settings.http.listen}")
         await asyncio.sleep(0.02)
     log.info("enforcer listening on %s (%d devices)", settings.http.listen,
@@ -173,7 +184,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         await stop.wait()
     finally:
         server.should_exit = True
-        await serve_task
+        await asyncio.to_thread(api.join, 15)
         await engine.stop()
         parts["store"].dispose()
 

@@ -24,6 +24,7 @@ from enforcer.transport.base import (
     TransportMetrics,
 )
 from enforcer.transport.fastsnmp import FastSnmpClient, RequestBudget
+from enforcer.transport.hybrid import HybridSession
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from enforcer.transport.ssh import NetmikoSession
 
@@ -72,21 +73,19 @@ class DriverRegistry:
         snmp_spec, snmp_creds = profile.transports.snmp, creds.snmp
         if snmp_spec is not None and snmp_creds is not None:
             async def snmp() -> SnmpSession:
+                # Reads on the lean BER path, writes with pysnmp (transport/hybrid.py).
                 assert snmp_spec is not None and snmp_creds is not None
-                return await PysnmpSession.open(
+                writer = await PysnmpSession.open(
                     snmp_engine, device_name, device.host, device.snmp_port, snmp_creds,
                     timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
                     max_repetitions=snmp_spec.max_repetitions, metrics=metrics,
                     source_address=source_address)
-        fast: Factory[Any] | None = None
-        if snmp_spec is not None and snmp_creds is not None:
-            async def fast() -> Any:
-                assert snmp_spec is not None and snmp_creds is not None
-                return FastSnmpClient(
+                reader = FastSnmpClient(
                     device.host, device.snmp_port, snmp_creds, device=device_name,
                     max_repetitions=snmp_spec.max_repetitions, timeout_s=snmp_spec.timeout_s,
                     retries=snmp_spec.retries, source_address=source_address,
                     budget=RequestBudget(max_in_flight=limits.max_sessions * 2))
+                return HybridSession(writer, reader)
         cli: Factory[CliSession] | None = None
         ssh_spec, ssh_creds = profile.transports.ssh, creds.ssh
         if ssh_spec is not None and ssh_creds is not None:
@@ -112,7 +111,7 @@ class DriverRegistry:
             ssh_creds and ssh_creds.enable_secret) if s]
         # a dhcp device's host is its Kea control socket path (docs/dhcp.md)
         extra: dict[str, Any] = {"socket_path": device.host} if profile.kind == "dhcp" \
-            else {"fast": fast}
+            else {}
         driver: DeviceDriver = cls(device_name, profile, limiter=limiter, snmp=snmp, cli=cli,
                                    scrub=Scrubber(secrets), **extra)
         return driver
