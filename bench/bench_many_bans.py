@@ -27,21 +27,15 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
+from bench.bench_footprint import _reference as footprint_reference
 from bench.common import (
-    NETSNMP_ENV,
     TOPOLOGIES,
-    WALK_TIMEOUT_S,
-    bulkwalk_cmd,
-    children_cpu,
-    count_varbinds,
     lab_credentials,
-    netsnmp_target,
     scaled_topology,
     topology_size,
 )
 from bench.daemon import start_daemon
 from bench.registry import BenchContext, BenchResult, Figure, register
-from enforcer.engine.sweep import DOCS_IF3_REG_STATUS
 from enforcer.store import schema as s
 from enforcer.store.db import make_engine, upgrade
 from enforcer.store.ids import new_order_id
@@ -114,29 +108,6 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return val["VmRSS"], val["VmHWM"]
 
 
-async def _reference(lab: LabHandle, creds: Any) -> tuple[float, int]:
-    gate = asyncio.Semaphore(CONCURRENCY)
-    total = 0
-
-    async def one(host: str, port: int) -> None:
-        nonlocal total
-        target = netsnmp_target(creds, host, port)
-        async with gate:
-            for col in (DOCS_IF3_REG_STATUS.mac, DOCS_IF3_REG_STATUS.state):
-                proc = await asyncio.create_subprocess_exec(
-                    *bulkwalk_cmd(target, col, 25), env=NETSNMP_ENV,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                out, err = await asyncio.wait_for(proc.communicate(), WALK_TIMEOUT_S)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"snmpbulkwalk failed: {err.decode()[:300]}")
-                total += count_varbinds(out.decode())
-
-    c0, t0 = children_cpu(), time.perf_counter()
-    del c0
-    await asyncio.gather(*(one(d.host, d.snmp_port) for d in lab.inventory.devices.values()))
-    return time.perf_counter() - t0, total
-
-
 @register("many_bans", "100,000 active bans over 100 CMTSes: reconcile cycle and memory")
 def run(ctx: BenchContext) -> BenchResult:
     if ctx.smoke:
@@ -176,7 +147,8 @@ def run(ctx: BenchContext) -> BenchResult:
                 for r in range(ctx.rounds):
                     for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
                         if side == "ref":
-                            wall, walked = loop.run_until_complete(_reference(lab, creds))
+                            wall, _cpu, walked = loop.run_until_complete(
+                                footprint_reference(lab, creds))
                             if walked != 2 * n_dev * per_dev:
                                 raise RuntimeError(f"net-snmp walked {walked} varbinds")
                             ref.append(wall)

@@ -114,7 +114,9 @@ def build(settings: Settings) -> dict[str, Any]:
 
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
                     metrics=metrics, kick_needed=kick_needed, persistence=persistence,
-                    layers=lambda order: list(policy.for_reason(order.reason).layers))
+                    layers=lambda order: list(policy.for_reason(order.reason).layers),
+                    immediate=lambda d, m: profiles[inventory.devices[d].profile]
+                    .mechanism(m).immediate)
     reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
                             metrics=metrics, requeue=requeue)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,

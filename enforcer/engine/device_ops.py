@@ -37,6 +37,7 @@ class DeviceOps:
                  metrics: Any, kick_needed: Callable[[str, str], bool],
                  persistence: Callable[[str, str], str] = lambda d, m: "persistent",
                  layers: Callable[[OrderRecord], list[str]] = lambda o: ["cmts", "headend"],
+                 immediate: Callable[[str, str], str | None] = lambda d, m: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.inv = inventory
@@ -46,7 +47,11 @@ class DeviceOps:
         self.kick_needed = kick_needed
         self.persistence = persistence
         self.layers = layers
+        self.immediate = immediate
         self.clock = clock
+        # Kicks put off until the (order, device) scan is recorded: an immediate
+        # per-registration block already cut the modem off (profile ``immediate``).
+        self._deferred: dict[tuple[str, str], list[TargetRecord]] = {}
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kw)
@@ -213,8 +218,29 @@ class DeviceOps:
                  extra={"event": "target.applied", "order_id": t.order_id, "device": t.device,
                         "mac": str(t.mac), "mechanism": t.mechanism, "changed": res.changed})
         if t.device in self.inv.cmtses() and self.kick_needed(t.device, t.mechanism):
+            imm = self.immediate(t.device, t.mechanism)
+            if imm is not None and await self._apply_immediate(t, imm):
+                self._deferred.setdefault((t.order_id, t.device), []).append(t)
+                return False
             return await self.kick(t)
         return False
+
+    async def _apply_immediate(self, t: TargetRecord, mechanism: str) -> bool:
+        """Cut the modem off now with a per-registration block; True if it holds."""
+        try:
+            res = await self.pool.get(t.device).apply(t.mac, mechanism, kind=t.device_kind)
+        except EnforcerError as e:
+            log.warning("immediate %s for %s on %s failed: %s", mechanism, t.mac, t.device, e)
+            return False
+        await self._db(self.store.record_event, ACTOR, "target.immediate", t.order_id, {
+            "device": t.device, "mac": str(t.mac), "mechanism": mechanism,
+            "changed": res.changed, "failed": res.failed, "error": res.error})
+        return not res.failed
+
+    async def run_deferred_kicks(self, order_id: str, device: str) -> None:
+        """The kicks an immediate block allowed to wait (within the reset budget)."""
+        for t in self._deferred.pop((order_id, device), []):
+            await self.kick(t)
 
     async def _not_registered(self, t: TargetRecord) -> bool:
         """A per-registration block cannot be applied to a modem that is not registered

@@ -125,5 +125,7 @@ class DeviceRunner:
                 else:
                     return
                 await self.settle(order_id)
+                # Resets put off by an immediate block happen after the order is settled.
+                await self.ops.run_deferred_kicks(order_id, self.device)
             finally:
                 self.busy.discard(order_id)

@@ -195,6 +195,9 @@ class Mechanism(BaseModel):
     remove: Action
     read_back: ReadBack
     kick_after_apply: bool
+    # A per-registration mechanism applied at once after this one, so the modem is cut
+    # off now and the kick this mechanism needs can wait for the device's reset budget.
+    immediate: Name | None = None
     capacity: Capacity | None = None
     # kea: what the DROP class matches for a banned MAC (docs/dhcp.md): the MAC itself
     # (pkt4.mac) and/or the option-82 remote-id the CMTS relay puts on CPE requests.
@@ -355,6 +358,13 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
                 out.append(((*at, "capacity", "full_errors", j), f"bad regular expression: {e}"))
         if m.capacity and getattr(p.limits, m.capacity.limit) is None:
             out.append(((*at, "capacity", "limit"), f"limits.{m.capacity.limit} is not set"))
+        if m.immediate is not None:
+            companion = next((x for x in p.mechanisms if x.name == m.immediate), None)
+            if companion is None:
+                out.append(((*at, "immediate"), f"unknown mechanism {m.immediate!r}"))
+            elif companion.persistence != "registration" or companion.kick_after_apply:
+                out.append(((*at, "immediate"), f"{m.immediate} must be a per-registration "
+                            "mechanism that needs no kick"))
     for i, b in enumerate(p.observe.blocks):
         if b not in mech_names:
             out.append((("observe", "blocks", i), f"unknown mechanism {b!r}"))

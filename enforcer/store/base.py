@@ -17,6 +17,34 @@ from enforcer.store.audit import Clock, append_audit, lock_chain, utcnow
 from enforcer.store.db import make_engine, make_sessionmakers
 
 
+class PriorityLock:
+    """A mutex whose urgent waiters are served before ordinary ones."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def hold(self, *, urgent: bool = False) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting > 0):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 class StoreBase:
     def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self.engine = engine
@@ -28,8 +56,10 @@ class StoreBase:
         # was mostly free. This process's writers queue on a lock instead and get the
         # database the moment it is released (other processes, e.g. the CLI, still
         # meet busy_timeout). PostgreSQL needs nothing of the kind.
-        self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext())
+        # Intake writes (a new order) go ahead of queued engine writes, so an order is
+        # acknowledged quickly even while devices are being worked on.
+        self._write_lock: PriorityLock | None = (
+            PriorityLock() if engine.dialect.name == "sqlite" else None)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock = utcnow) -> Self:
@@ -49,11 +79,15 @@ class StoreBase:
             raise StoreError(f"database read failed: {type(e).__name__}: {_short(e)}") from e
 
     @contextmanager
-    def write_session(self) -> Iterator[Session]:
+    def write_session(self, *, urgent: bool = False) -> Iterator[Session]:
         """One serialised write transaction; commits on success, rolls back on error.
-        Every change made in it must be accompanied by :meth:`audit`."""
+        Every change made in it must be accompanied by :meth:`audit`. ``urgent`` writes
+        (intake) are served before queued ordinary ones."""
+        lock: AbstractContextManager[object] = (
+            self._write_lock.hold(urgent=urgent) if self._write_lock is not None
+            else nullcontext())
         try:
-            with self._write_lock, self._write() as session, session.begin():
+            with lock, self._write() as session, session.begin():
                 lock_chain(session)
                 yield session
         except SQLAlchemyError as e:

@@ -52,7 +52,7 @@ class OrdersMixin(StoreBase):
         another body raises :class:`IdempotencyConflict`."""
         if source not in ("webhook", "api"):
             raise ValueError(f"source must be 'webhook' or 'api', not {source!r}")
-        with self.write_session() as session:
+        with self.write_session(urgent=True) as session:
             if idempotency is not None:
                 receipt = session.get(s.WebhookReceipt, idempotency[0])
                 if receipt is not None:

@@ -126,7 +126,7 @@ def test_moved_modem_blocked_on_new_cmts_within_one_sweep(
     lab.move(mac, "casa-1", "node-c1")
     t = lab.wait_truth(mac, lambda t: t["cmts"] == "casa-1" and not_forwarding(t)
                        and any(s["device"] == "casa-1" and s["phase"] == "online"
-                               for s in t["seen"]), timeout=INTERVAL * 2 + 15)
+                               for s in t["seen"]), timeout=INTERVAL * 2 + 30)
     assert t["cmts"] == "casa-1"
     order = d.wait_state(oid, "verified", timeout=20)
     assert any(tg["device"] == "casa-1" for tg in order["targets"])
