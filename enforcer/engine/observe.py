@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,3 @@ async def look(pool: DriverPool, device: str, mac: Mac) -> Look:
         return Look(device, mac, Verdict.UNKNOWN, "error", error=str(e))
     return Look(device, mac, obs.verdict, obs.state, detail=getattr(obs, "detail", None))
 
-
-async def look_everywhere(pool: DriverPool, devices: list[str], mac: Mac) -> list[Look]:
-    return list(await asyncio.gather(*(look(pool, d, mac) for d in devices)))
