@@ -13,7 +13,7 @@ from enforcer.cli.options import Config, Json, print_json
 from enforcer.config import Settings, load_settings
 from enforcer.domain.model import Role
 from enforcer.errors import ConfigError, StoreError
-from enforcer.store import Conflict, Store, upgrade
+from enforcer.store import Conflict, NotFound, Store, upgrade
 
 users_app = typer.Typer(help="API users (local: needs the config).", no_args_is_help=True)
 
@@ -68,3 +68,21 @@ def add_user(
                + (f", expires {user.expires_at.isoformat()}" if user.expires_at else ""))
     typer.echo("token (shown only now; store it safely):")
     typer.echo(token)
+
+
+@users_app.command("disable")
+def disable_user(name: str, config: Config = None, json: Json = False) -> None:
+    """Revoke a user's token at once (e.g. a leaked token); audited."""
+    store = open_store(config)
+    try:
+        user = store.disable_user(name, actor="cli")
+    except NotFound as e:
+        fail(str(e), Exit.NOT_FOUND)
+    except StoreError as e:
+        fail(str(e), Exit.CONFIG)
+    finally:
+        store.dispose()
+    if json:
+        print_json({"name": user.name, "role": user.role.value, "disabled": True})
+        return
+    typer.echo(f"user {user.name} disabled: its token is refused from now on")
