@@ -63,6 +63,11 @@ class RecordingEngine:
         return {"name": name, "fingerprint": "SHA256:fake", "host_key": "ssh-ed25519 AAAA",
                 "pinned_in": "store", "previous_fingerprint": None, "changed": True}
 
+    async def reconcile_all(self) -> dict[str, Any]:
+        self.calls.append(("reconcile_all", None))
+        return {"elapsed_s": 0.0, "devices": len(self.device_list), "checked": 0,
+                "repairs": 0, "unreachable": [], "unowned_blocks": 0}
+
     def node_names(self) -> set[str]:
         return self.nodes
 

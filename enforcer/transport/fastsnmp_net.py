@@ -235,7 +235,7 @@ class Exchanger:
         if isinstance(last, _Refused):
             raise DeviceUnreachable("port unreachable", device=self.device,
                                     detail=f"{tries} attempts")
-        raise DeviceUnreachable("no answer", device=self.device,
+        raise DeviceUnreachable("no SNMP answer within timeout and retries", device=self.device,
                                 detail=f"{tries} attempts of {self.timeout_s:g} s")
 
     # ------------------------------------------------------------------------------------------

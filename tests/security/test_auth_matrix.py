@@ -32,6 +32,7 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/v1/plan"): {EN, AD, AU},
     ("POST", "/v1/devices/{name}/check"): {EN, AD},
     ("POST", "/v1/devices/{name}/trust"): {EN, AD},
+    ("POST", "/v1/reconcile"): {EN, AD},
     ("GET", "/v1/users"): {AD},
     ("POST", "/v1/users"): {AD},
     # Not bearer-authenticated: the webhook proves itself by signature; health and
