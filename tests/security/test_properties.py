@@ -189,7 +189,7 @@ CONFIG: dict[str, Any] = {
     "inventory": "inventory.yaml", "state_dir": "state",
     "http": {"listen": "127.0.0.1:8080"}, "webhook": {"secrets": [WHSEC]},
     "api": {"max_body_bytes": 65536, "intake_rate_per_s": 50, "intake_burst": 100},
-    "engine": {"verify_poll_s": 1.0, "workers": 16, "retry_base_s": 2.0},
+    "engine": {"verify_poll_s": 1.0, "orders_per_device": 16, "retry_base_s": 2.0},
     "database_url": f"postgresql+psycopg://enforcer:{SECRET}@db/enforcer",
     "log": {"level": "INFO", "json": True},
 }
