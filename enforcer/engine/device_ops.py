@@ -116,13 +116,14 @@ class DeviceOps:
                 await self._db(self.store.record_scan, order.id, device, phase="ban", ok=True,
                                detail={"in_scope": False})
                 return True
+            if device in self.inv.headends():
+                # First, whatever the layer order: the CMTS side waits for the eCM MACs.
+                await self._learn_ecms(order, device)
             if device in self.inv.cmtses() and await self._ecm_pending(order):
                 return False  # the headend has not told us the set-top's eCM yet
             if await self._earlier_layers_pending(order, device):
                 return False  # e.g. the DHCP refusal first, then the CMTS block and kick
             macs = self.macs_on(order, device)
-            if device in self.inv.headends():
-                await self._learn_ecms(order, device)
             # A DHCP server refuses the MAC whether or not it holds a lease now.
             home = (bool(order.node) and device in self.inv.node_devices(order.node or "")
                     ) or self.layer_of(device) == "dhcp"
@@ -157,6 +158,9 @@ class DeviceOps:
         boxes = [d for d in order.devices if d.kind is DeviceKind.SET_TOP and d.ecm_mac is None]
         if not boxes or not self.inv.headends():
             return False
+        if (self.clock() - _aware(order.created_at)).total_seconds() >= \
+                self.cfg.engine.layer_wait_s:
+            return False  # no headend answered in time: block what is known
         scans = {s.device for s in await self._db(self.store.scans_for_order, order.id)}
         return not any(h in scans for h in self.inv.headends())
 

@@ -312,6 +312,9 @@ class ClusterMixin(StoreBase):
             if row is None or row.ecm_mac == str(ecm):
                 return
             row.ecm_mac = str(ecm)
+            order = session.get(s.Order, order_id)
+            if order is not None:  # changed: the CMTS loops look at it again at once
+                order.updated_at = self.clock()
             self.audit(session, actor, "order.ecm_learnt", order_id,
                        {"set_top": str(box), "ecm_mac": str(ecm)})
 

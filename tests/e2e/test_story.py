@@ -27,6 +27,9 @@ def test_story_ban_verified_through_webhook(lab: LabHandle, daemon: Daemon) -> N
     assert r.headers["location"] == f"/v1/orders/{r.json()['order_id']}"
     order = daemon.wait_state(r.json()["order_id"], "verified", timeout=40)
     assert order["reason"] == "threat_of_violence" and order["scope"] == "footprint"
+    # The set-top's eCM is learnt from the headend before any layer waits on another:
+    # no stall until engine.layer_wait_s / full_scan_s (about 2 s on the lab, not 30).
+    assert order["time_to_verified_s"] < 15, order["time_to_verified_s"]
     devices = {t["device"] for t in order["targets"]}
     assert "cbr8-1" in devices and "dncs-1" in devices
     assert all(t["state"] == "verified" for t in order["targets"] if t["state"] != "removed")
