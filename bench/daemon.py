@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import yaml
 from enforcer.api.signature import sign
 from enforcer.domain.mac import Mac
 from lab.model.modem import Timings
-from lab.testing import LabHandle
+from lab.testing import LabHandle, free_port
 from lab.topology import CMTS_DIALECTS, Topology, generated_mac
 
 #: Engine timings of the test suite and the demo (tests/conftest.py, lab/demo.py).
@@ -38,12 +37,6 @@ ENGINE_ENV = {
     "ENFORCER_ENGINE__MAX_RETRY_BACKOFF_S": "3",
 }
 READY_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -24,17 +24,9 @@ from rich.live import Live
 from rich.table import Table
 
 from enforcer.api.signature import sign
-from lab.testing import running_lab
+from lab.testing import free_port, running_lab
 
 console = Console(width=max(120, Console().width))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def story_body(lab: Any) -> dict[str, Any]:
@@ -95,7 +87,7 @@ def main() -> int:
     work = Path(os.environ.get("ENFORCER_DEMO_DIR", ".demo")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     console.rule("1. the lab: simulated CMTSes and a headend controller")
     with running_lab(state_dir=work / "lab") as lab:

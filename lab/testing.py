@@ -20,6 +20,15 @@ from enforcer.inventory.model import Inventory, load_inventory
 from lab.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a daemon or server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class LabHandle:
     process: subprocess.Popen[bytes]

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lab.testing import LabHandle, running_lab
+from lab.testing import LabHandle, free_port, running_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,12 +52,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
     with running_lab(state_dir=tmp_path_factory.mktemp("lab")) as handle:
         yield handle
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from lab.testing import free_port
 from tests.ops.conftest import ROOT, OpsDaemon, ban, casa_modem
 
 prometheus_path = shutil.which("prometheus")
