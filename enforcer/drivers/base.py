@@ -16,7 +16,8 @@ from typing import Any, Literal, Protocol
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
-from enforcer.inventory.profiles import Profile
+from enforcer.errors import DriverError
+from enforcer.inventory.profiles import Mechanism, Profile
 
 Action = Literal["apply", "remove", "kick"]
 
@@ -96,3 +97,36 @@ def combine(readings: list[tuple[Verdict, str]]) -> tuple[Verdict, str]:
     if readings:
         return readings[0]
     return Verdict.UNKNOWN, "no reading"
+
+
+class MechanismDriver:
+    """What every profile-driven driver shares: mechanism look-up and the apply / remove
+    entry points. Subclasses set ``name`` and ``profile`` and implement ``_push``."""
+
+    name: str
+    profile: Profile
+
+    def mechanisms(self) -> list[str]:
+        return [m.name for m in self.profile.mechanisms]
+
+    def _mechanism(self, name: str) -> Mechanism:
+        try:
+            return self.profile.mechanism(name)
+        except KeyError:
+            raise DriverError(f"{self.name}: profile {self.profile.platform} has no "
+                              f"mechanism {name!r}") from None
+
+    async def apply(self, mac: Mac, mechanism: str, *, kind: DeviceKind) -> PushResult:
+        m = self._mechanism(mechanism)
+        result = PushResult(self.name, mac, m.name, "apply")
+        if kind not in m.kinds:
+            result.error = f"{m.name} is not for a {kind.value}"
+            return result
+        return await self._push(result, m, apply=True)
+
+    async def remove(self, mac: Mac, mechanism: str) -> PushResult:
+        m = self._mechanism(mechanism)
+        return await self._push(PushResult(self.name, mac, m.name, "remove"), m, apply=False)
+
+    async def _push(self, result: PushResult, m: Mechanism, *, apply: bool) -> PushResult:
+        raise NotImplementedError

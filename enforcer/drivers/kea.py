@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from enforcer.dhcp.dropclass import DropSet, find_class, parse_class, render_class, with_class
 from enforcer.dhcp.kea_control import KeaControl, UnixKeaControl
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind, Verdict
-from enforcer.drivers.base import Observation, PushResult
+from enforcer.domain.model import Verdict
+from enforcer.drivers.base import MechanismDriver, Observation, PushResult
 from enforcer.drivers.render import Scrubber
 from enforcer.errors import ConfigError, DriverError, EnforcerError
 from enforcer.inventory.profiles import Mechanism, Profile
@@ -36,7 +36,7 @@ T = TypeVar("T")
 Terms = tuple[frozenset[Mac], frozenset[bytes]]
 
 
-class KeaDriver:
+class KeaDriver(MechanismDriver):
     """A DeviceDriver for a Kea DHCPv4 server (profile kind ``dhcp``)."""
 
     def __init__(self, name: str, profile: Profile, *, limiter: DeviceLimiter,
@@ -60,15 +60,8 @@ class KeaDriver:
 
     # ---- helpers ---------------------------------------------------------------------
 
-    def mechanisms(self) -> list[str]:
-        return [m.name for m in self.profile.mechanisms]
-
     def _mechanism(self, name: str) -> Mechanism:
-        try:
-            m = self.profile.mechanism(name)
-        except KeyError:
-            raise DriverError(f"{self.name}: profile {self.profile.platform} has no "
-                              f"mechanism {name!r}") from None
+        m = super()._mechanism(name)
         if m.transport != "kea":
             raise DriverError(f"{self.name}: {name} is not a kea mechanism")
         return m
@@ -113,18 +106,6 @@ class KeaDriver:
         return self._commands
 
     # ---- the DeviceDriver protocol ---------------------------------------------------
-
-    async def apply(self, mac: Mac, mechanism: str, *, kind: DeviceKind) -> PushResult:
-        m = self._mechanism(mechanism)
-        result = PushResult(self.name, mac, m.name, "apply")
-        if kind not in m.kinds:
-            result.error = f"{m.name} is not for a {kind.value}"
-            return result
-        return await self._push(result, m, apply=True)
-
-    async def remove(self, mac: Mac, mechanism: str) -> PushResult:
-        m = self._mechanism(mechanism)
-        return await self._push(PushResult(self.name, mac, m.name, "remove"), m, apply=False)
 
     async def _push(self, result: PushResult, m: Mechanism, *, apply: bool) -> PushResult:
         t = result.transcript

@@ -10,8 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind
-from enforcer.drivers.base import Observation, PushResult, combine
+from enforcer.drivers.base import MechanismDriver, Observation, PushResult, combine
 from enforcer.drivers.cli_mech import CliMechanisms
 from enforcer.drivers.render import Scrubber
 from enforcer.drivers.snmp_mech import SnmpMechanisms
@@ -31,7 +30,7 @@ def _text(v: Any) -> str:
     return str(v)
 
 
-class ProfileDriver:
+class ProfileDriver(MechanismDriver):
     """A DeviceDriver for any profile; sessions are opened lazily and reused."""
 
     def __init__(self, name: str, profile: Profile, *, limiter: DeviceLimiter,
@@ -115,9 +114,6 @@ class ProfileDriver:
             out["cli"] = "ok" if probe is None else text.strip().splitlines()[0:1]
         return out
 
-    def mechanisms(self) -> list[str]:
-        return [m.name for m in self.profile.mechanisms]
-
     async def list_blocks(self, mechanism: str) -> set[Mac] | None:
         """Every MAC a bounded SNMP table (deny list, hotlist) holds now; None when the
         mechanism keeps no such table (per-registration blocks, CLI-only lists)."""
@@ -136,25 +132,6 @@ class ProfileDriver:
             return None
         limit = getattr(self.profile.limits, m.capacity.limit)
         return int(limit) if limit else None
-
-    def _mechanism(self, name: str) -> Mechanism:
-        try:
-            return self.profile.mechanism(name)
-        except KeyError:
-            raise DriverError(f"{self.name}: profile {self.profile.platform} has no "
-                              f"mechanism {name!r}") from None
-
-    async def apply(self, mac: Mac, mechanism: str, *, kind: DeviceKind) -> PushResult:
-        m = self._mechanism(mechanism)
-        result = PushResult(self.name, mac, m.name, "apply")
-        if kind not in m.kinds:
-            result.error = f"{m.name} is not for a {kind.value}"
-            return result
-        return await self._push(result, m, apply=True)
-
-    async def remove(self, mac: Mac, mechanism: str) -> PushResult:
-        m = self._mechanism(mechanism)
-        return await self._push(PushResult(self.name, mac, m.name, "remove"), m, apply=False)
 
     async def _push(self, result: PushResult, m: Mechanism, *, apply: bool) -> PushResult:
         t = result.transcript
