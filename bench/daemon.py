@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from enforcer.api.signature import sign
 from enforcer.domain.mac import Mac
 from lab.model.modem import Timings
-from lab.testing import LabHandle, free_port
+from lab.testing import LabHandle, free_port, wait_ready
 from lab.topology import CMTS_DIALECTS, Topology, generated_mac
 
 #: Engine timings of the test suite and the demo (tests/conftest.py, lab/demo.py).
@@ -87,20 +86,12 @@ def start_daemon(lab: LabHandle, work: Path, **extra_env: str) -> BenchDaemon:
         proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError("enforcer serve exited:\n" + log_path.read_text()[-4000:])
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            proc.wait(15)
-            raise TimeoutError("enforcer serve not ready:\n" + log_path.read_text()[-4000:])
-        time.sleep(0.1)
+    try:
+        wait_ready(base, proc, log_path, READY_TIMEOUT_S)
+    except TimeoutError:
+        proc.terminate()
+        proc.wait(15)
+        raise
     return BenchDaemon(base, secret, env, proc, log_path, token)
 
 

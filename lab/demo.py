@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from enforcer.api.signature import sign
-from lab.testing import free_port, running_lab
+from lab.testing import free_port, running_lab, wait_ready
 
 console = Console(width=max(120, Console().width))
 
@@ -109,7 +109,7 @@ def main() -> int:
         log = open(work / "enforcer.log", "wb")  # noqa: SIM115
         daemon = subprocess.Popen(exe + ["serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(base, daemon, work)
+            wait_ready(base, daemon, work / "enforcer.log")
             body = story_body(lab)
             console.rule("3. the escalation system files the ban (signed webhook)")
             console.print_json(data=body)
@@ -148,20 +148,6 @@ def _elapsed(order: dict[str, Any]) -> float:
     a = datetime.fromisoformat(order["created_at"])
     b = datetime.fromisoformat(order["verified_at"])
     return (b - a).total_seconds()
-
-
-def _wait_ready(base: str, daemon: subprocess.Popen[bytes], work: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if daemon.poll() is not None:
-            raise SystemExit("enforcer serve exited:\n" + (work / "enforcer.log").read_text())
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("enforcer serve did not become ready")
 
 
 if __name__ == "__main__":

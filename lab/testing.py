@@ -29,6 +29,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path,
+               timeout: float = 30.0) -> None:
+    """Wait until ``enforcer serve`` at ``base`` answers /readyz with 200; raise with the
+    tail of its log if it exits or is not ready in time (the process is left running)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("enforcer serve exited:\n" + log_path.read_text()[-4000:])
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("enforcer serve not ready:\n" + log_path.read_text()[-4000:])
+        time.sleep(0.1)
+
+
 @dataclass
 class LabHandle:
     process: subprocess.Popen[bytes]

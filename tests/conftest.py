@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lab.testing import LabHandle, free_port, running_lab
+from lab.testing import LabHandle, free_port, running_lab, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,18 +129,7 @@ def _spawn(env: dict[str, str], work: Path, port: int, secret: str,
     proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError("enforcer serve exited:\n" + log_path.read_text()[-4000:])
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("enforcer serve not ready:\n" + log_path.read_text()[-4000:])
-        time.sleep(0.1)
+    wait_ready(base, proc, log_path)
     return Daemon(base, secret, env, proc, log_path, tokens)
 
 
