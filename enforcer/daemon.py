@@ -109,8 +109,8 @@ def build(settings: Settings) -> dict[str, Any]:
 
     engine_ref: list[Engine] = []
 
-    def requeue(order_id: str) -> None:
-        engine_ref[0].enforce_again(order_id)
+    def requeue(order_id: str, device: str) -> None:
+        engine_ref[0].enforce_again(order_id, device)
 
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
                     metrics=metrics, kick_needed=kick_needed, persistence=persistence,

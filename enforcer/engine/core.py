@@ -194,9 +194,12 @@ class Engine:
                      extra={"event": event, "order_id": order_id, "state": str(after),
                             "time_to_verified_s": took})
 
-    def enforce_again(self, order_id: str) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.wake_all)
+    def enforce_again(self, order_id: str, device: str) -> None:
+        """Work on ``order_id`` is due on ``device`` (drift found, MAC sighted): wake
+        that device's loop now rather than at the next poll."""
+        runner = self.runners.get(device)
+        if runner is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(runner.wake)
 
     # ---- periodic jobs (only on devices this instance owns) ---------------------------
 

@@ -46,7 +46,7 @@ class ReconcileReport:
 
 class Reconciler:
     def __init__(self, *, store: Store, pool: DriverPool, persistence: Callable[[str, str], str],
-                 settings: Any, metrics: Any, requeue: Callable[[str], None],
+                 settings: Any, metrics: Any, requeue: Callable[[str, str], None],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.pool = pool
@@ -151,7 +151,7 @@ class Reconciler:
         await asyncio.to_thread(self.store.update_target, t.id, actor=ACTOR,
                                 audit_action="target.drift", state=TargetState.RETRYING,
                                 last_error=why[:500], next_attempt_at=self.clock())
-        self.requeue(t.order_id)
+        self.requeue(t.order_id, t.device)
 
     async def _device_down(self, device: str, targets: list[TargetRecord], error: str) -> None:
         await asyncio.to_thread(self.store.set_device_state, device, reachable=False,

@@ -46,7 +46,7 @@ class SweepReport:
 
 class Watcher:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, metrics: Any,
-                 requeue: Callable[[str], None], notify: Callable[[str, dict[str, Any]], None],
+                 requeue: Callable[[str, str], None], notify: Callable[[str, dict[str, Any]], None],
                  max_repetitions: Callable[[str], int], concurrency: int = 8) -> None:
         self.store = store
         self.inv = inventory
@@ -143,5 +143,5 @@ class Watcher:
         self.notify("ban.sighting", {"order_id": s.order_id, **payload})
         # The device answers for this order again: it plans a target there and enforces.
         await asyncio.to_thread(self.store.clear_scans_on, s.device, [s.order_id])
-        self.requeue(s.order_id)
+        self.requeue(s.order_id, s.device)
 
