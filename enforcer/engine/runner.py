@@ -55,12 +55,15 @@ class DeviceRunner:
         lease) between recording this device's scan and settling the order would
         otherwise leave the order e.g. ``enforcing`` for ever: its scan is recorded, so
         nothing would make this device look at it again."""
-        open_states = (OrderState.ENFORCING, OrderState.ENFORCED, OrderState.LIFTING)
-        orders = await asyncio.to_thread(self.store.orders_in_states, open_states)
-        for order in orders:
+        open_states = (OrderState.ENFORCING.value, OrderState.ENFORCED.value,
+                       OrderState.LIFTING.value)
+        # Only orders this device answered for: the others wait for a scan anyway.
+        order_ids = await asyncio.to_thread(self.store.scanned_orders_in, self.device,
+                                            open_states)
+        for order_id in order_ids:
             if not self.holds(self.device):
                 return
-            await self.settle(order.id)
+            await self.settle(order_id)
 
     async def _run(self) -> None:
         try:

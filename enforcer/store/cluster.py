@@ -250,6 +250,13 @@ class ClusterMixin(StoreBase):
         with self.read_session() as session:
             return list(session.scalars(q))
 
+    def scanned_orders_in(self, device: str, states: Iterable[str]) -> list[str]:
+        """Ids of orders in ``states`` that ``device`` has answered for."""
+        q = (select(s.Order.id).join(s.OrderScan, s.OrderScan.order_id == s.Order.id)
+             .where(s.OrderScan.device == device, s.Order.state.in_(list(states))))
+        with self.read_session() as session:
+            return list(session.scalars(q))
+
     def due_targets_on(self, device: str) -> list[Any]:
         """Pending or retrying targets on ``device`` whose next attempt has come."""
         from sqlalchemy import or_
