@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from enforcer.engine.ports import Driver
+from enforcer.drivers.base import DeviceDriver as Driver
 
 log = logging.getLogger(__name__)
 
