@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import enforcer
 from enforcer.api import intake, ops, orders
@@ -50,20 +51,39 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
-async def _observe(request: Request,
-                   call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Count every request by route template; turn unexpected errors into a generic 500."""
-    try:
-        response = await call_next(request)
-    except Exception as e:
-        log.error("unhandled %s on %s %s", type(e).__name__, request.method,
-                  request.url.path, exc_info=e)
-        response = error_response(500, "internal", "internal error; see the daemon's log")
-    route = request.scope.get("route")
-    label = getattr(route, "path", "unmatched")
-    ctx_of(request).metrics.http_requests.labels(
-        route=label, method=request.method, code=str(response.status_code)).inc()
-    return response
+class _Observe:
+    """Count every request by route template; turn unexpected errors into a generic 500.
+    Plain ASGI (Starlette's ``BaseHTTPMiddleware`` runs each request in an extra task
+    with memory streams, a measurable share of a webhook's CPU)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [0]
+
+        async def send_observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        except Exception as e:
+            log.error("unhandled %s on %s %s", type(e).__name__, scope.get("method"),
+                      scope.get("path"), exc_info=e)
+            if status[0]:
+                raise  # the response has started: nothing else can be sent
+            status[0] = 500
+            await error_response(500, "internal", "internal error; see the daemon's log")(
+                scope, receive, send)
+        label = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.http_requests.labels(
+            route=label, method=scope.get("method", ""), code=str(status[0])).inc()
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -110,7 +130,7 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http)
-    app.middleware("http")(_observe)
+    app.add_middleware(_Observe, metrics=m)
     for r in (intake.router, orders.router, ops.router):
         app.include_router(r)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

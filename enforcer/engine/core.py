@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import OrderState, TargetState
+from enforcer.domain.model import TargetState
 from enforcer.engine import planner
 from enforcer.engine.device_ops import DeviceOps
 from enforcer.engine.leases import LeaseManager
@@ -179,20 +179,8 @@ class Engine:
 
     async def settle(self, order_id: str) -> None:
         """Derive the order's state from every relevant device's answer."""
-        order = await asyncio.to_thread(self.store.get_order, order_id)
-        targets = await asyncio.to_thread(self.store.targets_for_order, order_id)
-        relevant = self.ops.relevant(order, targets)
-        before, after, rec = await asyncio.to_thread(self.store.settle_order, order_id, relevant)
-        took = None
-        if after == OrderState.VERIFIED and before != after and rec.verified_at is not None \
-                and order.verified_at is None:
-            took = (rec.verified_at - rec.created_at).total_seconds()
-            self.metrics.time_to_verified.observe(took)
-        if after != before:
-            event = "order.verified" if after == OrderState.VERIFIED else "order.state"
-            log.info("order %s: %s -> %s", order_id, before, after,
-                     extra={"event": event, "order_id": order_id, "state": str(after),
-                            "time_to_verified_s": took})
+        res = await asyncio.to_thread(self.store.settle_order, order_id, self.ops.relevant)
+        self.ops.report_settled(order_id, res)
 
     def enforce_again(self, order_id: str, device: str) -> None:
         """Work on ``order_id`` is due on ``device`` (drift found, MAC sighted): wake

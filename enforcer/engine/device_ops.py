@@ -25,6 +25,7 @@ from enforcer.engine.pool import DriverPool
 from enforcer.errors import CapacityError, EnforcerError
 from enforcer.inventory.model import Inventory
 from enforcer.logging import order_context
+from enforcer.store.cluster import Settled
 from enforcer.store.records import OrderRecord, TargetRecord, TargetSpec
 from enforcer.store.repository import Store
 
@@ -78,6 +79,32 @@ class DeviceOps:
         devices |= {t.device for t in targets if t.state is not TargetState.REMOVED}
         return sorted(devices)
 
+    def report_settled(self, order_id: str, res: Settled | None) -> None:
+        """Metrics and the log line for an order whose state was derived again."""
+        if res is None:
+            return
+        took = None
+        if res.after == OrderState.VERIFIED.value and res.before != res.after \
+                and not res.verified_before and res.order.verified_at is not None:
+            took = (res.order.verified_at - res.order.created_at).total_seconds()
+            self.metrics.time_to_verified.observe(took)
+        if res.after != res.before:
+            event = "order.verified" if res.after == OrderState.VERIFIED.value else "order.state"
+            log.info("order %s: %s -> %s", order_id, res.before, res.after,
+                     extra={"event": event, "order_id": order_id, "state": res.after,
+                            "time_to_verified_s": took})
+
+    async def _finish(self, order_id: str, device: str, *, phase: str, ok: bool,
+                      detail: dict[str, Any],
+                      updates: list[tuple[int, str, dict[str, Any]]] | None = None) -> bool:
+        """Record this device's answer, its target changes and the order's derived
+        state in one transaction; True (the order is settled)."""
+        res = await self._db(self.store.record_scan, order_id, device, phase=phase, ok=ok,
+                             detail=detail, target_updates=updates or [],
+                             relevant=self.relevant, actor=ACTOR)
+        self.report_settled(order_id, res)
+        return True
+
     def macs_on(self, order: OrderRecord, device: str) -> list[tuple[Mac, DeviceKind]]:
         if device in self.inv.headends():
             return [(m, DeviceKind.SET_TOP) for m in planner.box_macs(order)]
@@ -105,7 +132,8 @@ class DeviceOps:
     # ---- ban ---------------------------------------------------------------------------
 
     async def scan_ban(self, order: OrderRecord, device: str) -> bool:
-        """One pass for one order on one device; returns whether the device confirms."""
+        """One pass for one order on one device; True when it recorded the device's
+        answer and settled the order (False: it waits for another layer or device)."""
         with order_context(order.id):
             if order.state is OrderState.ACCEPTED:
                 await self._db(self.store.set_order_state, order.id, OrderState.ENFORCING,
@@ -113,9 +141,8 @@ class DeviceOps:
                                actor=ACTOR)
             targets = await self._db(self.store.targets_for_order, order.id)
             if device not in self.relevant(order, targets):
-                await self._db(self.store.record_scan, order.id, device, phase="ban", ok=True,
-                               detail={"in_scope": False})
-                return True
+                return await self._finish(order.id, device, phase="ban", ok=True,
+                                          detail={"in_scope": False})
             if device in self.inv.headends():
                 # First, whatever the layer order: the CMTS side waits for the eCM MACs.
                 await self._learn_ecms(order, device)
@@ -141,18 +168,20 @@ class DeviceOps:
             ok, looks, why = await self._confirm_blocked(
                 device, [m for m, _ in macs], kicked,
                 need_blocked=self.layer_of(device) == "dhcp")
+            updates: list[tuple[int, str, dict[str, Any]]] = []
             if ok:
+                now = self.clock()
                 for t in mine:
                     if t.state is TargetState.APPLIED:
                         verdict = next((x.verdict.value for x in looks if x.mac == t.mac), None)
-                        await self._db(self.store.update_target, t.id, actor=ACTOR,
-                                       audit_action="target.verified", state=TargetState.VERIFIED,
-                                       verified_at=self.clock(), verdict=verdict)
+                        updates.append((t.id, "target.verified", {
+                            "state": TargetState.VERIFIED, "verified_at": now,
+                            "verdict": verdict}))
             else:
                 await self._requeue_forwarding(mine, looks)
-            await self._db(self.store.record_scan, order.id, device, phase="ban", ok=ok,
-                           detail={"why": why, "looks": [x.as_dict() for x in looks]})
-            return ok
+            return await self._finish(order.id, device, phase="ban", ok=ok, updates=updates,
+                                      detail={"why": why,
+                                              "looks": [x.as_dict() for x in looks]})
 
     async def _ecm_pending(self, order: OrderRecord) -> bool:
         boxes = [d for d in order.devices if d.kind is DeviceKind.SET_TOP and d.ecm_mac is None]
@@ -327,7 +356,8 @@ class DeviceOps:
     # ---- lift --------------------------------------------------------------------------
 
     async def scan_lift(self, order: OrderRecord, device: str) -> bool:
-        """Remove this device's blocks for the order and confirm service is back."""
+        """Remove this device's blocks for the order and confirm service is back; True
+        (the device's answer is recorded and the order settled)."""
         with order_context(order.id):
             targets = [t for t in await self._db(self.store.targets_for_order, order.id)
                        if t.device == device]
@@ -341,18 +371,17 @@ class DeviceOps:
                 except EnforcerError as e:
                     await self._db(self.store.update_target, t.id, actor=ACTOR,
                                    audit_action="target.remove_failed", last_error=str(e)[:500])
-                    await self._db(self.store.record_scan, order.id, device, phase="lift",
-                                   ok=False, detail={"why": f"remove failed: {e}"})
-                    return False
+                    return await self._finish(order.id, device, phase="lift", ok=False,
+                                              detail={"why": f"remove failed: {e}"})
                 await self._db(self.store.update_target, t.id, actor=ACTOR,
                                audit_action="target.removed", state=TargetState.REMOVED,
                                removed_at=self.clock(), transcript="\n".join(res.transcript))
                 if device in self.inv.cmtses():
                     await self.kick(t)
             ok, looks, why = await self._confirm_restored(device, sorted({t.mac for t in targets}))
-            await self._db(self.store.record_scan, order.id, device, phase="lift", ok=ok,
-                           detail={"why": why, "looks": [x.as_dict() for x in looks]})
-            return ok
+            return await self._finish(order.id, device, phase="lift", ok=ok,
+                                      detail={"why": why,
+                                              "looks": [x.as_dict() for x in looks]})
 
     async def _confirm_restored(self, device: str, macs: list[Mac]
                                 ) -> tuple[bool, list[Look], str]:

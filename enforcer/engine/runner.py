@@ -122,12 +122,13 @@ class DeviceRunner:
             try:
                 order = await asyncio.to_thread(self.store.get_order, order_id)
                 if order.state is OrderState.LIFTING:
-                    await self.ops.scan_lift(order, self.device)
+                    settled = await self.ops.scan_lift(order, self.device)
                 elif order.state.value in BAN_STATES or order.state is OrderState.LIFT_PENDING:
-                    await self.ops.scan_ban(order, self.device)
+                    settled = await self.ops.scan_ban(order, self.device)
                 else:
                     return
-                await self.settle(order_id)
+                if not settled:  # the scan waits (e.g. for another layer): derive anyway
+                    await self.settle(order_id)
                 # Resets put off by an immediate block happen after the order is settled.
                 await self.ops.run_deferred_kicks(order_id, self.device)
             finally:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from enforcer.domain.mac import Mac
 from enforcer.store.records import AuditRecord
-from enforcer.store.schema import AuditEntry
+from enforcer.store.schema import AUDIT, AuditEntry
 
 log = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
@@ -68,21 +68,27 @@ def lock_chain(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
 
 
+_HEAD = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+_INSERT = AUDIT.insert()
+
+
 def append_audit(session: Session, actor: str, action: str, order_id: str | None,
                  payload: dict[str, Any], *, at: datetime) -> AuditRecord:
     """Append one entry inside the caller's (write) transaction; it commits with the
-    change it describes. On SQLite the session must come from the store's write factory."""
+    change it describes. On SQLite the session must come from the store's write factory.
+    Plain SQL statements on the session's connection (no ORM unit of work): this runs
+    once per change, so it is on every write's hot path."""
     lock_chain(session)
-    head = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    conn = session.connection()
+    head = conn.execute(_HEAD).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-    body = json.loads(canonical_json(payload))  # normalise (datetimes, enums, MACs)
+    text_ = canonical_json(payload)  # normalised (datetimes, enums, MACs) and canonical
+    body = json.loads(text_)
     digest = entry_hash(seq=seq, at=at, actor=actor, action=action, order_id=order_id,
                         payload=body, prev_hash=prev)
-    session.add(AuditEntry(seq=seq, at=at, actor=actor, action=action, order_id=order_id,
-                           payload=canonical_json(body), prev_hash=prev, hash=digest))
-    session.flush()
+    conn.execute(_INSERT, {"seq": seq, "at": at, "actor": actor, "action": action,
+                           "order_id": order_id, "payload": text_, "prev_hash": prev,
+                           "hash": digest})
     log.info("audit %s (seq %d) by %s", action, seq, actor,
              extra={"event": "audit", "audit_seq": seq, "audit_action": action,
                     "actor": actor, "order_id": order_id})

@@ -9,15 +9,18 @@ bumps ``epoch`` and is audited.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 
+from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
+from enforcer.store.errors import NotFound
+from enforcer.store.records import OrderRecord, TargetRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +50,29 @@ class ScanRecord:
     scanned_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """An order's state derived from its scans: before, after, the order as it is now,
+    and whether it had ever been verified before (for time-to-verified)."""
+
+    before: str
+    after: str
+    order: OrderRecord
+    verified_before: bool
+
+
+#: The devices whose scan an order's state waits for, given the order and its targets.
+Relevant = list[str] | Callable[[OrderRecord, list[TargetRecord]], list[str]]
+
+
 def _lease(r: s.DeviceLease) -> LeaseRecord:
     return LeaseRecord(r.device, r.owner, r.epoch, r.expires_at, r.acquired_at)
 
 
 class ClusterMixin(StoreBase):
+    # Provided by TargetsMixin in the composed Store.
+    _update_target_in: Callable[..., TargetRecord]
+
     # ---- instances -------------------------------------------------------------------
 
     def heartbeat(self, instance_id: str, url: str | None = None) -> None:
@@ -204,15 +225,29 @@ class ClusterMixin(StoreBase):
     # ---- per-device order scans --------------------------------------------------------
 
     def record_scan(self, order_id: str, device: str, *, phase: str, ok: bool,
-                    detail: dict[str, Any]) -> None:
+                    detail: dict[str, Any],
+                    target_updates: Sequence[tuple[int, str, dict[str, Any]]] = (),
+                    relevant: Relevant | None = None,
+                    actor: str = "engine") -> Settled | None:
+        """Record ``device``'s answer for the order, in one transaction with the target
+        changes it found (``(target_id, audit_action, fields)``, as ``update_target``)
+        and, given ``relevant``, the order's state derived again (returned)."""
         now = self.clock()
         with self.write_session() as session:
-            row = session.get(s.OrderScan, (order_id, device))
-            if row is None:
-                session.add(s.OrderScan(order_id=order_id, device=device, phase=phase, ok=ok,
-                                        detail=detail, scanned_at=now))
-            else:
-                row.phase, row.ok, row.detail, row.scanned_at = phase, ok, detail, now
+            for target_id, action, fields in target_updates:
+                self._update_target_in(session, target_id, actor=actor, audit_action=action,
+                                       fields=fields)
+            # Writers are serialised (write_session), so update-else-insert cannot race.
+            conn = session.connection()
+            values = {"phase": phase, "ok": ok, "detail": detail, "scanned_at": now}
+            done = conn.execute(update(s.SCANS).where(
+                s.SCANS.c.order_id == order_id, s.SCANS.c.device == device).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(s.SCANS), {"order_id": order_id, "device": device,
+                                               **values})
+            if relevant is None:
+                return None
+            return self._settle_in(session, order_id, relevant, actor)
 
     def clear_scans(self, order_id: str, devices: Iterable[str] | None = None) -> None:
         with self.write_session() as session:
@@ -280,36 +315,44 @@ class ClusterMixin(StoreBase):
         with self.read_session() as session:
             return list(session.scalars(q))
 
-    def settle_order(self, order_id: str, relevant: list[str], *,
-                     actor: str = "engine") -> tuple[str, str, Any]:
+    def settle_order(self, order_id: str, relevant: Relevant, *,
+                     actor: str = "engine") -> Settled:
         """Derive the order's state from its per-device scans, in one serialised
-        transaction (several devices, and instances, report concurrently).
-
-        Returns (state before, state after, order record)."""
-        from enforcer.store.orders import _STAMP, _load
-
+        transaction (several devices, and instances, report concurrently). ``relevant``
+        is the list of devices whose answer counts, or a function of the order and its
+        targets that says so (evaluated on what this transaction reads)."""
         with self.write_session() as session:
-            row = session.get(s.Order, order_id)
-            if row is None:
-                raise LookupError(order_id)
-            scans = {r.device: r for r in session.scalars(
-                select(s.OrderScan).where(s.OrderScan.order_id == order_id))}
-            targets = list(session.scalars(select(s.Target).where(
-                s.Target.order_id == order_id)))
-            before = row.state
-            new, detail = _derive(before, relevant, scans, targets)
-            if new is not None and (new != before or detail != row.state_detail):
-                now = self.clock()
-                row.state, row.state_detail, row.updated_at = new, detail, now
-                stamp = _STAMP.get(new)  # type: ignore[call-overload]
-                if stamp is not None and before != new:
-                    setattr(row, stamp, now)
-                session.flush()
-                if new != before:
-                    self.audit(session, actor, "order.state", order_id,
-                               {"from": before, "to": new, "detail": detail})
-            return before, row.state, _load(session, order_id)
+            return self._settle_in(session, order_id, relevant, actor)
 
+    def _settle_in(self, session: Any, order_id: str, relevant: Relevant,
+                   actor: str) -> Settled:
+        from enforcer.store.orders import _STAMP, _load
+        from enforcer.store.targets import _of_order
+
+        conn = session.connection()
+        try:
+            order = _load(session, order_id)
+        except NotFound:
+            raise LookupError(order_id) from None
+        rows = _of_order(session, order_id)
+        if callable(relevant):
+            relevant = relevant(order, [convert.target(t) for t in rows])
+        scans = {r.device: r for r in conn.execute(
+            select(s.SCANS).where(s.SCANS.c.order_id == order_id))}
+        before = order.state.value
+        new, detail = _derive(before, relevant, scans, rows)
+        if new is None or (new == before and detail == order.state_detail):
+            return Settled(before, before, order, order.verified_at is not None)
+        now = self.clock()
+        values = {"state": new, "state_detail": detail, "updated_at": now}
+        stamp = _STAMP.get(new)  # type: ignore[call-overload]
+        if stamp is not None and before != new:
+            values[stamp] = now
+        conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(**values))
+        if new != before:
+            self.audit(session, actor, "order.state", order_id,
+                       {"from": before, "to": new, "detail": detail})
+        return Settled(before, new, _load(session, order_id), order.verified_at is not None)
 
     def set_ecm_mac(self, order_id: str, box: Any, ecm: Any, *, actor: str) -> None:
         """Record a set-top's embedded modem MAC learnt from the headend controller."""
@@ -327,8 +370,6 @@ class ClusterMixin(StoreBase):
 
     def clear_scans_on(self, device: str, order_ids: list[str]) -> None:
         """Forget ``device``'s answers for these orders so it scans them again."""
-        from sqlalchemy import update
-
         with self.write_session() as session:
             session.execute(delete(s.OrderScan).where(
                 s.OrderScan.device == device, s.OrderScan.order_id.in_(order_ids)))
@@ -341,8 +382,9 @@ class ClusterMixin(StoreBase):
 BAN_STATES = ("accepted", "enforcing", "enforced", "verified")
 
 
-def _derive(state: str, relevant: list[str], scans: dict[str, s.OrderScan],
-            targets: list[s.Target]) -> tuple[str | None, str]:
+def _derive(state: str, relevant: list[str], scans: dict[str, Any],
+            targets: list[Any]) -> tuple[str | None, str]:
+    """The order's state from its scan rows (by device) and target rows."""
     n = len(relevant)
     if state in BAN_STATES:
         answered = [scans[d] for d in relevant if d in scans and scans[d].phase == "ban"]

@@ -27,7 +27,12 @@ def evidence_from_json(items: list[Any]) -> tuple[Evidence, ...]:
     )
 
 
-def order(row: s.Order, devices: list[s.OrderDevice]) -> OrderRecord:
+#: An ORM object or a plain result row with the same column names (the hot paths read
+#: rows with plain statements; see ``schema.ORDERS``).
+Row = Any
+
+
+def order(row: s.Order | Row, devices: list[s.OrderDevice] | list[Row]) -> OrderRecord:
     return OrderRecord(
         id=row.id, ticket=row.ticket, account=row.account, reason=Reason(row.reason),
         scope=Scope(row.scope), node=row.node, requested_by=row.requested_by, note=row.note,
@@ -43,7 +48,7 @@ def order(row: s.Order, devices: list[s.OrderDevice]) -> OrderRecord:
     )
 
 
-def target(row: s.Target) -> TargetRecord:
+def target(row: s.Target | Row) -> TargetRecord:
     return TargetRecord(
         id=row.id, order_id=row.order_id, device=row.device, mac=Mac(row.mac),
         device_kind=DeviceKind(row.device_kind), mechanism=row.mechanism,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from enforcer.domain.model import ACTIVE_ORDER_STATES, OrderState, Reason
@@ -26,10 +26,13 @@ def body_digest(body: bytes) -> str:
 
 
 def _load(session: Session, order_id: str) -> OrderRecord:
-    row = session.get(s.Order, order_id)
+    session.flush()  # plain statements below do not autoflush pending ORM changes
+    conn = session.connection()
+    row = conn.execute(select(s.ORDERS).where(s.ORDERS.c.id == order_id)).first()
     if row is None:
         raise NotFound(f"no order {order_id}")
-    devices = session.scalars(select(s.OrderDevice).where(s.OrderDevice.order_id == order_id))
+    devices = conn.execute(select(s.ORDER_DEVICES).where(
+        s.ORDER_DEVICES.c.order_id == order_id)).all()
     return convert.order(row, list(devices))
 
 
@@ -53,33 +56,36 @@ class OrdersMixin(StoreBase):
         if source not in ("webhook", "api"):
             raise ValueError(f"source must be 'webhook' or 'api', not {source!r}")
         with self.write_session(urgent=True) as session:
+            conn = session.connection()
             if idempotency is not None:
-                receipt = session.get(s.WebhookReceipt, idempotency[0])
+                receipt = conn.execute(
+                    select(s.RECEIPTS.c.body_sha256, s.RECEIPTS.c.order_id)
+                    .where(s.RECEIPTS.c.webhook_id == idempotency[0])).first()
                 if receipt is not None:
                     if receipt.body_sha256 != idempotency[1]:
                         raise IdempotencyConflict(idempotency[0], receipt.order_id)
                     return _load(session, receipt.order_id), False
             now = self.clock()
-            order = s.Order(
-                id=new_order_id(now), ticket=spec.ticket, account=spec.account,
-                reason=spec.reason.value, scope=spec.scope.value, node=spec.node,
-                requested_by=spec.requested_by, note=spec.note,
-                evidence=[e.as_dict() for e in spec.evidence], state=OrderState.ACCEPTED.value,
-                state_detail=None, source=source, created_by=actor, created_at=now,
-                updated_at=now,
-            )
-            session.add(order)
-            session.flush()
-            for d in spec.devices:
-                session.add(s.OrderDevice(order_id=order.id, mac=str(d.mac), kind=d.kind.value,
-                                          ecm_mac=str(d.ecm_mac) if d.ecm_mac else None))
+            order_id = new_order_id(now)
+            conn.execute(insert(s.ORDERS), {
+                "id": order_id, "ticket": spec.ticket, "account": spec.account,
+                "reason": spec.reason.value, "scope": spec.scope.value, "node": spec.node,
+                "requested_by": spec.requested_by, "note": spec.note,
+                "evidence": [e.as_dict() for e in spec.evidence],
+                "state": OrderState.ACCEPTED.value, "state_detail": None, "source": source,
+                "created_by": actor, "created_at": now, "updated_at": now,
+                "enforced_at": None, "verified_at": None, "lifted_at": None})
+            if spec.devices:
+                conn.execute(insert(s.ORDER_DEVICES), [
+                    {"order_id": order_id, "mac": str(d.mac), "kind": d.kind.value,
+                     "ecm_mac": str(d.ecm_mac) if d.ecm_mac else None}
+                    for d in spec.devices])
             if idempotency is not None:
-                session.add(s.WebhookReceipt(webhook_id=idempotency[0],
-                                             body_sha256=idempotency[1], order_id=order.id,
-                                             received_at=now))
-            session.flush()
-            record = _load(session, order.id)
-            self.audit(session, actor, "order.accepted", order.id, {
+                conn.execute(insert(s.RECEIPTS), {
+                    "webhook_id": idempotency[0], "body_sha256": idempotency[1],
+                    "order_id": order_id, "received_at": now})
+            record = _load(session, order_id)
+            self.audit(session, actor, "order.accepted", order_id, {
                 "source": source, "ticket": spec.ticket, "account": spec.account,
                 "reason": spec.reason, "scope": spec.scope, "node": spec.node,
                 "requested_by": spec.requested_by, "note": spec.note,
@@ -123,17 +129,19 @@ class OrdersMixin(StoreBase):
         """Move an order to ``state`` (stamping enforced_at / verified_at / lifted_at on
         entry), audited as ``order.state``. A no-op change is not audited."""
         with self.write_session() as session:
-            row = session.get(s.Order, order_id)
+            conn = session.connection()
+            row = conn.execute(select(s.ORDERS.c.state, s.ORDERS.c.state_detail)
+                               .where(s.ORDERS.c.id == order_id)).first()
             if row is None:
                 raise NotFound(f"no order {order_id}")
             if row.state == state.value and row.state_detail == detail:
                 return _load(session, order_id)
             now, before = self.clock(), row.state
-            row.state, row.state_detail, row.updated_at = state.value, detail, now
+            values = {"state": state.value, "state_detail": detail, "updated_at": now}
             stamp = _STAMP.get(state)
             if stamp is not None and before != state.value:
-                setattr(row, stamp, now)
-            session.flush()
+                values[stamp] = now
+            conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(**values))
             self.audit(session, actor, "order.state", order_id,
                        {"from": before, "to": state.value, "detail": detail})
             return _load(session, order_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from enforcer.domain.model import ACTIVE_ORDER_STATES, TargetState
@@ -23,15 +23,18 @@ UPDATABLE = frozenset({
     "removed_at", "transcript", "verdict",
 })
 _DUE = (TargetState.PENDING.value, TargetState.RETRYING.value)
+_TARGETS = s.TARGETS
 
 
-def _key(t: s.Target | TargetSpec) -> tuple[str, str, str]:
+def _key(t: Any) -> tuple[str, str, str]:
+    """(device, mac, mechanism) of a target row or spec."""
     return (t.device, str(t.mac), t.mechanism)
 
 
-def _of_order(session: Session, order_id: str) -> list[s.Target]:
-    return list(session.scalars(
-        select(s.Target).where(s.Target.order_id == order_id).order_by(s.Target.id)))
+def _of_order(session: Session, order_id: str) -> list[Any]:
+    """The order's target rows (plain rows with the ORM's attribute names), by id."""
+    return list(session.connection().execute(
+        select(_TARGETS).where(_TARGETS.c.order_id == order_id).order_by(_TARGETS.c.id)))
 
 
 class TargetsMixin(StoreBase):
@@ -52,24 +55,29 @@ class TargetsMixin(StoreBase):
                       prune: bool) -> list[TargetRecord]:
         wanted = {_key(sp): sp for sp in specs}
         with self.write_session() as session:
-            if session.get(s.Order, order_id) is None:
+            conn = session.connection()
+            if conn.execute(select(s.ORDERS.c.id).where(s.ORDERS.c.id == order_id)).first() \
+                    is None:
                 raise NotFound(f"no order {order_id}")
             existing = {_key(t): t for t in _of_order(session, order_id)}
             now = self.clock()
             added = [sp for k, sp in wanted.items() if k not in existing]
-            for sp in added:
-                session.add(s.Target(
-                    order_id=order_id, device=sp.device, mac=str(sp.mac),
-                    device_kind=sp.device_kind.value, mechanism=sp.mechanism,
-                    state=TargetState.PENDING.value, attempts=0, next_attempt_at=now,
-                    updated_at=now))
+            if added:
+                conn.execute(insert(_TARGETS), [
+                    {"order_id": order_id, "device": sp.device, "mac": str(sp.mac),
+                     "device_kind": sp.device_kind.value, "mechanism": sp.mechanism,
+                     "state": TargetState.PENDING.value, "attempts": 0,
+                     "next_attempt_at": now, "updated_at": now, "last_error": None,
+                     "applied_at": None, "verified_at": None, "removed_at": None,
+                     "transcript": None, "transcript_sha256": None, "verdict": None}
+                    for sp in added])
             dropped = []
             if prune:
-                for k, t in existing.items():
-                    if k not in wanted and t.applied_at is None:
-                        dropped.append(t)
-                        session.delete(t)
-            session.flush()
+                dropped = [t for k, t in existing.items()
+                           if k not in wanted and t.applied_at is None]
+                if dropped:
+                    conn.execute(delete(_TARGETS).where(
+                        _TARGETS.c.id.in_([t.id for t in dropped])))
             if added or dropped:
                 self.audit(session, actor, "targets.planned", order_id, {
                     "added": [dict(zip(("device", "mac", "mechanism"), _key(sp), strict=True))
@@ -84,30 +92,40 @@ class TargetsMixin(StoreBase):
         """Change a target's progress fields (see ``UPDATABLE``) and audit the change as
         ``audit_action``. ``transcript`` must already be scrubbed; its SHA-256 is stored
         and audited instead of the text."""
+        with self.write_session() as session:
+            return self._update_target_in(session, target_id, actor=actor,
+                                          audit_action=audit_action, fields=fields)
+
+    def _update_target_in(self, session: Session, target_id: int, *, actor: str,
+                          audit_action: str, fields: dict[str, Any]) -> TargetRecord:
+        """``update_target`` inside the caller's write transaction: one UPDATE ...
+        RETURNING (no ORM load and flush); the engine does this for every push and every
+        verification."""
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable target fields: {', '.join(sorted(unknown))}")
-        if "state" in fields:
-            fields["state"] = TargetState(fields["state"]).value
-        with self.write_session() as session:
-            row = session.get(s.Target, target_id)
-            if row is None:
-                raise NotFound(f"no target {target_id}")
-            audit_fields: dict[str, Any] = {}
-            for name, value in fields.items():
-                if name == "transcript":
-                    digest = hashlib.sha256(value.encode()).hexdigest() if value else None
-                    row.transcript, row.transcript_sha256 = value, digest
-                    audit_fields["transcript_sha256"] = digest
-                else:
-                    setattr(row, name, value)
-                    audit_fields[name] = value
-            row.updated_at = self.clock()
-            session.flush()
-            self.audit(session, actor, audit_action, row.order_id, {
-                "target_id": row.id, "device": row.device, "mac": row.mac,
-                "mechanism": row.mechanism, **audit_fields})
-            return convert.target(row)
+        values: dict[str, Any] = {}
+        audit_fields: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "transcript":
+                digest = hashlib.sha256(value.encode()).hexdigest() if value else None
+                values["transcript"], values["transcript_sha256"] = value, digest
+                audit_fields["transcript_sha256"] = digest
+            else:
+                if name == "state":
+                    value = TargetState(value).value
+                values[name] = value
+                audit_fields[name] = value
+        values["updated_at"] = self.clock()
+        row = session.connection().execute(
+            update(_TARGETS).where(_TARGETS.c.id == target_id).values(**values)
+            .returning(*_TARGETS.c)).first()
+        if row is None:
+            raise NotFound(f"no target {target_id}")
+        self.audit(session, actor, audit_action, row.order_id, {
+            "target_id": row.id, "device": row.device, "mac": row.mac,
+            "mechanism": row.mechanism, **audit_fields})
+        return convert.target(row)
 
     def get_target(self, target_id: int) -> TargetRecord:
         with self.read_session() as session:
