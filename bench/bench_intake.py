@@ -83,7 +83,11 @@ async def _load(d: BenchDaemon, bodies: list[bytes], rate: float
                 ) -> tuple[Side, Side, float]:
     hooks, health = Side(), Side()
     prepared = [(raw, webhook_headers(d.key, raw)) for raw in bodies]
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=64)
+    # No connection limit: an open-loop client must not queue requests itself. With a
+    # limit, requests queued in httpcore's pool cost the client CPU quadratically in
+    # the queue's length, and on a 2-core machine the client then starves the daemon
+    # it measures (seen here: the run collapsed to ~10 requests/s).
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
         # warm the connection pool and both endpoints (untimed)
         await asyncio.gather(*(client.get(f"{d.base}/healthz") for _ in range(8)))

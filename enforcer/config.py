@@ -114,6 +114,9 @@ class EngineSettings(BaseModel):
     # before "absent" counts as verified (a real modem re-registers in 30-90 s).
     verify_settle_s: Annotated[float, Field(ge=0)] = 90.0
     due_scan_s: Annotated[float, Field(gt=0)] = 1.0
+    # A device loop's passes (a few indexed queries each) are at least this far apart;
+    # wakes in between (e.g. a burst of new orders) are served by one pass.
+    pass_gap_s: Annotated[float, Field(ge=0, le=5)] = 0.1
     orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
     full_scan_s: Annotated[float, Field(gt=0)] = 30.0
     reconcile_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16

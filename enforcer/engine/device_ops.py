@@ -162,7 +162,7 @@ class DeviceOps:
             if specs:
                 targets = await self._db(self.store.upsert_targets, order.id, specs, actor=ACTOR)
             mine = [t for t in targets if t.device == device]
-            kicked = await self._push_due(mine)
+            kicked = await self._push_due(mine, {x.mac: x for x in looks})
             mine = [t for t in await self._db(self.store.targets_for_order, order.id)
                     if t.device == device and t.state is not TargetState.REMOVED]
             ok, looks, why = await self._confirm_blocked(
@@ -209,21 +209,24 @@ class DeviceOps:
                 if ecm is not None:
                     await self._db(self.store.set_ecm_mac, order.id, d.mac, ecm, actor=ACTOR)
 
-    async def _push_due(self, targets: list[TargetRecord]) -> set[Mac]:
+    async def _push_due(self, targets: list[TargetRecord],
+                        seen: dict[Mac, Look] | None = None) -> set[Mac]:
+        """Push the targets that are due; ``seen``: this pass's look-ups, by MAC."""
         now = self.clock()
         due = [t for t in targets if t.state in (TargetState.PENDING, TargetState.RETRYING)
                and (t.next_attempt_at is None or _aware(t.next_attempt_at) <= now)]
         kicked: set[Mac] = set()
         for t in due:
-            if await self.push(t):
+            if await self.push(t, (seen or {}).get(t.mac)):
                 kicked.add(t.mac)
         return kicked
 
-    async def push(self, t: TargetRecord) -> bool:
-        """Apply one target (and kick when the mechanism needs it); True if kicked."""
+    async def push(self, t: TargetRecord, seen: Look | None = None) -> bool:
+        """Apply one target (and kick when the mechanism needs it); True if kicked.
+        ``seen``: the MAC's look-up on the device moments ago, if the caller has one."""
         drv = self.pool.get(t.device)
         if self.persistence(t.device, t.mechanism) == "registration" and \
-                await self._not_registered(t):
+                await self._not_registered(t, seen):
             return False
         started = time.monotonic()
         try:
@@ -270,16 +273,21 @@ class DeviceOps:
             "changed": res.changed, "failed": res.failed, "error": res.error})
         return not res.failed
 
+    def has_deferred_kicks(self, order_id: str, device: str) -> bool:
+        return (order_id, device) in self._deferred
+
     async def run_deferred_kicks(self, order_id: str, device: str) -> None:
         """The kicks an immediate block allowed to wait (within the reset budget)."""
         for t in self._deferred.pop((order_id, device), []):
             await self.kick(t)
 
-    async def _not_registered(self, t: TargetRecord) -> bool:
+    async def _not_registered(self, t: TargetRecord, seen: Look | None = None) -> bool:
         """A per-registration block cannot be applied to a modem that is not registered
         here (moved away, powered off): nothing can forward through this device, so
         the target holds as "absent"; the reconciler and watcher re-apply it the moment
         the MAC registers here again."""
+        if seen is not None and seen.verdict is not Verdict.ABSENT and seen.error is None:
+            return False  # registered here moments ago
         x = await look(self.pool, t.device, t.mac)
         if x.verdict is not Verdict.ABSENT or x.error is not None:
             return False

@@ -34,7 +34,14 @@ class DeviceRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sem = asyncio.Semaphore(settings.engine.orders_per_device)
+        # Orders with a task (waiting for an order slot or being worked on). A pass starts
+        # tasks and returns: an order that arrives while others are being pushed or
+        # verified is picked up at the next wake, not after the slowest of them.
         self.busy: set[str] = set()
+        self._work: set[asyncio.Task[None]] = set()
+        # Resets an immediate block let wait for the reset budget: they run beside the
+        # order loop, so an order waiting for a reset token holds no order slot.
+        self._kicks: set[asyncio.Task[None]] = set()
         self._last_full = float("-inf")
         self._since: Any = None
 
@@ -42,10 +49,25 @@ class DeviceRunner:
         self._task = asyncio.create_task(self._run(), name=f"device:{self.device}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [*self._work, *self._kicks, *([self._task] if self._task is not None else [])]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._work.clear()
+        self._kicks.clear()
+        self.busy.clear()
+
+    def _kick_later(self, order_id: str) -> None:
+        task = asyncio.create_task(self.ops.run_deferred_kicks(order_id, self.device),
+                                   name=f"kicks:{self.device}:{order_id}")
+        self._kicks.add(task)
+        task.add_done_callback(self._kick_done)
+
+    def _kick_done(self, task: asyncio.Task[None]) -> None:
+        self._kicks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: deferred resets failed", self.device, exc_info=task.exception())
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,6 +103,7 @@ class DeviceRunner:
                 log.exception("%s: pass failed", self.device)
             # The engine's poller wakes this loop when something concerns the device; a
             # full pass runs at least every ``full_scan_s`` regardless.
+            await asyncio.sleep(self.cfg.engine.pass_gap_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.cfg.engine.full_scan_s)
             self._wake.clear()
@@ -110,26 +133,37 @@ class DeviceRunner:
         again = sorted(set(stale) | {t.order_id for t in due})
         if again:
             await asyncio.to_thread(st.clear_scans_on, self.device, again)
-        work = list(dict.fromkeys(lift + ban + again))
-        await asyncio.gather(*(self._one(order_id) for order_id in work
-                               if order_id not in self.busy))
+        for order_id in dict.fromkeys(lift + ban + again):
+            if order_id not in self.busy:
+                self.busy.add(order_id)
+                task = asyncio.create_task(self._one(order_id),
+                                           name=f"order:{self.device}:{order_id}")
+                self._work.add(task)
+                task.add_done_callback(self._work.discard)
 
     async def _one(self, order_id: str) -> None:
-        async with self._sem:
-            if not self.holds(self.device) or order_id in self.busy:
-                return
-            self.busy.add(order_id)
-            try:
-                order = await asyncio.to_thread(self.store.get_order, order_id)
-                if order.state is OrderState.LIFTING:
-                    settled = await self.ops.scan_lift(order, self.device)
-                elif order.state.value in BAN_STATES or order.state is OrderState.LIFT_PENDING:
-                    settled = await self.ops.scan_ban(order, self.device)
-                else:
-                    return
-                if not settled:  # the scan waits (e.g. for another layer): derive anyway
-                    await self.settle(order_id)
-                # Resets put off by an immediate block happen after the order is settled.
-                await self.ops.run_deferred_kicks(order_id, self.device)
-            finally:
-                self.busy.discard(order_id)
+        """One order on this device (``busy`` holds it from the pass that started it)."""
+        try:
+            async with self._sem:
+                if self.holds(self.device):
+                    await self._scan(order_id)
+        except EnforcerError as e:
+            log.warning("%s: order %s: %s", self.device, order_id, e)
+        except Exception:
+            log.exception("%s: order %s failed", self.device, order_id)
+        finally:
+            self.busy.discard(order_id)
+
+    async def _scan(self, order_id: str) -> None:
+        order = await asyncio.to_thread(self.store.get_order, order_id)
+        if order.state is OrderState.LIFTING:
+            settled = await self.ops.scan_lift(order, self.device)
+        elif order.state.value in BAN_STATES or order.state is OrderState.LIFT_PENDING:
+            settled = await self.ops.scan_ban(order, self.device)
+        else:
+            return
+        if not settled:  # the scan waits (e.g. for another layer): derive anyway
+            await self.settle(order_id)
+        # Resets put off by an immediate block happen after the order is settled.
+        if self.ops.has_deferred_kicks(order_id, self.device):
+            self._kick_later(order_id)
