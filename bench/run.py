@@ -61,7 +61,10 @@ def render_summary(out: Path) -> str:
     lines = ["# Benchmark summary", ""]
     if results:
         m = results[0]["machine"]
-        lines += [f"- Machine: {m['cpu_model']}, nproc={m['nproc']}, {m['memory_gib']} GiB RAM",
+        speed = (f", pure-Python loop of 5M additions {m['python_loop_5M_s']} s"
+                 if "python_loop_5M_s" in m else "")
+        lines += [f"- Machine: {m['cpu_model']}, nproc={m['nproc']}, {m['memory_gib']} GiB RAM"
+                  f"{speed}",
                   f"- {m['platform']}; Python {m['python']}; {m['net_snmp']}", ""]
     lines += ["| benchmark | figure | ours (median) | reference (median) | ratio | target "
               "| result |", "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -43,6 +43,7 @@ class DeviceRunner:
         # order loop, so an order waiting for a reset token holds no order slot.
         self._kicks: set[asyncio.Task[None]] = set()
         self._last_full = float("-inf")
+        self._last_recheck = float("-inf")
         self._since: Any = None
 
     def start(self) -> None:
@@ -121,16 +122,16 @@ class DeviceRunner:
         if since is None:
             self._last_full = now_mono
         # A ban waiting for lift approvals stays in force: it is scanned and repaired too.
-        ban = await asyncio.to_thread(st.unscanned_orders, self.device,
-                                      (*BAN_STATES, OrderState.LIFT_PENDING.value), "ban",
-                                      since=since, nodes=self.nodes)
-        lift = await asyncio.to_thread(st.unscanned_orders, self.device,
-                                       (OrderState.LIFTING.value,), "lift", since=since)
+        # Failed scans and due targets are looked for at most every ``due_scan_s`` (the
+        # retry backoff is seconds), new and changed orders on every pass.
+        recheck = now_mono - self._last_recheck >= self.cfg.engine.due_scan_s
+        ban, lift, again = await asyncio.to_thread(
+            st.device_work, self.device, ban_states=(*BAN_STATES, OrderState.LIFT_PENDING.value),
+            since=since, nodes=self.nodes,
+            stale_after_s=self.cfg.engine.retry_base_s if recheck else None)
         self._since = started
-        retry_after = self.cfg.engine.retry_base_s
-        stale = await asyncio.to_thread(st.stale_scans, self.device, retry_after)
-        due = await asyncio.to_thread(st.due_targets_on, self.device)
-        again = sorted(set(stale) | {t.order_id for t in due})
+        if recheck:
+            self._last_recheck = now_mono
         if again:
             await asyncio.to_thread(st.clear_scans_on, self.device, again)
         for order_id in dict.fromkeys(lift + ban + again):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from enforcer.store import convert
 from enforcer.store import schema as s
@@ -164,8 +164,6 @@ class ClusterMixin(StoreBase):
         scope, node), devices with targets due now, devices with failed scans older
         than ``stale_after_s``, and the devices holding targets of the changed orders.
         A few indexed queries for the whole instance."""
-        from sqlalchemy import or_
-
         now = self.clock()
         with self.read_session() as session:
             changed = [(i, sc, nd) for i, sc, nd in session.execute(
@@ -268,22 +266,26 @@ class ClusterMixin(StoreBase):
         """Ids of orders in ``states`` that ``device`` has no ``phase`` scan for yet,
         oldest first; with ``since``, only orders created or changed since then (the
         cheap query the device loops run every second; a full one now and then)."""
-        scanned = select(s.OrderScan.order_id).where(
-            s.OrderScan.device == device, s.OrderScan.phase == phase)
-        q = select(s.Order.id).where(s.Order.state.in_(list(states)))
-        if since is not None:
-            q = q.where(s.Order.updated_at >= since)
-        if nodes is not None:
-            # A CMTS answers for footprint orders, orders without a node, orders on the
-            # nodes it serves, and orders it already holds a target for.
-            from sqlalchemy import or_
-
-            held = select(s.Target.order_id).where(s.Target.device == device)
-            q = q.where(or_(s.Order.scope == "footprint", s.Order.node.is_(None),
-                            s.Order.node.in_(list(nodes)), s.Order.id.in_(held)))
-        q = q.where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at)
         with self.read_session() as session:
-            return list(session.scalars(q))
+            return list(session.scalars(_unscanned_q(device, states, phase, since, nodes)))
+
+    def device_work(self, device: str, *, ban_states: Iterable[str],
+                    since: datetime | None, nodes: Iterable[str] | None,
+                    stale_after_s: float | None) -> tuple[list[str], list[str], list[str]]:
+        """What one pass of a device loop looks at, in one read: (orders to scan for a
+        ban, orders to lift, orders to scan again because a scan failed more than
+        ``stale_after_s`` ago or a target on the device is due; None skips the last)."""
+        with self.read_session() as session:
+            ban = list(session.scalars(_unscanned_q(device, ban_states, "ban", since, nodes)))
+            lift = list(session.scalars(_unscanned_q(device, ("lifting",), "lift", since,
+                                                     None)))
+            again: list[str] = []
+            if stale_after_s is not None:
+                stale = set(session.scalars(_stale_q(self.clock(), device, stale_after_s)))
+                due = set(session.scalars(_due_q(self.clock(), device).with_only_columns(
+                    s.Target.order_id)))
+                again = sorted(stale | due)
+        return ban, lift, again
 
     def scanned_orders_in(self, device: str, states: Iterable[str]) -> list[str]:
         """Ids of orders in ``states`` that ``device`` has answered for."""
@@ -294,26 +296,13 @@ class ClusterMixin(StoreBase):
 
     def due_targets_on(self, device: str) -> list[Any]:
         """Pending or retrying targets on ``device`` whose next attempt has come."""
-        from sqlalchemy import or_
-
-        from enforcer.store import convert
-
-        now = self.clock()
-        q = (select(s.Target).where(s.Target.device == device)
-             .where(s.Target.state.in_(("pending", "retrying")))
-             .where(or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now))
-             .order_by(s.Target.next_attempt_at, s.Target.id))
         with self.read_session() as session:
-            return [convert.target(t) for t in session.scalars(q)]
+            return [convert.target(t) for t in session.scalars(_due_q(self.clock(), device))]
 
     def stale_scans(self, device: str, older_than_s: float) -> list[str]:
         """Orders whose scan on ``device`` failed more than ``older_than_s`` ago."""
-        cutoff = self.clock() - timedelta(seconds=older_than_s)
-        q = select(s.OrderScan.order_id).where(
-            s.OrderScan.device == device, s.OrderScan.ok.is_(False),
-            s.OrderScan.scanned_at <= cutoff)
         with self.read_session() as session:
-            return list(session.scalars(q))
+            return list(session.scalars(_stale_q(self.clock(), device, older_than_s)))
 
     def settle_order(self, order_id: str, relevant: Relevant, *,
                      actor: str = "engine") -> Settled:
@@ -380,6 +369,35 @@ class ClusterMixin(StoreBase):
 
 
 BAN_STATES = ("accepted", "enforcing", "enforced", "verified")
+
+
+def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime | None,
+                 nodes: Iterable[str] | None) -> Any:
+    scanned = select(s.OrderScan.order_id).where(
+        s.OrderScan.device == device, s.OrderScan.phase == phase)
+    q = select(s.Order.id).where(s.Order.state.in_(list(states)))
+    if since is not None:
+        q = q.where(s.Order.updated_at >= since)
+    if nodes is not None:
+        # A CMTS answers for footprint orders, orders without a node, orders on the
+        # nodes it serves, and orders it already holds a target for.
+        held = select(s.Target.order_id).where(s.Target.device == device)
+        q = q.where(or_(s.Order.scope == "footprint", s.Order.node.is_(None),
+                        s.Order.node.in_(list(nodes)), s.Order.id.in_(held)))
+    return q.where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at)
+
+
+def _due_q(now: datetime, device: str) -> Any:
+    return (select(s.Target).where(s.Target.device == device)
+            .where(s.Target.state.in_(("pending", "retrying")))
+            .where(or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now))
+            .order_by(s.Target.next_attempt_at, s.Target.id))
+
+
+def _stale_q(now: datetime, device: str, older_than_s: float) -> Any:
+    return select(s.OrderScan.order_id).where(
+        s.OrderScan.device == device, s.OrderScan.ok.is_(False),
+        s.OrderScan.scanned_at <= now - timedelta(seconds=older_than_s))
 
 
 def _derive(state: str, relevant: list[str], scans: dict[str, Any],
