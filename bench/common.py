@@ -3,6 +3,7 @@ credentials and scaled-down topologies for smoke runs."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ def python_speed_s(n: int = 5_000_000) -> float:
     return round(best, 2)
 
 
+@functools.cache
 def machine() -> dict[str, Any]:
     """CPU model, nproc, memory, Python and net-snmp versions, platform, and a
     single-thread Python speed probe (``python_loop_5M_s``)."""
