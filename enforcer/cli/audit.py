@@ -12,11 +12,10 @@ from enforcer.audit import read_anchor_file, verify_store
 from enforcer.audit.anchor import Anchor
 from enforcer.audit.verify_bundle import BundleError, verify_file
 from enforcer.cli.client import Exit, fail
-from enforcer.cli.local import load_config, open_store
+from enforcer.cli.local import load_config, with_store
 from enforcer.cli.options import Config, Json, print_json
 from enforcer.config import Settings
-from enforcer.errors import ConfigError, StoreError
-from enforcer.store import NotFound
+from enforcer.errors import ConfigError
 
 audit_app = typer.Typer(help="The audit trail and evidence bundles.", no_args_is_help=True)
 Anchors = Annotated[Path | None, typer.Option(
@@ -41,13 +40,7 @@ def verify(anchors: Anchors = None, config: Config = None, json: Json = False) -
     (or the truncation an anchor reveals)."""
     settings = load_config(config)
     found = _anchors(settings, anchors)
-    store = open_store(config)
-    try:
-        v = verify_store(store, found)
-    except StoreError as e:
-        fail(str(e), Exit.CONFIG)
-    finally:
-        store.dispose()
+    v = with_store(config, lambda store: verify_store(store, found))
     if json:
         print_json({"ok": v.ok, "first_bad_seq": v.first_bad_seq, "reason": v.reason,
                     "anchors_checked": v.anchors_checked})
@@ -78,16 +71,8 @@ def export(
         secrets = settings.secret_values() + policy_for(settings).secret_values()
     except ConfigError as e:
         fail(str(e), Exit.CONFIG)
-    store = open_store(config)
-    try:
-        doc = build_bundle(store, order_id, anchors=found, secrets=secrets,
-                           full_chain=full_chain)
-    except NotFound as e:
-        fail(str(e), Exit.NOT_FOUND)
-    except StoreError as e:
-        fail(str(e), Exit.CONFIG)
-    finally:
-        store.dispose()
+    doc = with_store(config, lambda store: build_bundle(
+        store, order_id, anchors=found, secrets=secrets, full_chain=full_chain))
     write_bundle(doc, out)
     chain = doc["bundle"]["chain"]
     typer.echo(f"wrote {out}: order {order_id}, chain seq {chain['first_seq']}.."
