@@ -30,22 +30,20 @@ def free_port() -> int:
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path,
-               timeout: float = 30.0, *, path: str = "/readyz",
-               what: str = "enforcer serve") -> None:
-    """Wait until the server at ``base`` (``enforcer serve`` unless told) answers ``path``
-    with 200; raise with the tail of its log if it exits or is not ready in time (the
-    process is left running)."""
+               timeout: float = 30.0) -> None:
+    """Wait until ``enforcer serve`` at ``base`` answers /readyz with 200; raise with the
+    tail of its log if it exits or is not ready in time (the process is left running)."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited:\n" + log_path.read_text()[-4000:])
+            raise RuntimeError("enforcer serve exited:\n" + log_path.read_text()[-4000:])
         try:
-            if httpx.get(base + path, timeout=1).status_code == 200:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready:\n" + log_path.read_text()[-4000:])
+            raise TimeoutError("enforcer serve not ready:\n" + log_path.read_text()[-4000:])
         time.sleep(0.1)
 
 

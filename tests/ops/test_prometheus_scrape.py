@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from lab.testing import free_port, wait_ready
+from lab.testing import free_port
 from tests.ops.conftest import ROOT, OpsDaemon, ban, casa_modem
 
 prometheus_path = shutil.which("prometheus")
@@ -80,7 +80,18 @@ def prom(ops_daemon: OpsDaemon, tmp_path_factory: pytest.TempPathFactory) -> Ite
         stdout=log, stderr=subprocess.STDOUT, cwd=work)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc, log_path, 30, path="/-/ready", what="prometheus")
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("prometheus exited:\n" + log_path.read_text()[-3000:])
+            try:
+                if httpx.get(base + "/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("prometheus not ready:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
         yield Prom(base, proc, log_path)
     finally:
         proc.terminate()
