@@ -12,10 +12,11 @@ from enforcer.audit import read_anchor_file, verify_store
 from enforcer.audit.anchor import Anchor
 from enforcer.audit.verify_bundle import BundleError, verify_file
 from enforcer.cli.client import Exit, fail
-from enforcer.cli.local import load_config, with_store
+from enforcer.cli.local import load_config, open_store
 from enforcer.cli.options import Config, Json, print_json
 from enforcer.config import Settings
-from enforcer.errors import ConfigError
+from enforcer.errors import ConfigError, StoreError
+from enforcer.store import NotFound
 
 audit_app = typer.Typer(help="The audit trail and evidence bundles.", no_args_is_help=True)
 Anchors = Annotated[Path | None, typer.Option(
@@ -40,7 +41,13 @@ def verify(anchors: Anchors = None, config: Config = None, json: Json = False) -
     (or the truncation an anchor reveals)."""
     settings = load_config(config)
     found = _anchors(settings, anchors)
-    v = with_store(config, lambda store: verify_store(store, found))
+    store = open_store(config)
+    try:
+        v = verify_store(store, found)
+    except StoreError as e:
+        fail(str(e), Exit.CONFIG)
+    finally:
+        store.dispose()
     if json:
         print_json({"ok": v.ok, "first_bad_seq": v.first_bad_seq, "reason": v.reason,
                     "anchors_checked": v.anchors_checked})
@@ -71,8 +78,16 @@ def export(
         secrets = settings.secret_values() + policy_for(settings).secret_values()
     except ConfigError as e:
         fail(str(e), Exit.CONFIG)
-    doc = with_store(config, lambda store: build_bundle(
-        store, order_id, anchors=found, secrets=secrets, full_chain=full_chain))
+    store = open_store(config)
+    try:
+        doc = build_bundle(store, order_id, anchors=found, secrets=secrets,
+                           full_chain=full_chain)
+    except NotFound as e:
+        fail(str(e), Exit.NOT_FOUND)
+    except StoreError as e:
+        fail(str(e), Exit.CONFIG)
+    finally:
+        store.dispose()
     write_bundle(doc, out)
     chain = doc["bundle"]["chain"]
     typer.echo(f"wrote {out}: order {order_id}, chain seq {chain['first_seq']}.."

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
@@ -16,7 +15,6 @@ from enforcer.domain.model import Role
 from enforcer.errors import ConfigError, StoreError
 from enforcer.store import Conflict, NotFound, Store, upgrade
 
-T = TypeVar("T")
 users_app = typer.Typer(help="API users (local: needs the config).", no_args_is_help=True)
 
 
@@ -38,26 +36,6 @@ def open_store(config: Config) -> Store:
     return Store.from_url(url)
 
 
-def with_store(config: Config, fn: Callable[[Store], T], *,
-               invalid: tuple[type[Exception], ...] = ()) -> T:
-    """``fn`` on the config's store, closed afterwards. Store errors exit with their code
-    (not found, conflict, other database errors as a configuration error) and the
-    ``invalid`` exceptions as invalid input."""
-    store = open_store(config)
-    try:
-        return fn(store)
-    except NotFound as e:
-        fail(str(e), Exit.NOT_FOUND)
-    except Conflict as e:
-        fail(str(e), Exit.CONFLICT)
-    except StoreError as e:
-        fail(str(e), Exit.CONFIG)
-    except invalid as e:
-        fail(str(e), Exit.INVALID)
-    finally:
-        store.dispose()
-
-
 @users_app.command("add")
 def add_user(
     name: str,
@@ -68,11 +46,18 @@ def add_user(
     config: Config = None, json: Json = False,
 ) -> None:
     """Create a user and print its token ONCE (only a hash is stored)."""
-    def add(store: Store) -> tuple[Any, str]:
+    store = open_store(config)
+    try:
         expires = store.clock() + timedelta(days=expires_in_days) if expires_in_days else None
-        return store.add_user(name, role, expires, actor="cli", groups=group or ())
-
-    user, token = with_store(config, add, invalid=(ValueError,))
+        user, token = store.add_user(name, role, expires, actor="cli", groups=group or ())
+    except Conflict as e:
+        fail(str(e), Exit.CONFLICT)
+    except ValueError as e:
+        fail(str(e), Exit.INVALID)
+    except StoreError as e:
+        fail(str(e), Exit.CONFIG)
+    finally:
+        store.dispose()
     if json:
         print_json({"name": user.name, "role": user.role.value, "token": token,
                     "groups": list(user.groups),
@@ -88,7 +73,15 @@ def add_user(
 @users_app.command("disable")
 def disable_user(name: str, config: Config = None, json: Json = False) -> None:
     """Revoke a user's token at once (e.g. a leaked token); audited."""
-    user = with_store(config, lambda store: store.disable_user(name, actor="cli"))
+    store = open_store(config)
+    try:
+        user = store.disable_user(name, actor="cli")
+    except NotFound as e:
+        fail(str(e), Exit.NOT_FOUND)
+    except StoreError as e:
+        fail(str(e), Exit.CONFIG)
+    finally:
+        store.dispose()
     if json:
         print_json({"name": user.name, "role": user.role.value, "disabled": True})
         return
