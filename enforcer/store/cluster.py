@@ -10,13 +10,12 @@ bumps ``epoch`` and is audited.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 
-from enforcer.domain.model import OrderState
 from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
@@ -261,6 +260,15 @@ class ClusterMixin(StoreBase):
                     for r in session.scalars(select(s.OrderScan).where(
                         s.OrderScan.order_id == order_id))]
 
+    def unscanned_orders(self, device: str, states: Iterable[str], phase: str, *,
+                         since: datetime | None = None,
+                         nodes: Iterable[str] | None = None) -> list[str]:
+        """Ids of orders in ``states`` that ``device`` has no ``phase`` scan for yet,
+        oldest first; with ``since``, only orders created or changed since then (the
+        cheap query the device loops run every second; a full one now and then)."""
+        with self.read_session() as session:
+            return list(session.scalars(_unscanned_q(device, states, phase, since, nodes)))
+
     def device_work(self, device: str, *, ban_states: Iterable[str],
                     since: datetime | None, nodes: Iterable[str] | None,
                     stale_after_s: float | None) -> tuple[list[str], list[str], list[str]]:
@@ -285,6 +293,16 @@ class ClusterMixin(StoreBase):
              .where(s.OrderScan.device == device, s.Order.state.in_(list(states))))
         with self.read_session() as session:
             return list(session.scalars(q))
+
+    def due_targets_on(self, device: str) -> list[Any]:
+        """Pending or retrying targets on ``device`` whose next attempt has come."""
+        with self.read_session() as session:
+            return [convert.target(t) for t in session.scalars(_due_q(self.clock(), device))]
+
+    def stale_scans(self, device: str, older_than_s: float) -> list[str]:
+        """Orders whose scan on ``device`` failed more than ``older_than_s`` ago."""
+        with self.read_session() as session:
+            return list(session.scalars(_stale_q(self.clock(), device, older_than_s)))
 
     def settle_order(self, order_id: str, relevant: Relevant, *,
                      actor: str = "engine") -> Settled:
@@ -315,17 +333,15 @@ class ClusterMixin(StoreBase):
         if new is None or (new == before and detail == order.state_detail):
             return Settled(before, before, order, order.verified_at is not None)
         now = self.clock()
-        stamp = _STAMP.get(OrderState(new))
-        stamps: dict[str, Any] = {stamp: now} if stamp is not None and before != new else {}
-        conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(
-            state=new, state_detail=detail, updated_at=now, **stamps))
+        values = {"state": new, "state_detail": detail, "updated_at": now}
+        stamp = _STAMP.get(new)  # type: ignore[call-overload]
+        if stamp is not None and before != new:
+            values[stamp] = now
+        conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(**values))
         if new != before:
             self.audit(session, actor, "order.state", order_id,
                        {"from": before, "to": new, "detail": detail})
-        # The row as now written, without reading it back.
-        after = replace(order, state=OrderState(new), state_detail=detail, updated_at=now,
-                        **stamps)
-        return Settled(before, new, after, order.verified_at is not None)
+        return Settled(before, new, _load(session, order_id), order.verified_at is not None)
 
     def set_ecm_mac(self, order_id: str, box: Any, ecm: Any, *, actor: str) -> None:
         """Record a set-top's embedded modem MAC learnt from the headend controller."""
