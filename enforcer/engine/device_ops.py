@@ -322,9 +322,13 @@ class DeviceOps:
                     error, delay)
 
     async def _fall_back(self, t: TargetRecord, error: str) -> bool:
-        """A full table: use the device's next mechanism, never drop the ban."""
-        mechs = self.pool.get(t.device).mechanisms()
-        rest = mechs[mechs.index(t.mechanism) + 1:] if t.mechanism in mechs else []
+        """A full table: use the device's next mechanism, never drop the ban. Mechanisms
+        bounded by the same table (the deny list by SNMP and by CLI) are passed over:
+        the table is as full by one transport as by the other."""
+        drv = self.pool.get(t.device)
+        mechs = drv.mechanisms()
+        rest = [m for m in (mechs[mechs.index(t.mechanism) + 1:] if t.mechanism in mechs
+                            else []) if not _same_table(drv.profile, t.mechanism, m)]
         self.metrics.fallbacks.labels(t.device, t.mechanism).inc()
         if not rest:
             await self._retry(t, f"{error}; no other mechanism on {t.device}")
@@ -422,6 +426,12 @@ def _not_blocked(looks: list[Look], kicked: set[Mac], *,
         if x.mac in kicked and x.transient:
             return f"{x.mac} re-registering on {x.device} ({x.state})"
     return None
+
+
+def _same_table(profile: Any, full: str, other: str) -> bool:
+    """True when ``other`` adds to the bounded table ``full`` found full."""
+    a, b = profile.mechanism(full).capacity, profile.mechanism(other).capacity
+    return a is not None and b is not None and a.limit == b.limit
 
 
 def _aware(d: datetime) -> datetime:

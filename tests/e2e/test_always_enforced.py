@@ -142,7 +142,9 @@ def test_full_deny_list_falls_back_and_alerts(env: tuple[LabHandle, Daemon]) -> 
     order = d.get(f"/v1/orders/{oid}")
     mechs = {t["mechanism"]: t["state"] for t in order["targets"]}
     assert mechs.get("deny-list") == "removed", mechs  # refused: the list holds 1 entry
-    assert any(s == "verified" for s in mechs.values()), mechs
+    # The CLI form adds to the same (full) table: passed over for CM-CTRL.
+    assert "deny-list-cli" not in mechs, mechs
+    assert mechs.get("cm-ctrl-disable-forwarding") == "verified", mechs
     assert metric(d, "enforcer_mechanism_fallbacks_total", device="e6000-1") >= 1
     assert lab.truth("00:1d:cf:00:00:b2")["forwarding"] is False
     assert len(lab.blocks("e6000-1")["deny"]) == 1
