@@ -10,6 +10,7 @@
     |   +-- DeviceUnreachable       no answer within timeout and retries
     |   +-- SnmpError               the agent answered with an error
     |   |   +-- SnmpAuthError       wrong credentials, unknown user/engine, not in time window
+    |   |   +-- SnmpStatusError     a non-zero error-status (noCreation, resourceUnavailable, ...)
     |   +-- SshError                SSH or CLI level failure
     |       +-- HostKeyError        unknown or changed SSH host key (never auto-accepted)
     |       +-- CliCommandError     the device rejected a command
@@ -67,6 +68,16 @@ class SnmpError(TransportError):
 
 class SnmpAuthError(SnmpError):
     """SNMPv3 USM refused us: wrong credentials, unknown user/engine, not in time window."""
+
+
+class SnmpStatusError(SnmpError):
+    """The agent answered with a non-zero error-status (RFC 3416), e.g. noCreation:
+    ``status`` is its RFC 3416 name, ``oid`` the varbind the error-index points at."""
+
+    def __init__(self, *, device: str, op: str, oid: str, status: str) -> None:
+        self.status = status
+        self.oid = oid
+        super().__init__(f"{op} {oid} -> {status}", device=device)
 
 
 class SshError(TransportError):

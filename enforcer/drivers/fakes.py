@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from enforcer.errors import SnmpStatusError
 from enforcer.transport.base import Missing, Oid, SetVarbind, SnmpValue, oid_str
-from enforcer.transport.snmp import SnmpStatusError
 
 
 @dataclass

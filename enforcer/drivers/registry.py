@@ -73,19 +73,21 @@ class DriverRegistry:
         snmp_spec, snmp_creds = profile.transports.snmp, creds.snmp
         if snmp_spec is not None and snmp_creds is not None:
             async def snmp() -> SnmpSession:
-                # Reads on the lean BER path, writes with pysnmp (transport/hybrid.py).
+                # The lean BER client (transport/hybrid.py); pysnmp writes if asked.
                 assert snmp_spec is not None and snmp_creds is not None
-                writer = await PysnmpSession.open(
-                    snmp_engine, device_name, device.host, device.snmp_port, snmp_creds,
-                    timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
-                    max_repetitions=snmp_spec.max_repetitions, metrics=metrics,
-                    source_address=source_address)
+                writer = None
+                if snmp_spec.writer == "pysnmp":
+                    writer = await PysnmpSession.open(
+                        snmp_engine, device_name, device.host, device.snmp_port, snmp_creds,
+                        timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
+                        max_repetitions=snmp_spec.max_repetitions, metrics=metrics,
+                        source_address=source_address)
                 reader = FastSnmpClient(
                     device.host, device.snmp_port, snmp_creds, device=device_name,
                     max_repetitions=snmp_spec.max_repetitions, timeout_s=snmp_spec.timeout_s,
                     retries=snmp_spec.retries, source_address=source_address,
                     budget=RequestBudget(max_in_flight=limits.max_sessions * 2))
-                return HybridSession(writer, reader)
+                return HybridSession(reader, writer, metrics=metrics)
         cli: Factory[CliSession] | None = None
         ssh_spec, ssh_creds = profile.transports.ssh, creds.ssh
         if ssh_spec is not None and ssh_creds is not None:

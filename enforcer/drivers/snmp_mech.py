@@ -12,10 +12,9 @@ from __future__ import annotations
 from enforcer.domain.mac import Mac
 from enforcer.drivers.render import Context, get_line, set_line, show_value
 from enforcer.drivers.snmp_state import RowResolver, lookup_value, read_sources
-from enforcer.errors import CapacityError, DriverError
+from enforcer.errors import CapacityError, DriverError, SnmpStatusError
 from enforcer.inventory.profiles import Kick, Mechanism, Profile, Varbind
 from enforcer.transport.base import Missing, SnmpSession
-from enforcer.transport.snmp import SnmpStatusError
 
 
 class SnmpMechanisms:

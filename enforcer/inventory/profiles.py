@@ -86,6 +86,8 @@ class SnmpTransportSpec(BaseModel):
     max_repetitions: int = Field(25, ge=1, le=100)
     timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+    # SETs on the lean BER client (default) or through pysnmp, for an agent that needs it.
+    writer: Literal["lean", "pysnmp"] = "lean"
 
 
 class SshTransportSpec(BaseModel):

@@ -1,4 +1,4 @@
-"""A lean asyncio SNMP client for bulk polling: GET and multi-column GETBULK walks.
+"""A lean asyncio SNMP client: GET, multi-column GETBULK walks and SET.
 
 Built on the snmpwire codec instead of pysnmp/pyasn1 (docsis-facts.md section 7: pysnmp
 spends 100-500 us per varbind, net-snmp about 3 us). One connected UDP socket per client;
@@ -9,7 +9,9 @@ time-window resync (RFC 3414 sections 3.2 and 4).
 
 Errors (enforcer/errors.py): no answer within ``timeout_s`` x (``retries`` + 1) ->
 DeviceUnreachable; a USM Report -> SnmpAuthError naming it; a non-zero error-status ->
-SnmpError naming the OID and status (RFC 3416 section 3); an undecodable answer -> SnmpError.
+SnmpError naming the OID and status (RFC 3416 section 3; SnmpStatusError with the status
+name for a SET, which drivers match against a profile's ``full_errors`` / ``not_present``);
+an undecodable answer -> SnmpError. A SET over v2c needs ``allow_v2c_writes``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from enforcer.errors import ConfigError, SnmpAuthError, SnmpError
+from enforcer.errors import ConfigError, SnmpAuthError, SnmpError, SnmpStatusError
 from enforcer.inventory.model import Inventory, SnmpCredentials
 from enforcer.transport.fastsnmp_codec import (
     Row,
@@ -28,6 +30,7 @@ from enforcer.transport.fastsnmp_codec import (
     column_prefix,
     decode_columns,
     get_pdu,
+    set_pdu,
 )
 from enforcer.transport.fastsnmp_net import Exchanger, RequestBudget
 from enforcer.transport.fastsnmp_usm import USM_REPORT_TEXT, Response, UsmReport, V3User
@@ -85,6 +88,7 @@ class FastSnmpClient:
         self.max_repetitions = max_repetitions
         self._community: bytes | None = None
         self._user: V3User | None = None
+        self._writes = credentials.version == "3" or credentials.allow_v2c_writes
         if credentials.version == "2c":
             if not credentials.allow_v2c or credentials.community is None:
                 raise ConfigError("SNMP v2c is not allowed for this credential")
@@ -187,6 +191,38 @@ class FastSnmpClient:
         _t, _rid, status, index, buf, start, stop = resp
         if status:
             raise self._status_error("GET", wanted, status, index)
+        try:
+            vbs = decode_varbind_list(buf, start, stop)
+        except SnmpWireError as exc:
+            raise SnmpError("undecodable response", device=self.target.device,
+                            detail=str(exc)) from None
+        if [v[0] for v in vbs] != wanted:
+            raise SnmpError("response varbinds do not match the request",
+                            device=self.target.device)
+        return vbs
+
+    async def set(self, varbinds: Sequence[tuple[OID, int, Any]]) -> list[tuple[OID, Tag, Any]]:
+        """SET (RFC 3416 section 4.2.5) of ``(oid, tag, value)`` varbinds, one PDU: the
+        agent applies all of them or none. Returns the Response's varbinds."""
+        if not self._writes:
+            raise SnmpError("SET over SNMP v2c refused: the credential does not say "
+                            "allow_v2c_writes", device=self.target.device)
+        wanted = [tuple(o) for o, _t, _v in varbinds]
+        try:
+            body = [(tuple(o), int(t), v) for o, t, v in varbinds]
+            set_pdu(0, body)  # refuse a bad value before anything is sent
+        except SnmpWireError as exc:
+            raise SnmpError("cannot encode SET", device=self.target.device,
+                            detail=str(exc)) from None
+        resp = await self._request(lambda rid: set_pdu(rid, body))
+        _t, _rid, status, index, buf, start, stop = resp
+        if status:
+            name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) \
+                else f"status {status}"
+            oid = _dotted(wanted[index - 1]) if 1 <= index <= len(wanted) else \
+                ",".join(_dotted(o) for o in wanted)
+            raise SnmpStatusError(device=self.target.device, op="snmp.set", oid=oid,
+                                  status=name)
         try:
             vbs = decode_varbind_list(buf, start, stop)
         except SnmpWireError as exc:

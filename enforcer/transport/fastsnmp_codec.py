@@ -27,6 +27,7 @@ from enforcer.transport.snmpwire.ber import (
     enc_int,
     enc_oid,
     enc_oid_body,
+    enc_varbind,
     read_tlv,
     tlv,
 )
@@ -69,6 +70,12 @@ def get_pdu(request_id: int, oids: list[OID]) -> bytes:
     """GetRequest-PDU (RFC 3416 section 4.2.1)."""
     body = enc_int(request_id) + enc_int(0) + enc_int(0) + varbind_list(oids)
     return tlv(PduType.GET, body)
+
+
+def set_pdu(request_id: int, varbinds: list[tuple[OID, int, Any]]) -> bytes:
+    """SetRequest-PDU of ``(oid, tag, value)`` varbinds (RFC 3416 section 4.2.5)."""
+    vbl = tlv(0x30, b"".join(enc_varbind(o, t, v) for o, t, v in varbinds))
+    return tlv(PduType.SET, enc_int(request_id) + enc_int(0) + enc_int(0) + vbl)
 
 
 def _int_at(data: bytes, pos: int, end: int) -> tuple[int, int]:

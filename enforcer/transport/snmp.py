@@ -24,7 +24,13 @@ from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch import asyncio as hl
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from enforcer.errors import ConfigError, DeviceUnreachable, SnmpAuthError, SnmpError
+from enforcer.errors import (
+    ConfigError,
+    DeviceUnreachable,
+    SnmpAuthError,
+    SnmpError,
+    SnmpStatusError,
+)
 from enforcer.inventory.model import SnmpCredentials
 from enforcer.transport.base import (
     Missing,
@@ -65,15 +71,6 @@ _MISSING = {
     rfc1905.NoSuchInstance: Missing.NO_SUCH_INSTANCE,
     rfc1905.EndOfMibView: Missing.END_OF_MIB_VIEW,
 }
-
-
-class SnmpStatusError(SnmpError):
-    """The agent answered with a non-zero error-status (RFC 3416), e.g. noCreation."""
-
-    def __init__(self, *, device: str, op: str, oid: str, status: str) -> None:
-        self.status = status
-        self.oid = oid
-        super().__init__(f"{op} {oid} -> {status}", device=device)
 
 
 class SnmpEngineHandle:

@@ -21,12 +21,16 @@ from enforcer.errors import (
     DeviceUnreachable,
     HostKeyError,
     SnmpAuthError,
+    SnmpError,
+    SnmpStatusError,
     SshError,
 )
-from enforcer.inventory.model import Inventory
+from enforcer.inventory.model import Inventory, SnmpCredentials
 from enforcer.inventory.profiles import SnmpTransportSpec, load_profiles
-from enforcer.transport.base import Missing, SetVarbind
-from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle, SnmpStatusError
+from enforcer.transport.base import Missing, SetVarbind, SnmpSession
+from enforcer.transport.fastsnmp import FastSnmpClient
+from enforcer.transport.hybrid import HybridSession
+from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from enforcer.transport.ssh import NetmikoSession, fetch_host_key
 from lab.testing import LabHandle, running_lab
 
@@ -64,6 +68,64 @@ async def test_snmp_values_missing_objects_and_error_status(lab: LabHandle) -> N
         assert str(e.value).startswith("e6000-1: ")
     finally:
         handle.close()
+
+
+CM_CTRL = (1, 3, 6, 1, 4, 1, 4491, 2, 1, 20, 1, 27)
+
+
+def cm_ctrl(mac: str, disable: int) -> list[SetVarbind]:
+    """docsIf3CmtsCmCtrl MacAddr + DisableForwarding + Commit=disableForwarding(3)."""
+    return [SetVarbind((*CM_CTRL, 1, 0), "octets", Mac(mac).packed),
+            SetVarbind((*CM_CTRL, 4, 0), "integer", disable),
+            SetVarbind((*CM_CTRL, 5, 0), "integer", 3)]
+
+
+async def writer(lab: LabHandle, handle: SnmpEngineHandle, device: str,
+                 kind: str) -> SnmpSession:
+    """The daemon's session for ``device``: SETs on the lean client or through pysnmp."""
+    d = lab.inventory.devices[device]
+    creds = lab.inventory.creds(device).snmp
+    assert creds is not None
+    lean = FastSnmpClient(d.host, d.snmp_port, creds, device=device, timeout_s=0.5, retries=1)
+    return HybridSession(lean, await snmp_session(lab, handle, device)
+                         if kind == "pysnmp" else None)
+
+
+@pytest.mark.parametrize("kind", ["lean", "pysnmp"])
+async def test_set_paths_agree_on_values_and_error_statuses(lab: LabHandle, kind: str) -> None:
+    """Differential: the lean SET and pysnmp's SET against the same lab agents give the
+    same answer varbinds, the same effect and the same error statuses."""
+    handle = SnmpEngineHandle()
+    mac = "00:1d:cf:50:00:11"  # on casa-1
+    s = await writer(lab, handle, "casa-1", kind)
+    try:
+        got = await s.set(cm_ctrl(mac, 1))
+        assert got == [((*CM_CTRL, 1, 0), Mac(mac).packed), ((*CM_CTRL, 4, 0), 1),
+                       ((*CM_CTRL, 5, 0), 3)]
+        assert lab.truth(mac)["forwarding"] is False
+        await s.set(cm_ctrl(mac, 2))
+        assert lab.truth(mac)["forwarding"] is True
+        with pytest.raises(SnmpStatusError) as e:  # sysDescr is read-only
+            await s.set([SetVarbind(SYS_DESCR, "octets", b"x")])
+        assert (e.value.status, e.value.oid) == ("notWritable", "1.3.6.1.2.1.1.1.0")
+        assert str(e.value) == "casa-1: snmp.set 1.3.6.1.2.1.1.1.0 -> notWritable"
+        cisco = await writer(lab, handle, "cbr8-1", kind)
+        reset_now = (1, 3, 6, 1, 4, 1, 9, 9, 116, 1, 3, 1, 1, 8, 2, 0xEE, 0, 0, 0, 1)
+        with pytest.raises(SnmpStatusError) as e:  # no such modem: no row to write
+            await cisco.set([SetVarbind(reset_now, "integer", 1)])
+        assert e.value.status == "noCreation"
+        await cisco.close()
+    finally:
+        await s.close()
+        handle.close()
+
+
+async def test_lean_set_over_v2c_needs_allow_v2c_writes() -> None:
+    creds = SnmpCredentials(version="2c", community=SecretStr("lab-ro"), allow_v2c=True)
+    lean = FastSnmpClient("127.0.0.1", 9, creds, device="dut", timeout_s=0.1, retries=0)
+    with pytest.raises(SnmpError, match="allow_v2c_writes"):  # refused before sending
+        await HybridSession(lean).set([SetVarbind(SYS_DESCR, "octets", b"x")])
+    await lean.close()
 
 
 async def test_wrong_snmp_credentials_are_an_auth_error_not_a_timeout(lab: LabHandle) -> None:
