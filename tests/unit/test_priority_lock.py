@@ -71,6 +71,13 @@ def test_release_on_error_hands_over() -> None:
     except RuntimeError:
         pass
     got = threading.Event()
-    t = threading.Thread(target=lambda: (lock.hold().__enter__(), got.set()))
+
+    def take() -> None:
+        with lock.hold():
+            got.set()
+
+    t = threading.Thread(target=take)
     t.start()
     assert got.wait(5)
+    t.join(5)
+    assert not lock._held
