@@ -17,7 +17,7 @@ from enforcer.drivers.snmp_mech import SnmpMechanisms
 from enforcer.drivers.snmp_state import Reading, RowResolver, read_sources, sweep_sources
 from enforcer.errors import CapacityError, CliCommandError, DriverError, EnforcerError, SshError
 from enforcer.inventory.profiles import Mechanism, Profile
-from enforcer.transport.base import CliSession, DeviceLimiter, SnmpSession
+from enforcer.transport.base import CliSession, DeviceLimiter, SnmpSession, SnmpValue
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -156,9 +156,10 @@ class ProfileDriver(MechanismDriver):
         m = self._mechanism(mechanism)
         return await self._guarded("read_back", lambda: self._read_back(m, mac, []))
 
-    async def _read_back(self, m: Mechanism, mac: Mac, transcript: list[str]) -> bool:
+    async def _read_back(self, m: Mechanism, mac: Mac, transcript: list[str], *,
+                         known: dict[str, SnmpValue | None] | None = None) -> bool:
         if m.transport == "snmp":
-            return await (await self._snmp()).read_back(m, mac, transcript)
+            return await (await self._snmp()).read_back(m, mac, transcript, known=known)
         assert m.read_back.cli is not None
         return await self._cli_mech.check(m.read_back.cli, mac, transcript)
 
@@ -194,12 +195,14 @@ class ProfileDriver(MechanismDriver):
         transcript: list[str] = []
         readings: list[Reading] = []
         detail: dict[str, object] = {}
+        known: dict[str, SnmpValue | None] = {}
         if spec.snmp is not None:
             mech = await self._snmp()
             got = await read_sources(mech.resolver, spec.snmp.sources, mac, transcript)
-            for name, (r, _) in got.items():
+            for name, (r, value) in got.items():
                 readings.append(r)
                 detail[name] = r[1]
+                known[name] = value
         if spec.cli is not None:
             r, fields = await self._cli_mech.observe(spec.cli, mac, transcript)
             readings.append(r)
@@ -209,7 +212,8 @@ class ProfileDriver(MechanismDriver):
         errors: dict[str, str] = {}
         for name in spec.blocks:
             try:
-                blocks[name] = await self._read_back(self._mechanism(name), mac, transcript)
+                blocks[name] = await self._read_back(self._mechanism(name), mac, transcript,
+                                                     known=known)
             except EnforcerError as e:
                 errors[name] = str(e)
         if errors:

@@ -14,7 +14,7 @@ from enforcer.drivers.render import Context, get_line, set_line, show_value
 from enforcer.drivers.snmp_state import RowResolver, lookup_value, read_sources
 from enforcer.errors import CapacityError, DriverError, SnmpStatusError
 from enforcer.inventory.profiles import Kick, Mechanism, Profile, Varbind
-from enforcer.transport.base import Missing, SnmpSession
+from enforcer.transport.base import Missing, SnmpSession, SnmpValue
 
 
 class SnmpMechanisms:
@@ -40,11 +40,16 @@ class SnmpMechanisms:
             ctx.values["ifindex"] = str(value)
         return ctx
 
-    async def read_back(self, m: Mechanism, mac: Mac, transcript: list[str]) -> bool:
+    async def read_back(self, m: Mechanism, mac: Mac, transcript: list[str], *,
+                        known: dict[str, SnmpValue | None] | None = None) -> bool:
+        """True when the block reads back present. ``known``: observe-source values read
+        for this MAC moments ago in the same operation (not read again)."""
         expects = m.read_back.snmp or []
         ctx = await self.context(mac, [e.oid for e in expects if e.oid], transcript)
         for e in expects:
-            if e.source is not None:
+            if e.source is not None and known is not None and e.source in known:
+                value = known[e.source]
+            elif e.source is not None:
                 assert self.profile.observe.snmp is not None
                 src = next(s for s in self.profile.observe.snmp.sources if s.name == e.source)
                 got = await read_sources(self.resolver, [src], mac, transcript)

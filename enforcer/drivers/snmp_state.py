@@ -4,7 +4,8 @@ A source is a state column plus how a MAC finds its row (docsis-facts.md section
 ``mac`` (MAC-indexed, e.g. cadIfCmtsCmStatusValue), ``pointer`` (GET
 docsIfCmtsMacToCmTable.docsIfCmtsCmPtr.<mac> -> docsIfCmtsCmStatusIndex; noSuchInstance
 = the CMTS does not know the modem), ``walk`` (DOCS-IF3 has no MAC -> Id table: walk
-the MacAddr column once and cache it; a cached row is re-checked on every use).
+the MacAddr column once and cache it; a cached row is re-checked on every use, in the
+same GET as the values it locates).
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ class RowResolver:
             out[c] = [(oid[len(c):], v) for oid, v in await self.session.bulk_walk(c)]
         return out
 
+    def cached(self, spec: IndexSpec, mac: Mac) -> Oid | None:
+        """The row a ``walk`` lookup found for ``mac`` last time (to be re-checked)."""
+        if spec.by != "walk" or spec.mac_column is None:
+            return None
+        return self._walked.get(spec.mac_column, {}).get(mac)
+
+    async def relearn(self, spec: IndexSpec, mac: Mac, transcript: list[str]) -> Oid | None:
+        """Walk the MAC column again (a cached row no longer holds ``mac``)."""
+        assert spec.mac_column is not None
+        table = await self.learn(spec.mac_column)
+        transcript.append(f"WALK {spec.mac_column} -> {len(table)} rows")
+        return table.get(mac)
+
     async def row(self, spec: IndexSpec, mac: Mac, transcript: list[str]) -> Oid | None:
         if spec.by == "mac":
             return mac.oid_index
@@ -94,14 +108,27 @@ class RowResolver:
 
 async def read_sources(resolver: RowResolver, sources: Sequence[Source], mac: Mac,
                        transcript: list[str]) -> dict[str, tuple[Reading, SnmpValue | None]]:
-    """Every source's reading for one MAC, with one GET for all located rows."""
+    """Every source's reading for one MAC, with one GET for all located rows (and the
+    re-check of cached ``walk`` rows in that same GET)."""
     rows: dict[IndexSpec, Oid | None] = {}
+    checks: dict[IndexSpec, Oid] = {}  # cached walk rows: MAC column OID to re-check
     for s in sources:
-        if s.index not in rows:
+        if s.index in rows:
+            continue
+        cached = resolver.cached(s.index, mac)
+        if cached is not None:
+            assert s.index.mac_column is not None
+            rows[s.index] = cached
+            checks[s.index] = parse_oid(s.index.mac_column) + cached
+        else:
             rows[s.index] = await resolver.row(s.index, mac, transcript)
-    located = [(s, parse_oid(s.column) + row) for s in sources
-               if (row := rows[s.index]) is not None]
-    values = dict(await resolver.session.get([oid for _, oid in located])) if located else {}
+    values = await _get_located(resolver, sources, rows, list(checks.values()))
+    moved = [spec for spec, oid in checks.items() if values.get(oid) != mac.packed]
+    if moved:  # the modem re-registered under another row: learn again, read those
+        for spec in moved:
+            rows[spec] = await resolver.relearn(spec, mac, transcript)
+        values.update(await _get_located(resolver, [s for s in sources if s.index in moved],
+                                         rows, []))
     out: dict[str, tuple[Reading, SnmpValue | None]] = {}
     for s in sources:
         row = rows[s.index]
@@ -112,6 +139,14 @@ async def read_sources(resolver: RowResolver, sources: Sequence[Source], mac: Ma
         out[s.name] = (reading(s, value), value)
         transcript.append(f"GET {s.name}.{'.'.join(map(str, row))} -> {out[s.name][0][1]}")
     return out
+
+
+async def _get_located(resolver: RowResolver, sources: Sequence[Source],
+                       rows: dict[IndexSpec, Oid | None], extra: list[Oid]
+                       ) -> dict[Oid, SnmpValue]:
+    oids = [parse_oid(s.column) + row for s in sources
+            if (row := rows[s.index]) is not None] + extra
+    return dict(await resolver.session.get(list(dict.fromkeys(oids)))) if oids else {}
 
 
 async def lookup_value(resolver: RowResolver, lookup: Lookup, mac: Mac,

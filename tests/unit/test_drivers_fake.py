@@ -256,6 +256,14 @@ async def test_unknown_mac_is_absent_and_walk_cache_is_rechecked() -> None:
     fake = registered_cmts()
     d = make("casa-c100g", snmp=fake)
     assert (await d.observe(MAC)).verdict is Verdict.FORWARDING
+    # With the row cached: one GET reads every source and re-checks the cached row (plus
+    # the DOCS-IF pointer GET); the CM-CTRL read-back reuses the DOCS-IF3 value just read.
+    before = len(fake.calls)
+    obs = await d.observe(MAC)
+    assert obs.blocks_present == {"cm-ctrl-disable-forwarding": False}
+    gets = [oids for op, oids in fake.calls[before:] if op == "get"]
+    assert len(fake.calls) - before == len(gets) == 2, fake.calls[before:]
+    assert IF3_MAC in gets[-1]
     # the modem re-registers under a new DOCS-IF3 id: the cached row no longer matches
     fake.values[IF3_MAC] = b"\x02" * 6
     new = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2"), REG + 1)
