@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from enforcer.api.testing import FakeClock
 from enforcer.domain.mac import Mac
@@ -17,6 +19,7 @@ from enforcer.store import (
     OrderSpec,
     Store,
     TargetSpec,
+    upgrade,
 )
 
 CM = Mac("00:11:22:33:44:55")
@@ -179,3 +182,19 @@ def test_active_targets(store: Store) -> None:
     assert [t.id for t in store.active_targets()] == [ts[0].id, ts[1].id]
     assert [t.device for t in store.active_targets("cmts2")] == ["cmts2"]
     assert store.active_targets("hec1") == []
+
+
+def test_sqlite_commits_are_fsynced(tmp_path: Path) -> None:
+    """An acknowledged order must survive a power loss, not only a process crash: WAL
+    with synchronous=FULL (2) on every connection the store opens."""
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    upgrade(url)
+    s = Store.from_url(url)
+    try:
+        with s.read_session() as session:
+            assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert session.execute(text("PRAGMA synchronous")).scalar() == 2
+        with s.write_session() as session:
+            assert session.execute(text("PRAGMA synchronous")).scalar() == 2
+    finally:
+        s.dispose()
