@@ -260,15 +260,6 @@ class ClusterMixin(StoreBase):
                     for r in session.scalars(select(s.OrderScan).where(
                         s.OrderScan.order_id == order_id))]
 
-    def unscanned_orders(self, device: str, states: Iterable[str], phase: str, *,
-                         since: datetime | None = None,
-                         nodes: Iterable[str] | None = None) -> list[str]:
-        """Ids of orders in ``states`` that ``device`` has no ``phase`` scan for yet,
-        oldest first; with ``since``, only orders created or changed since then (the
-        cheap query the device loops run every second; a full one now and then)."""
-        with self.read_session() as session:
-            return list(session.scalars(_unscanned_q(device, states, phase, since, nodes)))
-
     def device_work(self, device: str, *, ban_states: Iterable[str],
                     since: datetime | None, nodes: Iterable[str] | None,
                     stale_after_s: float | None) -> tuple[list[str], list[str], list[str]]:
@@ -293,16 +284,6 @@ class ClusterMixin(StoreBase):
              .where(s.OrderScan.device == device, s.Order.state.in_(list(states))))
         with self.read_session() as session:
             return list(session.scalars(q))
-
-    def due_targets_on(self, device: str) -> list[Any]:
-        """Pending or retrying targets on ``device`` whose next attempt has come."""
-        with self.read_session() as session:
-            return [convert.target(t) for t in session.scalars(_due_q(self.clock(), device))]
-
-    def stale_scans(self, device: str, older_than_s: float) -> list[str]:
-        """Orders whose scan on ``device`` failed more than ``older_than_s`` ago."""
-        with self.read_session() as session:
-            return list(session.scalars(_stale_q(self.clock(), device, older_than_s)))
 
     def settle_order(self, order_id: str, relevant: Relevant, *,
                      actor: str = "engine") -> Settled:
