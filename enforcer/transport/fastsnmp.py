@@ -188,18 +188,9 @@ class FastSnmpClient:
         noSuchInstance tag and value None."""
         wanted = [tuple(o) for o in oids]
         resp = await self._request(lambda rid: get_pdu(rid, wanted))
-        _t, _rid, status, index, buf, start, stop = resp
-        if status:
-            raise self._status_error("GET", wanted, status, index)
-        try:
-            vbs = decode_varbind_list(buf, start, stop)
-        except SnmpWireError as exc:
-            raise SnmpError("undecodable response", device=self.target.device,
-                            detail=str(exc)) from None
-        if [v[0] for v in vbs] != wanted:
-            raise SnmpError("response varbinds do not match the request",
-                            device=self.target.device)
-        return vbs
+        if resp[2]:
+            raise self._status_error("GET", wanted, resp[2], resp[3])
+        return self._varbinds(resp, wanted)
 
     async def set(self, varbinds: Sequence[tuple[OID, int, Any]]) -> list[tuple[OID, Tag, Any]]:
         """SET (RFC 3416 section 4.2.5) of ``(oid, tag, value)`` varbinds, one PDU: the
@@ -215,7 +206,7 @@ class FastSnmpClient:
             raise SnmpError("cannot encode SET", device=self.target.device,
                             detail=str(exc)) from None
         resp = await self._request(lambda rid: set_pdu(rid, body))
-        _t, _rid, status, index, buf, start, stop = resp
+        status, index = resp[2], resp[3]
         if status:
             name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) \
                 else f"status {status}"
@@ -223,6 +214,11 @@ class FastSnmpClient:
                 ",".join(_dotted(o) for o in wanted)
             raise SnmpStatusError(device=self.target.device, op="snmp.set", oid=oid,
                                   status=name)
+        return self._varbinds(resp, wanted)
+
+    def _varbinds(self, resp: Response, wanted: list[OID]) -> list[tuple[OID, Tag, Any]]:
+        """The answer's varbinds, which must name exactly the requested OIDs."""
+        _t, _rid, _status, _index, buf, start, stop = resp
         try:
             vbs = decode_varbind_list(buf, start, stop)
         except SnmpWireError as exc:
