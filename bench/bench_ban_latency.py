@@ -71,6 +71,7 @@ class Run:
     server: list[float] = field(default_factory=list)
     client: list[float] = field(default_factory=list)
     states: dict[str, int] = field(default_factory=dict)
+    by_device: dict[str, list[float]] = field(default_factory=dict)  # server latency
 
 
 def _ts(s: str) -> datetime:
@@ -135,6 +136,7 @@ async def _concurrent(d: BenchDaemon, modems: list[LabModem], tag: str
 
         got = await asyncio.gather(*(submit(i, m) for i, m in enumerate(modems)))
         t202 = dict(got)
+        device_of = {oid: m.device for (oid, _t), m in zip(got, modems, strict=True)}
         seen: dict[str, dict[str, Any]] = {}
         t0 = time.perf_counter()
         while len(seen) < len(t202):
@@ -153,6 +155,8 @@ async def _concurrent(d: BenchDaemon, modems: list[LabModem], tag: str
                                    f"in {BATCH_TIMEOUT_S:g} s ({states})")
             await asyncio.sleep(BATCH_POLL_S)
         run.server = [_server_latency(o) for o in seen.values()]
+        for o in seen.values():
+            run.by_device.setdefault(device_of[o["id"]], []).append(_server_latency(o))
     return run, list(t202)
 
 
@@ -288,6 +292,9 @@ def run(ctx: BenchContext) -> BenchResult:
     ref_meds = [statistics.median(w) for w in ref_walls]
     figures.append(Figure("device round trip, net-snmp snmpset (3 varbinds) + snmpget, v3 "
                           "authPriv (reference)", "s", ref_meds))
+    details["concurrent_per_round_device_median"] = [
+        {dev: round(statistics.median(v), 3) for dev, v in sorted(x.by_device.items())}
+        for x in runs["concurrent"]]
     details["netsnmp_round_trips"] = ref_walls
     details["netsnmp_cpu_per_pair_s"] = ref_cpu / max(1, sum(len(w) for w in ref_walls))
     details["banned_modems_still_forwarding"] = forwarding

@@ -4,10 +4,14 @@ Each PDU is sent as one SET, so a CMTS applies it atomically (RFC 3416 section
 4.2.5); CM-CTRL sends MacAddr, DisableForwarding and Commit in one PDU with Commit
 last (docsis-facts.md section 1). A bounded table (ARRIS deny list, capacity 100 per
 the MIB note, 1000 on C4) is counted before adding, and resourceUnavailable on the
-SET also means full: both raise CapacityError.
+SET also means full: both raise CapacityError. A table found full is not walked again
+for ``FULL_RECHECK_S`` (every ban would otherwise re-count it before falling back), unless
+this driver removes an entry from it meanwhile.
 """
 
 from __future__ import annotations
+
+import time
 
 from enforcer.domain.mac import Mac
 from enforcer.drivers.render import Context, get_line, set_line, show_value
@@ -15,6 +19,8 @@ from enforcer.drivers.snmp_state import RowResolver, lookup_value, read_sources
 from enforcer.errors import CapacityError, DriverError, SnmpStatusError
 from enforcer.inventory.profiles import Kick, Mechanism, Profile, Varbind
 from enforcer.transport.base import Missing, SnmpSession, SnmpValue
+
+FULL_RECHECK_S = 30.0
 
 
 class SnmpMechanisms:
@@ -25,6 +31,7 @@ class SnmpMechanisms:
         self.profile = profile
         self.resolver = resolver
         self.session: SnmpSession = resolver.session
+        self._full_until: dict[str, float] = {}  # table limit name -> monotonic deadline
 
     async def context(self, mac: Mac, templates: list[str], transcript: list[str]) -> Context:
         """Placeholder values, resolving ``{ifindex}`` only when a template needs it."""
@@ -79,9 +86,15 @@ class SnmpMechanisms:
         if cap is None or cap.count_walk is None:
             return
         limit = getattr(self.profile.limits, cap.limit)
+        if time.monotonic() < self._full_until.get(cap.limit, 0.0):
+            transcript.append(f"{cap.count_walk}: found full within {FULL_RECHECK_S:g} s "
+                              f"(limit {limit})")
+            raise CapacityError(f"{self.device}: {m.name} is full (at its limit of {limit}, "
+                                f"counted within {FULL_RECHECK_S:g} s)")
         rows = await self.session.bulk_walk(tuple(int(p) for p in cap.count_walk.split(".")))
         transcript.append(f"WALK {cap.count_walk} -> {len(rows)} rows (limit {limit})")
         if len(rows) >= limit:
+            self._full_until[cap.limit] = time.monotonic() + FULL_RECHECK_S
             raise CapacityError(f"{self.device}: {m.name} is full ({len(rows)} of {limit})")
 
     async def table(self, m: Mechanism) -> tuple[set[Mac], int] | None:
@@ -139,7 +152,14 @@ class SnmpMechanisms:
         if apply:
             await self.fetch(m, ctx, transcript)
         full = m.capacity.full_errors if (apply and m.capacity) else None
-        await self.send(pdus, ctx, transcript, full_errors=full)
+        try:
+            await self.send(pdus, ctx, transcript, full_errors=full)
+        except CapacityError:
+            assert m.capacity is not None
+            self._full_until[m.capacity.limit] = time.monotonic() + FULL_RECHECK_S
+            raise
+        if not apply and m.capacity is not None:
+            self._full_until.pop(m.capacity.limit, None)  # room again
         if await self.read_back(m, mac, transcript) != apply:
             raise DriverError(f"{self.device}: {m.name} sent for {mac} but read back says "
                               f"{'absent' if apply else 'still present'}")

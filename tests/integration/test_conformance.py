@@ -1,5 +1,7 @@
-"""One conformance suite every driver passes (house-style 12), over real SNMP (pysnmp)
-and SSH (netmiko) against the lab, for every profile x mechanism x its lab dialect.
+"""One conformance suite every driver passes (house-style 12), over real SNMP and SSH
+(netmiko) against the lab, for every profile x mechanism x its lab dialect. SNMP goes
+through the lean BER client; the ``pysnmp`` cases run SNMP mechanisms with the profile's
+``transports.snmp.writer: pysnmp`` (SETs through pysnmp).
 
 Persistent blocks (deny list, hotlist, headend entitlement): apply -> read back ->
 kick -> after the lab's fast re-registration observe() says blocked (absent for the
@@ -21,14 +23,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.drivers import DeviceDriver, HeadendDriver, Observation, build_driver
-from enforcer.inventory.profiles import load_profiles
-from enforcer.transport.snmp import SnmpEngineHandle
+from enforcer.inventory.profiles import Profile, load_profiles
+from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from lab.testing import LabHandle, running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -43,6 +46,7 @@ class Case:
     mac: str
     kind: DeviceKind = DeviceKind.CABLE_MODEM
     blocked: Verdict = Verdict.BLOCKED  # what observe() says once the block holds
+    writer: str = "lean"  # transports.snmp.writer of the profile
 
 
 CASES = [
@@ -55,7 +59,23 @@ CASES = [
     Case("generic-1", "cm-ctrl-disable-forwarding", "00:1d:cf:50:00:21"),
     Case("generic-1", "bpi-hotlist-cert", "00:1d:cf:50:00:21"),
     Case("dncs-1", "service-disconnect", "00:02:de:4a:11:92", kind=DeviceKind.SET_TOP),
+    Case("e6000-1", "deny-list", "00:1d:cf:50:00:01", blocked=Verdict.ABSENT, writer="pysnmp"),
+    Case("casa-1", "cm-ctrl-disable-forwarding", "00:1d:cf:50:00:11", writer="pysnmp"),
+    Case("generic-1", "bpi-hotlist-cert", "00:1d:cf:50:00:21", writer="pysnmp"),
 ]
+
+
+def profiles_for(case: Case) -> dict[str, Profile]:
+    """The shipped profiles, with the case's SNMP writer on its device's profile."""
+    if case.writer == "lean":
+        return PROFILES
+    out = dict(PROFILES)
+    for name, prof in PROFILES.items():
+        snmp = prof.transports.snmp
+        if snmp is not None:
+            out[name] = prof.model_copy(update={"transports": prof.transports.model_copy(
+                update={"snmp": snmp.model_copy(update={"writer": case.writer})})})
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +111,11 @@ def forwarding_truth(lab: LabHandle, case: Case) -> bool:
     return bool(t["forwarding"])
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.device}-{c.mechanism}")
+@pytest.mark.parametrize("case", CASES,
+                         ids=lambda c: f"{c.device}-{c.mechanism}-{c.writer}")
 async def test_mechanism_conformance(lab: LabHandle, case: Case, tmp_path: Path) -> None:
     handle = SnmpEngineHandle()
-    driver = build_driver(case.device, lab.inventory, PROFILES, snmp_engine=handle,
+    driver = build_driver(case.device, lab.inventory, profiles_for(case), snmp_engine=handle,
                           state_dir=tmp_path)
     mac = Mac(case.mac)
     mech = PROFILES[driver.profile.platform].mechanism(case.mechanism)
@@ -107,6 +128,9 @@ async def test_mechanism_conformance(lab: LabHandle, case: Case, tmp_path: Path)
         applied = await driver.apply(mac, case.mechanism, kind=case.kind)
         assert (applied.changed, applied.failed, applied.error) == (True, False, None)
         assert state_changing(applied.transcript)
+        if case.writer == "pysnmp":  # the SETs went through pysnmp
+            session: Any = (await cast(Any, driver)._snmp()).session
+            assert isinstance(session.writer, PysnmpSession)
         assert await driver.read_back(mac, case.mechanism)
         if mech.kick_after_apply:
             kicked = await driver.kick(mac)

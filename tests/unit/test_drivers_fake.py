@@ -170,6 +170,24 @@ async def test_deny_list_capacity_comes_from_the_profile() -> None:
     assert fake.sets == []
 
 
+async def test_a_full_table_is_not_recounted_until_an_entry_is_removed() -> None:
+    full = {(*DENY, 2, 0, 0, 0, 0, i): 1 for i in range(100)}
+    fake = FakeSnmp(values=dict(full))
+    d = make("arris-e6000", snmp=fake)
+    for _ in range(3):
+        with pytest.raises(CapacityError, match="full"):
+            await d.apply(MAC, "deny-list", kind=DeviceKind.CABLE_MODEM)
+    assert [op for op, _ in fake.calls].count("walk") == 1  # counted once, then known
+    # This driver removes an entry: there is room again, so the next ban counts anew.
+    victim = Mac("02:00:00:00:00:07")
+    removed = await d.remove(victim, "deny-list")
+    assert (removed.changed, removed.failed) == (True, False), removed.error
+    walks = [op for op, _ in fake.calls].count("walk")
+    with pytest.raises(CapacityError):  # the fake keeps the row: still 100
+        await d.apply(MAC, "deny-list", kind=DeviceKind.CABLE_MODEM)
+    assert [op for op, _ in fake.calls].count("walk") == walks + 1
+
+
 async def test_resource_unavailable_on_the_set_is_capacity_too() -> None:
     fake = FakeSnmp(set_errors={DENY + MAC.oid_index: "resourceUnavailable"})
     with pytest.raises(CapacityError):
