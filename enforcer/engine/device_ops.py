@@ -31,6 +31,7 @@ from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
 ACTOR = "engine"
+ENFORCING_DETAIL = "looking up the MACs on every device in scope"
 
 
 class DeviceOps:
@@ -135,20 +136,30 @@ class DeviceOps:
         """One pass for one order on one device; True when it recorded the device's
         answer and settled the order (False: it waits for another layer or device)."""
         with order_context(order.id):
-            if order.state is OrderState.ACCEPTED:
-                await self._db(self.store.set_order_state, order.id, OrderState.ENFORCING,
-                               detail="looking up the MACs on every device in scope",
-                               actor=ACTOR)
+            # An accepted order becomes enforcing with this device's first write (the
+            # planned targets' transaction, or on its own where none is written).
+            enforcing = ENFORCING_DETAIL if order.state is OrderState.ACCEPTED else None
+
+            async def enforcing_now() -> None:
+                if enforcing is not None:
+                    await self._db(self.store.set_order_state, order.id,
+                                   OrderState.ENFORCING, detail=enforcing, actor=ACTOR)
+
             targets = await self._db(self.store.targets_for_order, order.id)
             if device not in self.relevant(order, targets):
+                await enforcing_now()
                 return await self._finish(order.id, device, phase="ban", ok=True,
                                           detail={"in_scope": False})
             if device in self.inv.headends():
                 # First, whatever the layer order: the CMTS side waits for the eCM MACs.
+                await enforcing_now()
+                enforcing = None
                 await self._learn_ecms(order, device)
             if device in self.inv.cmtses() and await self._ecm_pending(order):
+                await enforcing_now()
                 return False  # the headend has not told us the set-top's eCM yet
             if await self._earlier_layers_pending(order, device):
+                await enforcing_now()
                 return False  # e.g. the DHCP refusal first, then the CMTS block and kick
             macs = self.macs_on(order, device)
             # A DHCP server refuses the MAC whether or not it holds a lease now.
@@ -160,7 +171,10 @@ class DeviceOps:
                                                                                 strict=True)
                      if mechs and (x.verdict is not Verdict.ABSENT or home)]
             if specs:
-                targets = await self._db(self.store.upsert_targets, order.id, specs, actor=ACTOR)
+                targets = await self._db(self.store.upsert_targets, order.id, specs,
+                                         actor=ACTOR, enforcing=enforcing)
+            else:
+                await enforcing_now()
             mine = [t for t in targets if t.device == device]
             kicked = await self._push_due(mine, {x.mac: x for x in looks})
             mine = [t for t in await self._db(self.store.targets_for_order, order.id)

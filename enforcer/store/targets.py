@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from enforcer.domain.model import ACTIVE_ORDER_STATES, TargetState
+from enforcer.domain.model import ACTIVE_ORDER_STATES, OrderState, TargetState
 from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
@@ -39,10 +39,14 @@ def _of_order(session: Session, order_id: str) -> list[Any]:
 
 class TargetsMixin(StoreBase):
     def upsert_targets(self, order_id: str, specs: Iterable[TargetSpec], *,
-                       actor: str = "engine") -> list[TargetRecord]:
+                       actor: str = "engine", enforcing: str | None = None
+                       ) -> list[TargetRecord]:
         """Add the targets not yet stored (state pending, due now); existing ones are left
-        as they are. Returns every target of the order."""
-        return self._sync_targets(order_id, specs, actor=actor, prune=False)
+        as they are. Returns every target of the order. ``enforcing``: the detail with
+        which an ``accepted`` order becomes ``enforcing`` in the same transaction (audited
+        as ``order.state``, as ``set_order_state`` would)."""
+        return self._sync_targets(order_id, specs, actor=actor, prune=False,
+                                  enforcing=enforcing)
 
     def replace_targets(self, order_id: str, specs: Iterable[TargetSpec], *,
                         actor: str = "engine") -> list[TargetRecord]:
@@ -52,15 +56,22 @@ class TargetsMixin(StoreBase):
         return self._sync_targets(order_id, specs, actor=actor, prune=True)
 
     def _sync_targets(self, order_id: str, specs: Iterable[TargetSpec], *, actor: str,
-                      prune: bool) -> list[TargetRecord]:
+                      prune: bool, enforcing: str | None = None) -> list[TargetRecord]:
         wanted = {_key(sp): sp for sp in specs}
         with self.write_session() as session:
             conn = session.connection()
-            if conn.execute(select(s.ORDERS.c.id).where(s.ORDERS.c.id == order_id)).first() \
-                    is None:
+            row = conn.execute(select(s.ORDERS.c.state).where(s.ORDERS.c.id == order_id)
+                               ).first()
+            if row is None:
                 raise NotFound(f"no order {order_id}")
-            existing = {_key(t): t for t in _of_order(session, order_id)}
             now = self.clock()
+            if enforcing is not None and row.state == OrderState.ACCEPTED.value:
+                conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(
+                    state=OrderState.ENFORCING.value, state_detail=enforcing, updated_at=now))
+                self.audit(session, actor, "order.state", order_id,
+                           {"from": row.state, "to": OrderState.ENFORCING.value,
+                            "detail": enforcing})
+            existing = {_key(t): t for t in _of_order(session, order_id)}
             added = [sp for k, sp in wanted.items() if k not in existing]
             if added:
                 conn.execute(insert(_TARGETS), [

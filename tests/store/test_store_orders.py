@@ -115,6 +115,20 @@ def _targets() -> list[TargetSpec]:
             TargetSpec("hec1", STB, DeviceKind.SET_TOP, "entitlement")]
 
 
+def test_planning_targets_can_start_enforcing_in_the_same_transaction(store: Store) -> None:
+    order, _ = store.create_order(spec(), actor="a", source="api")
+    store.upsert_targets(order.id, _targets()[:1], enforcing="planning")
+    got = store.get_order(order.id)
+    assert (got.state, got.state_detail) == (OrderState.ENFORCING, "planning")
+    entries = store.audit_entries(order_id=order.id)
+    assert [e.action for e in entries][-2:] == ["order.state", "targets.planned"]
+    assert entries[-2].payload == {"from": "accepted", "to": "enforcing", "detail": "planning"}
+    # Only an accepted order moves: a later device's plan leaves the state alone.
+    store.set_order_state(order.id, OrderState.ENFORCED, actor="engine")
+    store.upsert_targets(order.id, _targets(), enforcing="planning")
+    assert store.get_order(order.id).state is OrderState.ENFORCED
+
+
 def test_targets_lifecycle(store: Store, clock: FakeClock) -> None:
     order, _ = store.create_order(spec(), actor="a", source="api")
     ts = store.replace_targets(order.id, _targets())
