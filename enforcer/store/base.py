@@ -9,13 +9,17 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Self
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from enforcer.errors import StoreError
+from enforcer.store import schema as sch
 from enforcer.store.audit import Clock, append_audit, lock_chain, utcnow
 from enforcer.store.db import make_engine, make_sessionmakers
+
+#: Timestamp column set when an order enters each state.
+STATE_STAMPS = {"enforced": "enforced_at", "verified": "verified_at", "lifted": "lifted_at"}
 
 
 class PriorityLock:
@@ -104,6 +108,20 @@ class StoreBase:
     def audit(self, session: Session, actor: str, action: str, order_id: str | None,
               payload: dict[str, Any]) -> None:
         append_audit(session, actor, action, order_id, payload, at=self.clock())
+
+    def _write_state(self, session: Session, order_id: str, before: str, new: str,
+                     detail: str | None, actor: str, *, audited: bool = True) -> None:
+        """Set an order's state and detail (stamping enforced_at / verified_at /
+        lifted_at on entry) and, if ``audited``, record it as ``order.state``."""
+        now = self.clock()
+        values: dict[str, Any] = {"state": new, "state_detail": detail, "updated_at": now}
+        if new != before and new in STATE_STAMPS:
+            values[STATE_STAMPS[new]] = now
+        session.connection().execute(
+            update(sch.ORDERS).where(sch.ORDERS.c.id == order_id).values(**values))
+        if audited:
+            self.audit(session, actor, "order.state", order_id,
+                       {"from": before, "to": new, "detail": detail})
 
     def ping(self) -> bool:
         """True when the database answers (for /readyz)."""

@@ -296,7 +296,7 @@ class ClusterMixin(StoreBase):
 
     def _settle_in(self, session: Any, order_id: str, relevant: Relevant,
                    actor: str) -> Settled:
-        from enforcer.store.orders import _STAMP, _load
+        from enforcer.store.orders import _load
         from enforcer.store.targets import _of_order
 
         conn = session.connection()
@@ -313,15 +313,8 @@ class ClusterMixin(StoreBase):
         new, detail = _derive(before, relevant, scans, rows)
         if new is None or (new == before and detail == order.state_detail):
             return Settled(before, before, order, order.verified_at is not None)
-        now = self.clock()
-        values = {"state": new, "state_detail": detail, "updated_at": now}
-        stamp = _STAMP.get(new)  # type: ignore[call-overload]
-        if stamp is not None and before != new:
-            values[stamp] = now
-        conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(**values))
-        if new != before:
-            self.audit(session, actor, "order.state", order_id,
-                       {"from": before, "to": new, "detail": detail})
+        self._write_state(session, order_id, before, new, detail, actor,
+                          audited=new != before)
         return Settled(before, new, _load(session, order_id), order.verified_at is not None)
 
     def set_ecm_mac(self, order_id: str, box: Any, ecm: Any, *, actor: str) -> None:

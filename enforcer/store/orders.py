@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from enforcer.domain.model import ACTIVE_ORDER_STATES, OrderState, Reason
@@ -15,10 +15,6 @@ from enforcer.store.base import StoreBase
 from enforcer.store.errors import IdempotencyConflict, NotFound
 from enforcer.store.ids import new_order_id
 from enforcer.store.records import OrderRecord, OrderSpec
-
-#: Timestamp column set when an order enters each state.
-_STAMP = {OrderState.ENFORCED: "enforced_at", OrderState.VERIFIED: "verified_at",
-          OrderState.LIFTED: "lifted_at"}
 
 
 def body_digest(body: bytes) -> str:
@@ -134,16 +130,8 @@ class OrdersMixin(StoreBase):
                                .where(s.ORDERS.c.id == order_id)).first()
             if row is None:
                 raise NotFound(f"no order {order_id}")
-            if row.state == state.value and row.state_detail == detail:
-                return _load(session, order_id)
-            now, before = self.clock(), row.state
-            values = {"state": state.value, "state_detail": detail, "updated_at": now}
-            stamp = _STAMP.get(state)
-            if stamp is not None and before != state.value:
-                values[stamp] = now
-            conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(**values))
-            self.audit(session, actor, "order.state", order_id,
-                       {"from": before, "to": state.value, "detail": detail})
+            if row.state != state.value or row.state_detail != detail:
+                self._write_state(session, order_id, row.state, state.value, detail, actor)
             return _load(session, order_id)
 
     def count_orders(self) -> dict[tuple[str, str], int]:

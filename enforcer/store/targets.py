@@ -64,13 +64,10 @@ class TargetsMixin(StoreBase):
                                ).first()
             if row is None:
                 raise NotFound(f"no order {order_id}")
-            now = self.clock()
             if enforcing is not None and row.state == OrderState.ACCEPTED.value:
-                conn.execute(update(s.ORDERS).where(s.ORDERS.c.id == order_id).values(
-                    state=OrderState.ENFORCING.value, state_detail=enforcing, updated_at=now))
-                self.audit(session, actor, "order.state", order_id,
-                           {"from": row.state, "to": OrderState.ENFORCING.value,
-                            "detail": enforcing})
+                self._write_state(session, order_id, row.state, OrderState.ENFORCING.value,
+                                  enforcing, actor)
+            now = self.clock()
             existing = {_key(t): t for t in _of_order(session, order_id)}
             added = [sp for k, sp in wanted.items() if k not in existing]
             if added:
