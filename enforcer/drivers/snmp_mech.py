@@ -94,8 +94,12 @@ class SnmpMechanisms:
         rows = await self.session.bulk_walk(tuple(int(p) for p in cap.count_walk.split(".")))
         transcript.append(f"WALK {cap.count_walk} -> {len(rows)} rows (limit {limit})")
         if len(rows) >= limit:
-            self._full_until[cap.limit] = time.monotonic() + FULL_RECHECK_S
+            self._note_full(cap.limit)
             raise CapacityError(f"{self.device}: {m.name} is full ({len(rows)} of {limit})")
+
+    def _note_full(self, limit: str) -> None:
+        """The table bounded by ``limit`` was found full: not counted again for a while."""
+        self._full_until[limit] = time.monotonic() + FULL_RECHECK_S
 
     async def table(self, m: Mechanism) -> tuple[set[Mac], int] | None:
         """The MACs in a bounded table (rows of ``count_walk``, indexed by MAC) and the
@@ -155,8 +159,8 @@ class SnmpMechanisms:
         try:
             await self.send(pdus, ctx, transcript, full_errors=full)
         except CapacityError:
-            assert m.capacity is not None
-            self._full_until[m.capacity.limit] = time.monotonic() + FULL_RECHECK_S
+            if m.capacity is not None:  # full_errors come from it
+                self._note_full(m.capacity.limit)
             raise
         if not apply and m.capacity is not None:
             self._full_until.pop(m.capacity.limit, None)  # room again

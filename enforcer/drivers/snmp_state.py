@@ -83,16 +83,13 @@ class RowResolver:
             [(_, value)] = await self.session.get([oid])
             transcript.append(f"GET {spec.pointer}.{mac.oid_suffix} -> {show_value(value)}")
             return (value,) if isinstance(value, int) else None
-        assert spec.mac_column is not None
-        col = parse_oid(spec.mac_column)
-        cached = self._walked.get(spec.mac_column, {}).get(mac)
+        cached = self.cached(spec, mac)
         if cached is not None:
-            [(_, value)] = await self.session.get([col + cached])
+            assert spec.mac_column is not None
+            [(_, value)] = await self.session.get([parse_oid(spec.mac_column) + cached])
             if value == mac.packed:
                 return cached
-        table = await self.learn(spec.mac_column)
-        transcript.append(f"WALK {spec.mac_column} -> {len(table)} rows")
-        return table.get(mac)
+        return await self.relearn(spec, mac, transcript)
 
     async def learn(self, mac_column: str) -> dict[Mac, Oid]:
         """Walk a MAC column: the whole MAC -> row map (refreshes the cache)."""
