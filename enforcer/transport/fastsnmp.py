@@ -31,6 +31,7 @@ from enforcer.transport.fastsnmp_codec import (
     decode_columns,
     get_pdu,
     set_pdu,
+    varbinds_tlv,
 )
 from enforcer.transport.fastsnmp_net import Exchanger, RequestBudget
 from enforcer.transport.fastsnmp_usm import USM_REPORT_TEXT, Response, UsmReport, V3User
@@ -178,10 +179,14 @@ class FastSnmpClient:
                                 detail=_dotted(answer.oid))
             raise SnmpAuthError(f"SNMPv3 refused: {USM_REPORT_TEXT[err]}", device=dev)
 
-    def _status_error(self, op: str, oids: Sequence[OID], status: int, index: int) -> SnmpError:
+    def _status_error(self, op: str, oids: Sequence[OID], status: int,
+                      index: int) -> SnmpStatusError:
+        """The error for a non-zero error-status: its RFC 3416 name and the OID the
+        error-index points at (all of them when it points at none)."""
         name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) else f"status {status}"
-        oid = _dotted(oids[index - 1]) if 1 <= index <= len(oids) else "-"
-        return SnmpError(f"{op} {oid} -> {name}", device=self.target.device)
+        oid = _dotted(oids[index - 1]) if 1 <= index <= len(oids) else \
+            ",".join(_dotted(o) for o in oids)
+        return SnmpStatusError(device=self.target.device, op=op, oid=oid, status=name)
 
     async def get(self, oids: Sequence[OID]) -> list[tuple[OID, Tag, Any]]:
         """GET (RFC 3416 section 4.2.1). Missing objects come back with the noSuchObject /
@@ -199,21 +204,14 @@ class FastSnmpClient:
             raise SnmpError("SET over SNMP v2c refused: the credential does not say "
                             "allow_v2c_writes", device=self.target.device)
         wanted = [tuple(o) for o, _t, _v in varbinds]
-        try:
-            body = [(tuple(o), int(t), v) for o, t, v in varbinds]
-            set_pdu(0, body)  # refuse a bad value before anything is sent
+        try:  # encoded once, before anything is sent: a bad value is refused here
+            vbl = varbinds_tlv([(tuple(o), int(t), v) for o, t, v in varbinds])
         except SnmpWireError as exc:
             raise SnmpError("cannot encode SET", device=self.target.device,
                             detail=str(exc)) from None
-        resp = await self._request(lambda rid: set_pdu(rid, body))
-        status, index = resp[2], resp[3]
-        if status:
-            name = ERROR_STATUS[status] if 0 <= status < len(ERROR_STATUS) \
-                else f"status {status}"
-            oid = _dotted(wanted[index - 1]) if 1 <= index <= len(wanted) else \
-                ",".join(_dotted(o) for o in wanted)
-            raise SnmpStatusError(device=self.target.device, op="snmp.set", oid=oid,
-                                  status=name)
+        resp = await self._request(lambda rid: set_pdu(rid, vbl))
+        if resp[2]:
+            raise self._status_error("snmp.set", wanted, resp[2], resp[3])
         return self._varbinds(resp, wanted)
 
     def _varbinds(self, resp: Response, wanted: list[OID]) -> list[tuple[OID, Tag, Any]]:

@@ -72,9 +72,13 @@ def get_pdu(request_id: int, oids: list[OID]) -> bytes:
     return tlv(PduType.GET, body)
 
 
-def set_pdu(request_id: int, varbinds: list[tuple[OID, int, Any]]) -> bytes:
-    """SetRequest-PDU of ``(oid, tag, value)`` varbinds (RFC 3416 section 4.2.5)."""
-    vbl = tlv(0x30, b"".join(enc_varbind(o, t, v) for o, t, v in varbinds))
+def varbinds_tlv(varbinds: list[tuple[OID, int, Any]]) -> bytes:
+    """VarBindList of ``(oid, tag, value)`` varbinds, as a SET carries."""
+    return tlv(0x30, b"".join(enc_varbind(o, t, v) for o, t, v in varbinds))
+
+
+def set_pdu(request_id: int, vbl: bytes) -> bytes:
+    """SetRequest-PDU around an encoded VarBindList (RFC 3416 section 4.2.5)."""
     return tlv(PduType.SET, enc_int(request_id) + enc_int(0) + enc_int(0) + vbl)
 
 
