@@ -8,12 +8,13 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from pydantic import SecretStr
 
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind
+from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.drivers import build_driver
 from enforcer.errors import (
     CapacityError,
@@ -98,6 +99,7 @@ async def test_set_paths_agree_on_values_and_error_statuses(lab: LabHandle, kind
     handle = SnmpEngineHandle()
     mac = "00:1d:cf:50:00:11"  # on casa-1
     s = await writer(lab, handle, "casa-1", kind)
+    cisco = await writer(lab, handle, "cbr8-1", kind)
     try:
         got = await s.set(cm_ctrl(mac, 1))
         assert got == [((*CM_CTRL, 1, 0), Mac(mac).packed), ((*CM_CTRL, 4, 0), 1),
@@ -109,14 +111,41 @@ async def test_set_paths_agree_on_values_and_error_statuses(lab: LabHandle, kind
             await s.set([SetVarbind(SYS_DESCR, "octets", b"x")])
         assert (e.value.status, e.value.oid) == ("notWritable", "1.3.6.1.2.1.1.1.0")
         assert str(e.value) == "casa-1: snmp.set 1.3.6.1.2.1.1.1.0 -> notWritable"
-        cisco = await writer(lab, handle, "cbr8-1", kind)
         reset_now = (1, 3, 6, 1, 4, 1, 9, 9, 116, 1, 3, 1, 1, 8, 2, 0xEE, 0, 0, 0, 1)
         with pytest.raises(SnmpStatusError) as e:  # no such modem: no row to write
             await cisco.set([SetVarbind(reset_now, "integer", 1)])
         assert e.value.status == "noCreation"
-        await cisco.close()
     finally:
+        await cisco.close()
         await s.close()
+        handle.close()
+
+
+@pytest.mark.parametrize(("device", "mac", "most"), [("cbr8-1", "00:1d:cf:4a:12:7e", 9),
+                                                     ("casa-1", "00:1d:cf:50:00:11", 7)])
+async def test_an_order_costs_few_snmp_requests(lab: LabHandle, tmp_path: Path, device: str,
+                                                mac: str, most: int) -> None:
+    """Push gently: what one ban asks of a CMTS with its rows cached (the engine's look,
+    the CM-CTRL apply with its read-backs, the confirming look). Before cached rows were
+    re-checked in the values' GET and read-backs reused observe's values: 17 (Cisco) and
+    15 (Casa)."""
+    handle = SnmpEngineHandle()
+    driver = build_driver(device, lab.inventory, PROFILES, snmp_engine=handle,
+                          state_dir=tmp_path)
+    m = Mac(mac)
+    try:
+        await driver.observe(m)  # learns the DOCS-IF3 row
+        stats = (await cast(Any, driver)._snmp()).session.reader.stats
+        before = stats["requests"] - stats["retransmits"]
+        await driver.observe(m)
+        applied = await driver.apply(m, "cm-ctrl-disable-forwarding",
+                                     kind=DeviceKind.CABLE_MODEM)
+        assert (applied.changed, applied.failed) == (True, False), applied.error
+        assert (await driver.observe(m)).verdict is Verdict.BLOCKED
+        assert stats["requests"] - stats["retransmits"] - before <= most
+    finally:
+        await driver.remove(m, "cm-ctrl-disable-forwarding")
+        await driver.close()
         handle.close()
 
 

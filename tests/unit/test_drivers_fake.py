@@ -171,8 +171,7 @@ async def test_deny_list_capacity_comes_from_the_profile() -> None:
 
 
 async def test_a_full_table_is_not_recounted_until_an_entry_is_removed() -> None:
-    full = {(*DENY, 2, 0, 0, 0, 0, i): 1 for i in range(100)}
-    fake = FakeSnmp(values=dict(full))
+    fake = FakeSnmp(values={(*DENY, 2, 0, 0, 0, 0, i): 1 for i in range(100)})
     d = make("arris-e6000", snmp=fake)
     for _ in range(3):
         with pytest.raises(CapacityError, match="full"):
