@@ -24,6 +24,7 @@ from enforcer.engine.observe import Look, look
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import CapacityError, EnforcerError
 from enforcer.inventory.model import Inventory
+from enforcer.inventory.profiles import Profile
 from enforcer.logging import order_context
 from enforcer.store.cluster import Settled
 from enforcer.store.records import OrderRecord, TargetRecord, TargetSpec
@@ -442,7 +443,7 @@ def _not_blocked(looks: list[Look], kicked: set[Mac], *,
     return None
 
 
-def _same_table(profile: Any, full: str, other: str) -> bool:
+def _same_table(profile: Profile, full: str, other: str) -> bool:
     """True when ``other`` adds to the bounded table ``full`` found full."""
     a, b = profile.mechanism(full).capacity, profile.mechanism(other).capacity
     return a is not None and b is not None and a.limit == b.limit

@@ -272,8 +272,9 @@ class ClusterMixin(StoreBase):
                                                      None)))
             again: list[str] = []
             if stale_after_s is not None:
-                stale = set(session.scalars(_stale_q(self.clock(), device, stale_after_s)))
-                due = set(session.scalars(_due_q(self.clock(), device).with_only_columns(
+                now = self.clock()
+                stale = set(session.scalars(_stale_q(now, device, stale_after_s)))
+                due = set(session.scalars(_due_q(now, device).with_only_columns(
                     s.Target.order_id)))
                 again = sorted(stale | due)
         return ban, lift, again
