@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -85,6 +86,10 @@ def _table(order: dict[str, Any]) -> Table:
 
 def main() -> int:
     work = Path(os.environ.get("ENFORCER_DEMO_DIR", ".demo")).resolve()
+    # Each run starts from a fresh daemon and lab state (a second run would otherwise
+    # find its auditor user, and the story's order, from the first).
+    for part in ("state", "lab"):
+        shutil.rmtree(work / part, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     port = free_port()
