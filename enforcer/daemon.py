@@ -114,13 +114,14 @@ def build(settings: Settings) -> dict[str, Any]:
 
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
                     metrics=metrics, kick_needed=kick_needed, persistence=persistence,
-                    layers=lambda order: list(policy.for_reason(order.reason).layers),
+                    policy_layers=lambda reason: list(policy.for_reason(reason).layers),
                     immediate=lambda d, m: profiles[inventory.devices[d].profile]
                     .mechanism(m).immediate)
     reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
-                            metrics=metrics, requeue=requeue)
+                            metrics=metrics, requeue=requeue, breach=ops.breach)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
-                      requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions)
+                      requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions,
+                      breach=ops.breach)
     sinks = build_sinks(settings)
 
     async def check_chain() -> None:

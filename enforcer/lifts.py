@@ -59,6 +59,10 @@ def evaluate(lift: LiftRequestRecord) -> str | None:
     return None
 
 
+def _where(group: str | None) -> str:
+    return f"group {group}" if group else "the approver role"
+
+
 def _event_payload(lift: LiftRequestRecord, reason: str, **extra: Any) -> dict[str, Any]:
     return {"order_id": lift.order_id, "reason": reason, "lift_request_id": lift.id,
             "requested_by": lift.requested_by, "on_behalf_of": lift.on_behalf_of,
@@ -66,7 +70,8 @@ def _event_payload(lift: LiftRequestRecord, reason: str, **extra: Any) -> dict[s
             "needed": lift.needed, "electorate": list(lift.electorate or ()),
             "expires_at": lift.expires_at.isoformat(), "state": lift.state,
             "approvals": [{"approver": a.approver, "decision": a.decision, "note": a.note}
-                          for a in lift.approvals], **extra}
+                          for a in lift.approvals],
+            "amendment": lift.amendment, **extra}
 
 
 @dataclass
@@ -79,19 +84,29 @@ class LiftWorkflow:
     wake: Callable[[str], None]  # ``engine.order_accepted``
 
     def request(self, order_id: str, user: UserRecord, *, reason: str,
-                ttl_hours: float | None = None,
-                on_behalf_of: str | None = None) -> LiftRequestRecord:
-        """Open a lift request for ``order_id`` (order -> ``lift_pending``)."""
+                ttl_hours: float | None = None, on_behalf_of: str | None = None,
+                amendment: dict[str, Any] | None = None) -> LiftRequestRecord:
+        """Open a lift request for ``order_id`` (order -> ``lift_pending``); with
+        ``amendment`` (a downgrade), approving it applies the amendment instead of
+        lifting the whole order."""
         order = self.store.get_order(order_id)
         lp = self.policy.for_reason(order.reason).lift
         if ttl_hours is not None and ttl_hours > lp.time_limit_hours:
             raise LiftError(422, "invalid", f"ttl_hours: at most {lp.time_limit_hours:g} "
                             f"for {order.reason.value} (policy time limit)")
+        # The electorate is the policy's group, whole: who asks (or is named as asking)
+        # never removes anyone from it.
         electorate = self.store.eligible_approvers(lp.group)
         if not lp.requester_may_approve:
-            electorate = [u for u in electorate if u not in (user.name, on_behalf_of)]
+            for who, how in ((user.name, "you are"), (on_behalf_of, "on_behalf_of names")):
+                if who is not None and who in electorate:
+                    raise LiftError(422, "invalid", (
+                        f"{how} {who}, a member of {_where(lp.group)} who must decide on "
+                        f"this {order.reason.value} lift; the policy does not let the person "
+                        "who asks approve, and the board is never made smaller: let a "
+                        "non-member file the request, naming no board member"))
         needed = lp.needed(len(electorate))
-        where = f"group {lp.group}" if lp.group else "the approver role"
+        where = _where(lp.group)
         if not electorate or needed > len(electorate):
             raise LiftError(409, "conflict", (
                 f"{order.reason.value} needs {lp.rule.value} consent"
@@ -103,7 +118,7 @@ class LiftWorkflow:
             lift = self.store.request_lift(
                 order_id, requested_by=user.name, reason=reason,
                 ttl=timedelta(hours=hours), on_behalf_of=on_behalf_of, group=lp.group,
-                rule=lp.rule.value, needed=needed, electorate=electorate)
+                rule=lp.rule.value, needed=needed, electorate=electorate, amendment=amendment)
         except Conflict as e:
             raise LiftError(409, "conflict", str(e)) from None
         self.notifier.notify(Event.LIFT_REQUESTED, _event_payload(lift, order.reason.value))

@@ -101,6 +101,10 @@ class Metrics:
         self.banned_mac_sightings = Counter(
             "enforcer_banned_mac_sightings", "Banned MACs seen registered by the watcher.",
             ["device"], registry=r)
+        self.ban_breaches = Counter(
+            "enforcer_ban_breaches", "A MAC under an active, already verified ban seen "
+            "forwarding (by the engine, the reconciler or the watcher): pushed again at "
+            "once.", ["device", "source"], registry=r)
         self.fallbacks = Counter(
             "enforcer_mechanism_fallbacks", "A mechanism refused (e.g. deny list full): the "
             "next one in the profile was used.", ["device", "mechanism"], registry=r)

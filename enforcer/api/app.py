@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import enforcer
-from enforcer.api import intake, ops, orders
+from enforcer.api import amendments, intake, ops, orders
 from enforcer.api.context import ApiContext, ctx_of
 from enforcer.api.engine import Engine
 from enforcer.api.errors import ApiError, error_response, fields_from
@@ -111,6 +111,7 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
     ``Metrics(registry)`` once); otherwise one is created on ``registry``. ``policy``
     defaults to the one named by ``settings.policy``; pass the daemon's ``notifier``
     (``enforcer.notify.build_notifier``) so the API and the engine share one."""
+    from enforcer.amend import AmendWorkflow
     from enforcer.lifts import LiftWorkflow
     from enforcer.notify import build_notifier
 
@@ -120,18 +121,19 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
     m.bind_store(store)
     app = FastAPI(title="enforcer", version=enforcer.__version__,
                   description="Network enforcement agent: ban orders, lifts, devices.")
+    lifts = LiftWorkflow(store=store, policy=policy, notifier=notifier,
+                         wake=engine.order_accepted)
     app.state.ctx = ApiContext(
         settings=settings, store=store, engine=engine, metrics=m, clock=clock,
         bucket=TokenBucket(settings.api.intake_rate_per_s, settings.api.intake_burst),
-        keys=settings.webhook.keys(), policy=policy, notifier=notifier,
-        lifts=LiftWorkflow(store=store, policy=policy, notifier=notifier,
-                           wake=engine.order_accepted),
+        keys=settings.webhook.keys(), policy=policy, notifier=notifier, lifts=lifts,
+        amend=AmendWorkflow(store=store, policy=policy, lifts=lifts),
     )
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_middleware(_Observe, metrics=m)
-    for r in (intake.router, orders.router, ops.router):
+    for r in (intake.router, orders.router, amendments.router, ops.router):
         app.include_router(r)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -24,6 +24,7 @@ from enforcer.store import Store, UserRecord
 from enforcer.store.audit import Clock
 
 if TYPE_CHECKING:
+    from enforcer.amend import AmendWorkflow
     from enforcer.lifts import LiftWorkflow
     from enforcer.notify import Notifier
 
@@ -46,6 +47,7 @@ class ApiContext:
     policy: Policy
     notifier: Notifier
     lifts: LiftWorkflow
+    amend: AmendWorkflow
     _folded: dict[str, tuple[float, int]] = field(default_factory=dict)
     _fold_lock: threading.Lock = field(default_factory=threading.Lock)
 

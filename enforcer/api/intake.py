@@ -100,9 +100,52 @@ async def escalation_webhook(
         raise ApiError(401, e.code, str(e)) from None
     assert webhook_id is not None
     request.state.actor = "escalation-system"  # proven by the signature from here on
+    idempotency = (webhook_id, hashlib.sha256(raw).hexdigest())
+    if _is_amendment(raw):
+        return await _amend(ctx, raw, idempotency)
     req = _parse(ctx, raw)
     return await _accept(ctx, req, actor="escalation-system", source="webhook",
-                         idempotency=(webhook_id, hashlib.sha256(raw).hexdigest()))
+                         idempotency=idempotency)
+
+
+def _is_amendment(raw: bytes) -> bool:
+    """A body ``{"amend": {...}}`` (decided before full validation, which then names
+    the bad fields of whichever kind of body it is)."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(doc, dict) and "amend" in doc
+
+
+async def _amend(ctx: ApiContext, raw: bytes, idempotency: tuple[str, str]) -> JSONResponse:
+    """The escalation system amends an order it filed (by id or by ticket)."""
+    from datetime import UTC, datetime
+
+    from enforcer.api.amendments import amend_response, check_node
+    from enforcer.api.models import EscalationAmend
+    from enforcer.domain.model import Role
+
+    try:
+        body = EscalationAmend.model_validate_json(raw).amend
+    except ValidationError as e:
+        raise invalid(e, "the amendment is invalid") from None
+    check_node(ctx, body.node)
+    order_id = body.order_id
+    if order_id is None:
+        found = await ctx.db(ctx.store.list_orders, ticket=body.ticket, active_only=True,
+                             limit=2)
+        if not found:
+            raise ApiError(404, "not_found", f"no active order for ticket {body.ticket!r}")
+        if len(found) > 1:
+            raise ApiError(409, "ambiguous", f"several active orders for ticket "
+                           f"{body.ticket!r}; name the order_id")
+        order_id = found[0].id
+    system = UserRecord(id=0, name="escalation-system", role=Role.ESCALATION_SYSTEM,
+                        token_prefix="", created_at=datetime.now(UTC), disabled=False,
+                        expires_at=None)
+    return await amend_response(ctx, order_id, system, body.to_changes(), may_downgrade=True,
+                                idempotency=idempotency)
 
 
 @router.post("/v1/orders", status_code=202, openapi_extra=body_doc("OrderRequest"),

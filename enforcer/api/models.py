@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from enforcer.amend import Changes
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Reason, Role, Scope
 from enforcer.store.records import DeviceSpec, Evidence, OrderSpec
@@ -83,6 +84,57 @@ class OrderRequest(BaseModel):
         )
 
 
+Layer = Literal["dhcp", "cmts", "headend"]
+
+
+class AmendmentIn(BaseModel):
+    """Change an order in place. Upgrades (a stricter reason, a wider scope, more
+    devices, another layer) take effect at once; downgrades (the reverse) open a lift
+    request for that part and need the consent of the policy that governs the order."""
+
+    model_config = _STRICT
+    reason: Reason | None = None
+    scope: Scope | None = None
+    node: Text200 | None = Field(
+        None, description="the subscriber's node (with scope node or cmts)")
+    add_devices: Annotated[list[DeviceIn], Field(max_length=32)] = Field(default_factory=list)
+    remove_macs: Annotated[list[Mac], Field(max_length=32)] = Field(default_factory=list)
+    add_layers: Annotated[list[Layer], Field(max_length=3)] = Field(default_factory=list)
+    remove_layers: Annotated[list[Layer], Field(max_length=3)] = Field(default_factory=list)
+    note: LongText | None = Field(None, description="why (kept in the audit trail)")
+    ticket: Text200 | None = Field(None, description="the escalation ticket behind it")
+
+    def to_changes(self) -> Changes:
+        from enforcer.amend import _UNSET
+
+        return Changes(
+            reason=self.reason, scope=self.scope,
+            node=self.node if "node" in self.model_fields_set else _UNSET,
+            add_devices=tuple((d.mac, d.kind, d.ecm_mac) for d in self.add_devices),
+            remove_macs=tuple(self.remove_macs), add_layers=tuple(self.add_layers),
+            remove_layers=tuple(self.remove_layers), note=self.note, ticket=self.ticket)
+
+
+class AmendmentHook(AmendmentIn):
+    """An amendment from the escalation system: the order by id, or by its ticket (the
+    one active order filed with that ticket)."""
+
+    order_id: Annotated[str, Field(max_length=40)] | None = None
+
+    @model_validator(mode="after")
+    def _names_an_order(self) -> AmendmentHook:
+        if self.order_id is None and self.ticket is None:
+            raise ValueError("name the order to amend: order_id or ticket")
+        return self
+
+
+class EscalationAmend(BaseModel):
+    """Webhook body ``{"amend": {...}}``."""
+
+    model_config = _STRICT
+    amend: AmendmentHook
+
+
 class LiftIn(BaseModel):
     model_config = _STRICT
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
@@ -108,4 +160,5 @@ class UserIn(BaseModel):
     expires_in_days: Annotated[float, Field(gt=0, le=3650)] | None = None
 
 
-BODY_MODELS: tuple[type[BaseModel], ...] = (OrderRequest, LiftIn, ApprovalIn, UserIn)
+BODY_MODELS: tuple[type[BaseModel], ...] = (OrderRequest, LiftIn, ApprovalIn, UserIn,
+                                            AmendmentIn, EscalationAmend)

@@ -90,11 +90,14 @@ async def where(request: Request, mac: str, _user: DeviceReader) -> dict[str, An
         parsed = Mac(mac)
     except MacError as e:
         raise ApiError(422, "invalid", "invalid MAC address", fields={"mac": str(e)}) from None
+    ctx = ctx_of(request)
     try:
-        sightings = await ctx_of(request).engine.where(parsed)
+        sightings = await ctx.engine.where(parsed)
     except (LookupError, InputError, TransportError) as e:
         raise _engine_error(e) from None
-    return {"mac": str(parsed), "sightings": sightings}
+    holders = await ctx.db(ctx.store.orders_naming, [parsed])
+    return {"mac": str(parsed), "sightings": sightings,
+            "orders": views.holding(ctx.policy, holders)}
 
 
 @router.get("/v1/plan", summary="Dry run: the targets the engine would push")

@@ -58,8 +58,16 @@ async def get_order(request: Request, order_id: str, _user: Reader) -> dict[str,
         raise ApiError(404, "not_found", f"no order {order_id}") from None
     targets = await ctx.db(ctx.store.targets_for_order, order_id)
     lifts = await ctx.db(ctx.store.lift_requests_for_order, order_id)
-    return views.order_detail(order, targets, lifts,
-                              layer_of=getattr(ctx.engine, "layer_of", None))
+    out = views.order_detail(order, targets, lifts,
+                             layer_of=getattr(ctx.engine, "layer_of", None))
+    covering = await ctx.db(ctx.store.orders_naming, [d.mac for d in order.devices] + [
+        d.ecm_mac for d in order.devices if d.ecm_mac is not None])
+    out["coverage"] = views.coverage(order, covering, ctx.policy)
+    out["linked_orders"] = sorted({c.id for c in covering} - {order.id})
+    out["breaches"] = views.breaches(await ctx.db(
+        ctx.store.audit_entries, order_id=order_id, action="ban.breach", limit=10_000))
+    out["order_layers"] = list(order.layers) if order.layers is not None else None
+    return out
 
 
 @router.get("/v1/lifts/{lift_id}", summary="One lift request with its approvals")

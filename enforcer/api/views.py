@@ -6,7 +6,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from enforcer.store import LiftRequestRecord, OrderRecord, TargetRecord, UserRecord
+from enforcer.domain.coverage import strictest
+from enforcer.policy import Policy
+from enforcer.store import (
+    AuditRecord,
+    LiftRequestRecord,
+    OrderRecord,
+    TargetRecord,
+    UserRecord,
+)
 
 
 def ts(at: datetime | None) -> str | None:
@@ -94,3 +102,53 @@ def user(u: UserRecord) -> dict[str, Any]:
     return {"name": u.name, "role": u.role.value, "token_prefix": u.token_prefix,
             "created_at": ts(u.created_at), "disabled": u.disabled,
             "expires_at": ts(u.expires_at), "groups": list(u.groups)}
+
+
+def _macs(o: OrderRecord) -> list[str]:
+    out: list[str] = []
+    for d in o.devices:
+        out.append(str(d.mac))
+        if d.ecm_mac is not None:
+            out.append(str(d.ecm_mac))
+    return out
+
+
+def consent(policy: Policy, o: OrderRecord) -> dict[str, Any]:
+    lp = policy.for_reason(o.reason).lift
+    return {"group": lp.group, "rule": lp.rule.value, "n": lp.n}
+
+
+def holding(policy: Policy, covering: list[OrderRecord]) -> list[dict[str, Any]]:
+    """The active orders that hold a MAC, each with who must consent to its lift."""
+    return [{"order_id": o.id, "reason": o.reason.value, "state": o.state.value,
+             "ticket": o.ticket, "consent": consent(policy, o)} for o in covering]
+
+
+def coverage(o: OrderRecord, covering: list[OrderRecord], policy: Policy
+             ) -> list[dict[str, Any]]:
+    """For each MAC of the order: every active order holding it, and what must happen
+    before it forwards again (each of them lifted, each with its own consent; the
+    strictest of those policies governs)."""
+    out = []
+    for mac in _macs(o):
+        holders = [c for c in covering if mac in _macs(c)]
+        gov = strictest([c.reason for c in holders], lambda r: policy.for_reason(r).lift)
+        governing = None
+        if gov is not None:
+            lp = policy.for_reason(gov).lift
+            governing = {"reason": gov.value, "group": lp.group, "rule": lp.rule.value,
+                         "n": lp.n}
+        out.append({
+            "mac": mac, "orders": holding(policy, holders), "governing": governing,
+            "forwards_again_when": (
+                "every order listed is lifted, each with its own consent"
+                if holders else "no active order holds it")})
+    return out
+
+
+def breaches(entries: list[AuditRecord]) -> dict[str, Any]:
+    """Times a MAC of the order was seen forwarding under the verified ban."""
+    return {"count": len(entries),
+            "recent": [{"at": ts(e.at), "device": e.payload.get("device"),
+                        "mac": e.payload.get("mac"), "state": e.payload.get("state"),
+                        "source": e.payload.get("source")} for e in entries[-10:]]}

@@ -68,9 +68,17 @@ def where(mac: Annotated[str, typer.Argument(metavar="MAC")], url: Url = None,
     rows = res["sightings"]
     if not rows:
         typer.echo(f"{res['mac']} is not registered on any device")
+    else:
+        cols = _columns(rows, ("device",))
+        table(f"where {res['mac']}", cols, ([r.get(k) for k in cols] for r in rows))
+    holders = res.get("orders", [])
+    if not holders:
+        typer.echo(f"no active order holds {res['mac']}")
         return
-    cols = _columns(rows, ("device",))
-    table(f"where {res['mac']}", cols, ([r.get(k) for k in cols] for r in rows))
+    table(f"orders holding {res['mac']}", ["order", "reason", "state", "ticket", "consent"],
+          ([h["order_id"], h["reason"], h["state"], h["ticket"],
+            f"{h['consent']['rule']} of {h['consent']['group'] or 'any approver'}"]
+           for h in holders))
 
 
 def plan(order_id: Annotated[str | None, typer.Argument(metavar="[ORDER_ID]")] = None,

@@ -142,6 +142,76 @@ def show_order(order_id: str, url: Url = None, token: Token = None, config: Conf
     for lr in o["lift_requests"]:
         table(f"lift request {lr['id']} ({lr['state']})", ["approver", "decision", "at"],
               ([a["approver"], a["decision"], a["created_at"]] for a in lr["approvals"]))
+    show_coverage(o)
+
+
+def show_coverage(o: dict[str, Any]) -> None:
+    """Who holds each MAC of the order, and whose consent it takes to release it."""
+    rows = []
+    for c in o.get("coverage", []):
+        for h in c["orders"] or [{"order_id": "-", "reason": "", "state": "",
+                                  "consent": None}]:
+            cons = h["consent"]
+            rule = (f"{cons['rule']}{' ' + str(cons['n']) if cons.get('n') else ''} of "
+                    f"{cons['group'] or 'any approver'}") if cons else ""
+            rows.append([c["mac"], h["order_id"], h["reason"], h["state"], rule])
+    table("held by (each must be lifted, with its consent, before the MAC forwards)",
+          ["mac", "order", "reason", "state", "consent"], rows)
+    b = o.get("breaches") or {}
+    if b.get("count"):
+        table(f"BREACHES ({b['count']}): seen forwarding under the verified ban",
+              ["at", "device", "mac", "state", "seen by"],
+              ([x["at"], x["device"], x["mac"], x["state"], x["source"]]
+               for x in b["recent"]))
+
+
+@orders_app.command("amend")
+def amend_order(
+    order_id: str,
+    reason: Annotated[Reason | None, typer.Option(help="New reason")] = None,
+    scope: Annotated[Scope | None, typer.Option(help="New scope")] = None,
+    node: Annotated[str | None, typer.Option(help="New node")] = None,
+    add_mac: Annotated[list[str] | None, typer.Option(
+        help="Add a device: MAC[:kind] or MAC:set_top=ECM_MAC; repeatable")] = None,
+    remove_mac: Annotated[list[str] | None, typer.Option(
+        help="Remove a device (a downgrade: needs the lift consent); repeatable")] = None,
+    add_layer: Annotated[list[str] | None, typer.Option(
+        help="Add a layer: dhcp, cmts or headend; repeatable")] = None,
+    remove_layer: Annotated[list[str] | None, typer.Option(
+        help="Remove a layer (a downgrade); repeatable")] = None,
+    note: Annotated[str | None, typer.Option(help="Why")] = None,
+    ticket: Annotated[str | None, typer.Option(help="Escalation ticket behind it")] = None,
+    url: Url = None, token: Token = None, config: Config = None, json: Json = False,
+) -> None:
+    """Amend an order: upgrades (stricter reason, wider scope, more devices or layers)
+    take effect at once; downgrades wait for the consent a lift needs."""
+    body: dict[str, Any] = {}
+    for key, value in (("reason", reason.value if reason else None),
+                       ("scope", scope.value if scope else None), ("node", node),
+                       ("note", note), ("ticket", ticket)):
+        if value is not None:
+            body[key] = value
+    if add_mac:
+        body["add_devices"] = [parse_device(m) for m in add_mac]
+    if remove_mac:
+        body["remove_macs"] = [parse_device(m)["mac"] for m in remove_mac]
+    if add_layer:
+        body["add_layers"] = add_layer
+    if remove_layer:
+        body["remove_layers"] = remove_layer
+    with client(url, token, config) as c:
+        res = c.post(f"/v1/orders/{order_id}/amendments", body)
+    if json:
+        print_json(res)
+        return
+    typer.echo(f"{order_id} {res['state']}")
+    for ch in res["applied"]:
+        typer.echo(f"in force now: {ch['field']} {ch['before']} -> {ch['after']}")
+    if res["pending"]:
+        lr = res["pending"]
+        typer.echo(f"waiting for consent (lift request {lr['id']}, {lr['rule']} of "
+                   f"{lr['group'] or 'the approvers'}: {', '.join(lr['electorate'] or [])})")
+    typer.echo(res["note"])
 
 
 def lift(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from enforcer.domain import coverage
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind, OrderState, TargetState, Verdict
+from enforcer.domain.model import DeviceKind, OrderState, Reason, TargetState, Verdict
 from enforcer.engine import planner
 from enforcer.engine.backoff import backoff_s
 from enforcer.engine.observe import Look, look
@@ -33,14 +34,19 @@ from enforcer.store.repository import Store
 log = logging.getLogger(__name__)
 ACTOR = "engine"
 ENFORCING_DETAIL = "looking up the MACs on every device in scope"
+#: ``prove(order_id, lift_request_id)``: (ok, why) -- may this order's blocks be removed
+#: for that lift request (None: the order's approved lift)?
+Prove = Callable[[str, str | None], Awaitable[tuple[bool, str]]]
 
 
 class DeviceOps:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, settings: Any,
                  metrics: Any, kick_needed: Callable[[str, str], bool],
                  persistence: Callable[[str, str], str] = lambda d, m: "persistent",
-                 layers: Callable[[OrderRecord], list[str]] = lambda o: ["cmts", "headend"],
+                 policy_layers: Callable[[Reason], Sequence[str]] = lambda r: ["cmts",
+                                                                                "headend"],
                  immediate: Callable[[str, str], str | None] = lambda d, m: None,
+                 prove: Prove | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.inv = inventory
@@ -49,9 +55,15 @@ class DeviceOps:
         self.metrics = metrics
         self.kick_needed = kick_needed
         self.persistence = persistence
-        self.layers = layers
+        self.policy_layers = policy_layers
         self.immediate = immediate
+        self.prove = prove
         self.clock = clock
+        self.topology = coverage.Topology(
+            cmtses=frozenset(inventory.cmtses()), headends=frozenset(inventory.headends()),
+            dhcp=frozenset(n for n, d in inventory.devices.items()
+                           if d.kind == "dhcp" and d.enabled),
+            nodes={n: inventory.node_devices(n) for n in inventory.nodes})
         # Kicks put off until the (order, device) scan is recorded: an immediate
         # per-registration block already cut the modem off (profile ``immediate``).
         self._deferred: dict[tuple[str, str], list[TargetRecord]] = {}
@@ -60,6 +72,11 @@ class DeviceOps:
         return await asyncio.to_thread(fn, *args, **kw)
 
     # ---- which devices matter to an order -----------------------------------------------
+
+    def layers(self, order: coverage.OrderLike) -> list[str]:
+        """The order's enforcement layers (its own list once amended, else its
+        reason's)."""
+        return coverage.effective_layers(order, self.policy_layers(order.reason))
 
     def layer_of(self, device: str) -> str:
         return {"cmts": "cmts", "headend": "headend", "dhcp": "dhcp"}[
@@ -147,6 +164,8 @@ class DeviceOps:
                                    OrderState.ENFORCING, detail=enforcing, actor=ACTOR)
 
             targets = await self._db(self.store.targets_for_order, order.id)
+            if await self._release_unneeded(order, device, targets):
+                targets = await self._db(self.store.targets_for_order, order.id)
             if device not in self.relevant(order, targets):
                 await enforcing_now()
                 return await self._finish(order.id, device, phase="ban", ok=True,
@@ -167,10 +186,24 @@ class DeviceOps:
             home = (bool(order.node) and device in self.inv.node_devices(order.node or "")
                     ) or self.layer_of(device) == "dhcp"
             looks = [await look(self.pool, device, m) for m, _ in macs]
+            await self._breaches(order, device, targets, looks)
+            # Blocks other active orders hold here for these MACs: this order co-owns
+            # them (a lift of the other order then leaves them in place).
+            live = {t.mac for t in targets if t.device == device
+                    and t.state is not TargetState.REMOVED}
+            shared: dict[Mac, TargetRecord] = {}
+            for b in await self._db(self.store.live_blocks_on, device, [m for m, _ in macs],
+                                    excluding=order.id):
+                if b.mac not in live:
+                    shared.setdefault(b.mac, b)
+            if shared:
+                targets = await self._db(self.store.share_blocks, order.id,
+                                         list(shared.values()), actor=ACTOR)
+                live |= set(shared)
             mechs = self.pool.get(device).mechanisms()
             specs = [TargetSpec(device, m, k, mechs[0]) for (m, k), x in zip(macs, looks,
                                                                                 strict=True)
-                     if mechs and (x.verdict is not Verdict.ABSENT or home)]
+                     if mechs and m not in live and (x.verdict is not Verdict.ABSENT or home)]
             if specs:
                 targets = await self._db(self.store.upsert_targets, order.id, specs,
                                          actor=ACTOR, enforcing=enforcing)
@@ -384,31 +417,135 @@ class DeviceOps:
 
     async def scan_lift(self, order: OrderRecord, device: str) -> bool:
         """Remove this device's blocks for the order and confirm service is back; True
-        (the device's answer is recorded and the order settled)."""
+        (the device's answer is recorded and the order settled). A block another active
+        order still needs stays on the device and passes to that order."""
         with order_context(order.id):
             targets = [t for t in await self._db(self.store.targets_for_order, order.id)
                        if t.device == device]
+            kept: dict[str, list[str]] = {}
             for t in targets:
                 if t.state is TargetState.REMOVED:
                     continue
-                try:
-                    res = await self.pool.get(device).remove(t.mac, t.mechanism)
-                    if res.failed:
-                        raise EnforcerError(res.error or "remove failed")
-                except EnforcerError as e:
-                    await self._db(self.store.update_target, t.id, actor=ACTOR,
-                                   audit_action="target.remove_failed", last_error=str(e)[:500])
+                holders = await self._holders(order.id, device, t.mac)
+                if holders:
+                    await self._db(self.store.release_block, t.id, holders, actor=ACTOR)
+                    kept[str(t.mac)] = holders
+                    log.warning("lift of %s: %s stays blocked on %s for order(s) %s",
+                                order.id, t.mac, device, ", ".join(holders))
+                    continue
+                error = await self._remove_block(t, "target.removed")
+                if error is not None:
                     return await self._finish(order.id, device, phase="lift", ok=False,
-                                              detail={"why": f"remove failed: {e}"})
-                await self._db(self.store.update_target, t.id, actor=ACTOR,
-                               audit_action="target.removed", state=TargetState.REMOVED,
-                               removed_at=self.clock(), transcript="\n".join(res.transcript))
-                if device in self.inv.cmtses():
-                    await self.kick(t)
-            ok, looks, why = await self._confirm_restored(device, sorted({t.mac for t in targets}))
+                                              detail={"why": f"remove failed: {error}"})
+            restore = sorted({t.mac for t in targets if str(t.mac) not in kept})
+            ok, looks, why = await self._confirm_restored(device, restore)
+            if kept:
+                why = f"{why}; kept blocked for other active orders: " + "; ".join(
+                    f"{m} ({', '.join(h)})" for m, h in sorted(kept.items()))
             return await self._finish(order.id, device, phase="lift", ok=ok,
-                                      detail={"why": why,
+                                      detail={"why": why, "kept": kept,
                                               "looks": [x.as_dict() for x in looks]})
+
+    async def _remove_block(self, t: TargetRecord, action: str) -> str | None:
+        """Take ``t``'s block off its device (and kick the modem on a CMTS); the error,
+        or None once it is removed. No other active order needs the block: the caller
+        has checked (``_holders``); a holder that appeared meanwhile gets its block back
+        from its own device loop, woken here."""
+        try:
+            res = await self.pool.get(t.device).remove(t.mac, t.mechanism)
+            if res.failed:
+                raise EnforcerError(res.error or "remove failed")
+        except EnforcerError as e:
+            await self._db(self.store.update_target, t.id, actor=ACTOR,
+                           audit_action="target.remove_failed", last_error=str(e)[:500])
+            return str(e)
+        await self._db(self.store.update_target, t.id, actor=ACTOR, audit_action=action,
+                       state=TargetState.REMOVED, removed_at=self.clock(),
+                       transcript="\n".join(res.transcript))
+        late = await self._holders(t.order_id, t.device, t.mac)
+        if late:
+            log.warning("%s on %s: order(s) %s need it again; re-enforcing", t.mac, t.device,
+                        ", ".join(late))
+            await self._db(self.store.clear_scans_on, t.device, late)
+        if t.device in self.inv.cmtses():
+            await self.kick(t)
+        return None
+
+    async def _holders(self, order_id: str, device: str, mac: Mac) -> list[str]:
+        """Active orders other than ``order_id`` that need ``mac`` blocked on ``device``."""
+        others = [o for o in await self._db(self.store.orders_naming, [mac])
+                  if o.id != order_id]
+        if not others:
+            return []
+        held = await self._db(self.store.live_holdings, [o.id for o in others])
+        return coverage.holders(order_id, device, mac, others, self.topology,
+                                lambda o: self.policy_layers(o.reason), held)
+
+    async def _release_unneeded(self, order: OrderRecord, device: str,
+                                targets: list[TargetRecord]) -> bool:
+        """Blocks on ``device`` that the order no longer needs because a downgrade of it
+        was consented to (an approved amendment): removed, or handed to the orders that
+        still need them. A block the order's definition no longer explains otherwise
+        (an inventory change, a row changed in the database) stays. True if any went."""
+        live = [t for t in targets if t.device == device and t.state is not TargetState.REMOVED]
+        policy = self.policy_layers(order.reason)
+        unneeded = [t for t in live
+                    if not coverage.needs(order, device, t.mac, self.topology, policy)]
+        if not unneeded:
+            return False
+        amendments = [r for r in await self._db(self.store.lift_requests_for_order, order.id)
+                      if r.amendment is not None and r.state == "approved"]
+        changed = False
+        for t in unneeded:
+            lift = next((r for r in amendments if r.amendment is not None
+                         and self._dropped_by(r.amendment, order, device, t.mac)), None)
+            if lift is None:
+                continue
+            if self.prove is not None:
+                ok, why = await self.prove(order.id, lift.id)
+                if not ok:
+                    log.error("order %s: %s on %s not released: %s", order.id, t.mac, device,
+                              why)
+                    continue
+            holders = await self._holders(order.id, device, t.mac)
+            if holders:
+                await self._db(self.store.release_block, t.id, holders, actor=ACTOR)
+            elif await self._remove_block(t, "target.amended_away") is not None:
+                continue
+            changed = True
+        return changed
+
+    def _dropped_by(self, amendment: dict[str, Any], order: OrderRecord, device: str,
+                    mac: Mac) -> bool:
+        """True when ``amendment`` (a consented downgrade) is why the order no longer
+        needs ``mac`` on ``device``: needed before it, not after."""
+        try:
+            before = coverage.Definition.from_json(amendment["before"])
+            after = coverage.Definition.from_json(amendment["after"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        return coverage.needs(before.as_order(order.id), device, mac, self.topology, ()) and \
+            not coverage.needs(after.as_order(order.id), device, mac, self.topology, ())
+
+    async def _breaches(self, order: OrderRecord, device: str, targets: list[TargetRecord],
+                        looks: list[Look]) -> None:
+        """A MAC this order's verified block holds here, seen forwarding: a breach."""
+        held = {t.mac for t in targets if t.device == device
+                and t.state is TargetState.VERIFIED}
+        for x in looks:
+            if x.mac in held and x.verdict is Verdict.FORWARDING:
+                await self.breach(order.id, device, x.mac, x.state, "engine")
+
+    async def breach(self, order_id: str, device: str, mac: Mac, state: str,
+                     source: str) -> None:
+        """Count, audit and log a banned MAC seen forwarding (the caller pushes again)."""
+        self.metrics.ban_breaches.labels(device, source).inc()
+        await self._db(self.store.record_event, source, "ban.breach", order_id, {
+            "device": device, "mac": str(mac), "state": state, "source": source})
+        log.error("BREACH: %s forwarding on %s (%s) under order %s; enforcing again", mac,
+                  device, state, order_id,
+                  extra={"event": "ban.breach", "order_id": order_id, "device": device,
+                         "mac": str(mac)})
 
     async def _confirm_restored(self, device: str, macs: list[Mac]
                                 ) -> tuple[bool, list[Look], str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,15 @@ ACTOR = "reconciler"
 BULK_THRESHOLD = 16
 
 
+@dataclass(frozen=True)
+class Drift:
+    """Why a target needs work; ``forwarding``: the MAC was seen passing traffic."""
+
+    why: str
+    forwarding: bool = False
+    state: str = ""
+
+
 @dataclass
 class ReconcileReport:
     device: str
@@ -47,6 +56,7 @@ class ReconcileReport:
 class Reconciler:
     def __init__(self, *, store: Store, pool: DriverPool, persistence: Callable[[str, str], str],
                  settings: Any, metrics: Any, requeue: Callable[[str, str], None],
+                 breach: Callable[[str, str, Mac, str, str], Awaitable[None]] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.pool = pool
@@ -54,6 +64,7 @@ class Reconciler:
         self.cfg = settings
         self.metrics = metrics
         self.requeue = requeue
+        self.breach = breach
         self.clock = clock
 
     async def reconcile(self, device: str, *, dry_run: bool = False) -> ReconcileReport:
@@ -66,14 +77,17 @@ class Reconciler:
                 if t.state is TargetState.REMOVED:
                     continue
                 report.checked += 1
-                why = await (self._drift(drv, t) if bulk is None
-                             else self._bulk_drift(drv, t, *bulk))
-                if why is None:
+                drift = await (self._drift(drv, t) if bulk is None
+                               else self._bulk_drift(drv, t, *bulk))
+                if drift is None:
                     continue
                 report.repairs.append({"order_id": t.order_id, "mac": str(t.mac),
-                                       "mechanism": t.mechanism, "why": why})
+                                       "mechanism": t.mechanism, "why": drift.why})
                 if not dry_run:
-                    await self._mark_for_repair(t, why)
+                    if drift.forwarding and t.state is TargetState.VERIFIED and \
+                            self.breach is not None:
+                        await self.breach(t.order_id, t.device, t.mac, drift.state, ACTOR)
+                    await self._mark_for_repair(t, drift.why)
             report.unowned = await self._unowned(drv, targets, bulk[1] if bulk else None)
         except TransportError as e:
             report.error = str(e)
@@ -92,7 +106,7 @@ class Reconciler:
                                                "count": len(report.unowned)})
         return report
 
-    async def _drift(self, drv: Any, t: TargetRecord) -> str | None:
+    async def _drift(self, drv: Any, t: TargetRecord) -> Drift | None:
         """Why this target needs work, or None when the device still holds the ban."""
         if t.state in (TargetState.PENDING, TargetState.RETRYING):
             return None  # the order worker owns it already
@@ -100,14 +114,18 @@ class Reconciler:
         if kind == "registration":
             obs = await drv.observe(t.mac)
             if obs.verdict is Verdict.FORWARDING:
-                return f"{t.mac} forwarding ({obs.state}): block lost at re-registration"
+                return Drift(f"{t.mac} forwarding ({obs.state}): block lost at "
+                             "re-registration", True, obs.state)
             return None
         present = await drv.read_back(t.mac, t.mechanism)
-        if not present:
-            return f"{t.mechanism} entry for {t.mac} missing on {t.device} (reboot or removal)"
         obs = await drv.observe(t.mac)
-        if obs.verdict is Verdict.FORWARDING:
-            return f"{t.mac} forwarding ({obs.state}) although the block is present: kick"
+        forwarding = obs.verdict is Verdict.FORWARDING
+        if not present:
+            return Drift(f"{t.mechanism} entry for {t.mac} missing on {t.device} (reboot or "
+                         "removal)", forwarding, obs.state)
+        if forwarding:
+            return Drift(f"{t.mac} forwarding ({obs.state}) although the block is present: "
+                         "kick", True, obs.state)
         return None
 
     async def _bulk_view(self, drv: Any, targets: list[TargetRecord]
@@ -128,22 +146,26 @@ class Reconciler:
         return seen, tables
 
     async def _bulk_drift(self, drv: Any, t: TargetRecord, seen: dict[Mac, Any],
-                          tables: dict[str, set[Mac] | None]) -> str | None:
+                          tables: dict[str, set[Mac] | None]) -> Drift | None:
         if t.state in (TargetState.PENDING, TargetState.RETRYING):
             return None
         obs = seen.get(t.mac)
         forwarding = obs is not None and obs.verdict is Verdict.FORWARDING
+        state = obs.state if obs is not None else ""
         if self.persistence(t.device, t.mechanism) == "registration":
-            return (f"{t.mac} forwarding ({obs.state}): block lost at re-registration"
-                    if forwarding and obs is not None else None)
+            return (Drift(f"{t.mac} forwarding ({state}): block lost at re-registration",
+                          True, state) if forwarding else None)
         table = tables.get(t.mechanism)
         if table is None:  # a block kept outside a walkable table: read it back
             if not await drv.read_back(t.mac, t.mechanism):
-                return f"{t.mechanism} entry for {t.mac} missing on {t.device}"
+                return Drift(f"{t.mechanism} entry for {t.mac} missing on {t.device}",
+                             forwarding, state)
         elif t.mac not in table:
-            return f"{t.mechanism} entry for {t.mac} missing on {t.device} (reboot or removal)"
-        if forwarding and obs is not None:
-            return f"{t.mac} forwarding ({obs.state}) although the block is present: kick"
+            return Drift(f"{t.mechanism} entry for {t.mac} missing on {t.device} (reboot or "
+                         "removal)", forwarding, state)
+        if forwarding:
+            return Drift(f"{t.mac} forwarding ({state}) although the block is present: kick",
+                         True, state)
         return None
 
     async def _mark_for_repair(self, t: TargetRecord, why: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,9 @@ class SweepReport:
 class Watcher:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, metrics: Any,
                  requeue: Callable[[str, str], None], notify: Callable[[str, dict[str, Any]], None],
-                 max_repetitions: Callable[[str], int], concurrency: int = 8) -> None:
+                 max_repetitions: Callable[[str], int], concurrency: int = 8,
+                 breach: Callable[[str, str, Mac, str, str], Awaitable[None]] | None = None
+                 ) -> None:
         self.store = store
         self.inv = inventory
         self.pool = pool
@@ -56,6 +58,7 @@ class Watcher:
         self.notify = notify
         self.max_repetitions = max_repetitions
         self.concurrency = concurrency
+        self.breach = breach
         self.modem_counts: dict[str, int] = {}  # from the last walk of each device
 
     async def plan(self, devices: list[str] | None = None
@@ -141,6 +144,10 @@ class Watcher:
         log.warning("banned MAC %s sighted on %s (%s); enforcing there", s.mac, s.device,
                     s.state)
         self.notify("ban.sighting", {"order_id": s.order_id, **payload})
+        if s.verdict == Verdict.FORWARDING.value and self.breach is not None:
+            order = await asyncio.to_thread(self.store.get_order, s.order_id)
+            if order.verified_at is not None:  # it held everywhere once: a breach
+                await self.breach(s.order_id, s.device, s.mac, s.state, ACTOR)
         # The device answers for this order again: it plans a target there and enforces.
         await asyncio.to_thread(self.store.clear_scans_on, s.device, [s.order_id])
         self.requeue(s.order_id, s.device)

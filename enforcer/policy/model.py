@@ -26,6 +26,7 @@ class Event(StrEnum):
     """Outbound notification events (the ``type`` of each webhook message)."""
 
     BAN_IMPOSED = "ban.imposed"
+    BAN_AMENDED = "ban.amended"
     BAN_VERIFIED = "ban.verified"
     BAN_SIGHTING = "ban.sighting"
     LIFT_REQUESTED = "lift.requested"

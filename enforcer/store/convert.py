@@ -45,6 +45,7 @@ def order(row: s.Order | Row, devices: list[s.OrderDevice] | list[Row]) -> Order
                               Mac(d.ecm_mac) if d.ecm_mac else None)
             for d in sorted(devices, key=lambda d: d.id)
         ),
+        layers=tuple(str(x) for x in row.layers) if row.layers is not None else None,
     )
 
 
@@ -87,4 +88,5 @@ def lift_request(row: s.LiftRequest, approvals: list[s.Approval]) -> LiftRequest
         needed=row.needed,
         electorate=tuple(str(x) for x in row.electorate) if row.electorate is not None else None,
         order_state_before=row.order_state_before, decided_at=row.decided_at,
+        amendment=row.amendment,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -58,10 +59,13 @@ class LiftsMixin(StoreBase):
                      ttl: timedelta = timedelta(days=7), on_behalf_of: str | None = None,
                      group: str | None = None, rule: str | None = None,
                      needed: int | None = None,
-                     electorate: Sequence[str] | None = None) -> LiftRequestRecord:
+                     electorate: Sequence[str] | None = None,
+                     amendment: dict[str, Any] | None = None) -> LiftRequestRecord:
         """Open a lift request and move the order to ``lift_pending`` (the ban stays in
         force). ``group``, ``rule``, ``needed`` and ``electorate`` freeze the policy on
-        the request. Raises :class:`Conflict` if the order is not active or one is open."""
+        the request. ``amendment`` (a downgrade: ``before``, ``after``, ``changes``):
+        approving the request applies it instead of lifting the whole order. Raises
+        :class:`Conflict` if the order is not active or one is open."""
         with self.write_session() as session:
             order = session.get(s.Order, order_id)
             if order is None:
@@ -74,16 +78,18 @@ class LiftsMixin(StoreBase):
                 reason=reason, state="open", created_at=now, expires_at=now + ttl,
                 on_behalf_of=on_behalf_of, policy_group=group, rule=rule, needed=needed,
                 electorate=list(electorate) if electorate is not None else None,
-                order_state_before=order.state)
+                order_state_before=order.state, amendment=amendment)
             session.add(row)
             before, order.state, order.updated_at = order.state, OrderState.LIFT_PENDING.value, now
-            order.state_detail = f"lift requested ({row.id})"
+            order.state_detail = (f"amendment requested ({row.id})" if amendment
+                                  else f"lift requested ({row.id})")
             session.flush()
             self.audit(session, requested_by, "lift.requested", order_id, {
                 "lift_request_id": row.id, "reason": reason, "expires_at": row.expires_at,
                 "order_state_before": before, "on_behalf_of": on_behalf_of, "group": group,
                 "rule": rule, "needed": needed,
-                "electorate": list(electorate) if electorate is not None else None})
+                "electorate": list(electorate) if electorate is not None else None,
+                "amendment": amendment})
             return _load(session, row.id)
 
     def record_approval(self, lift_id: str, *, approver: str, decision: str,
@@ -99,7 +105,7 @@ class LiftsMixin(StoreBase):
                 raise NotFound(f"no lift request {lift_id}")
             now = self.clock()
             if row.state == "open" and row.expires_at <= now:
-                self._close(session, row, "expired", "system", now)
+                close_lift(self, session, row, "expired", "system", now)
                 return _load(session, lift_id)
             if row.state != "open":
                 raise Conflict(f"lift request {lift_id} is {row.state}")
@@ -119,7 +125,7 @@ class LiftsMixin(StoreBase):
                 raise NotFound(f"no lift request {lift_id}")
             now = self.clock()
             if row.state == "open" and row.expires_at <= now:
-                self._close(session, row, "expired", "system", now)
+                close_lift(self, session, row, "expired", "system", now)
             why = self._rejection(session, row, approver)
             if why is not None:
                 outcome, message = why
@@ -130,7 +136,7 @@ class LiftsMixin(StoreBase):
             self._add_decision(session, row, approver, decision, note, now)
             verdict = evaluate(_load(session, lift_id))
             if verdict in ("approved", "refused"):
-                self._close(session, row, verdict, approver, now)
+                close_lift(self, session, row, verdict, approver, now)
                 return Decided(_load(session, lift_id), verdict, f"lift request {verdict}")
             return Decided(_load(session, lift_id), "recorded", f"{decision} recorded")
 
@@ -144,7 +150,7 @@ class LiftsMixin(StoreBase):
                 s.LiftRequest.state == "open", s.LiftRequest.expires_at <= now)
                 .order_by(s.LiftRequest.expires_at)))
             for row in rows:
-                self._close(session, row, "expired", "system", now)
+                close_lift(self, session, row, "expired", "system", now)
             return [_load(session, r.id) for r in rows]
 
     def get_lift_request(self, lift_id: str) -> LiftRequestRecord:
@@ -195,26 +201,40 @@ class LiftsMixin(StoreBase):
         self.audit(session, approver, "lift.approval", row.order_id, {
             "lift_request_id": row.id, "decision": decision, "note": note})
 
-    def _close(self, session: Session, row: s.LiftRequest, state: str, actor: str,
-               now: datetime) -> None:
-        """Close ``row`` as approved (order -> lifting), refused or expired (order back
-        to where it was before the request), audited."""
-        row.state, row.decided_at = state, now
-        order = session.get(s.Order, row.order_id)
-        before = order.state if order is not None else None
-        if order is not None and state == "approved" and order.state in _ACTIVE:
-            order.state = OrderState.LIFTING.value
-            order.state_detail = f"lift approved ({row.id}); removing blocks"
-        elif order is not None and state != "approved" and \
-                order.state == OrderState.LIFT_PENDING.value:
-            back = row.order_state_before
-            order.state = back if back in _LIFTABLE else OrderState.ACCEPTED.value
-            order.state_detail = f"lift {state} ({row.id}); the ban stays in force"
+
+def close_lift(store: StoreBase, session: Session, row: s.LiftRequest, state: str,
+               actor: str, now: datetime) -> None:
+    """Close ``row`` (inside the caller's transaction), audited: ``approved`` moves the
+    order to ``lifting`` -- or, for an amendment, back to where it was with the
+    amendment applied; ``refused``, ``expired`` and ``superseded`` (an upgrade changed
+    the order) put the order back where it was before the request."""
+    from enforcer.domain.coverage import Definition
+    from enforcer.store.amendments import AmendmentsMixin
+
+    row.state, row.decided_at = state, now
+    order = session.get(s.Order, row.order_id)
+    before = order.state if order is not None else None
+    amended = state == "approved" and row.amendment is not None
+    if order is not None and state == "approved" and not amended and order.state in _ACTIVE:
+        order.state = OrderState.LIFTING.value
+        order.state_detail = f"lift approved ({row.id}); removing blocks"
+    elif order is not None and order.state == OrderState.LIFT_PENDING.value:
+        back = row.order_state_before
+        order.state = back if back in _LIFTABLE else OrderState.ACCEPTED.value
+        order.state_detail = (f"amendment approved ({row.id})" if amended else
+                              f"lift {state} ({row.id}); the ban stays in force")
+    session.flush()
+    store.audit(session, actor, f"lift.{state}", row.order_id,
+                {"lift_request_id": row.id, "rule": row.rule, "needed": row.needed})
+    if order is not None and order.state != before:
+        order.updated_at = now
         session.flush()
-        self.audit(session, actor, f"lift.{state}", row.order_id,
-                   {"lift_request_id": row.id, "rule": row.rule, "needed": row.needed})
-        if order is not None and order.state != before:
-            order.updated_at = now
-            session.flush()
-            self.audit(session, actor, "order.state", row.order_id,
-                       {"from": before, "to": order.state, "detail": order.state_detail})
+        store.audit(session, actor, "order.state", row.order_id,
+                    {"from": before, "to": order.state, "detail": order.state_detail})
+    if amended and order is not None and row.amendment is not None:
+        assert isinstance(store, AmendmentsMixin)
+        store._apply_definition(
+            session, row.order_id, Definition.from_json(row.amendment["before"]),
+            Definition.from_json(row.amendment["after"]), actor=actor, kind="downgrade",
+            changes=list(row.amendment.get("changes", [])), note=row.reason, ticket=None,
+            lift_request_id=row.id)

@@ -70,7 +70,7 @@ class OrdersMixin(StoreBase):
                 "evidence": [e.as_dict() for e in spec.evidence],
                 "state": OrderState.ACCEPTED.value, "state_detail": None, "source": source,
                 "created_by": actor, "created_at": now, "updated_at": now,
-                "enforced_at": None, "verified_at": None, "lifted_at": None})
+                "enforced_at": None, "verified_at": None, "lifted_at": None, "layers": None})
             if spec.devices:
                 conn.execute(insert(s.ORDER_DEVICES), [
                     {"order_id": order_id, "mac": str(d.mac), "kind": d.kind.value,
@@ -98,13 +98,25 @@ class OrdersMixin(StoreBase):
             return _load(session, order_id)
 
     def list_orders(self, state: OrderState | None = None, reason: Reason | None = None,
-                    limit: int = 100, offset: int = 0) -> list[OrderRecord]:
-        """Newest first."""
+                    limit: int = 100, offset: int = 0, *, account: str | None = None,
+                    ticket: str | None = None, mac: str | None = None,
+                    active_only: bool = False) -> list[OrderRecord]:
+        """Newest first, filtered by every criterion given (``mac``: a device or eCM MAC
+        of the order)."""
         q = select(s.Order)
         if state is not None:
             q = q.where(s.Order.state == state.value)
+        if active_only:
+            q = q.where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
         if reason is not None:
             q = q.where(s.Order.reason == reason.value)
+        if account is not None:
+            q = q.where(s.Order.account == account)
+        if ticket is not None:
+            q = q.where(s.Order.ticket == ticket)
+        if mac is not None:
+            q = q.where(s.Order.id.in_(select(s.OrderDevice.order_id).where(
+                (s.OrderDevice.mac == mac) | (s.OrderDevice.ecm_mac == mac))))
         q = q.order_by(s.Order.created_at.desc(), s.Order.id.desc()).limit(limit).offset(offset)
         with self.read_session() as session:
             return _load_many(session, session.scalars(q))

@@ -74,6 +74,7 @@ class OrderRecord:
     verified_at: datetime | None
     lifted_at: datetime | None
     devices: tuple[OrderDeviceRecord, ...] = field(default=())
+    layers: tuple[str, ...] | None = None  # set by an amendment; None = the reason's
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,8 @@ class LiftRequestRecord:
     electorate: tuple[str, ...] | None = None
     order_state_before: str | None = None
     decided_at: datetime | None = None
+    # A downgrade amendment this request would apply (None: lift the whole order).
+    amendment: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

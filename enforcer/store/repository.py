@@ -8,7 +8,9 @@ from sqlalchemy import select
 
 from enforcer.store import audit
 from enforcer.store import schema as s
+from enforcer.store.amendments import AmendmentsMixin
 from enforcer.store.cluster import ClusterMixin
+from enforcer.store.coverage import CoverageMixin
 from enforcer.store.devices import DevicesMixin
 from enforcer.store.lifts import LiftsMixin
 from enforcer.store.orders import OrdersMixin
@@ -17,7 +19,8 @@ from enforcer.store.targets import TargetsMixin
 from enforcer.store.users import UsersMixin
 
 
-class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin):
+class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin,
+            CoverageMixin, AmendmentsMixin):
     """Every method opens its own short session; writes run in one serialised
     transaction together with their audit entry. Safe to call from worker threads."""
 

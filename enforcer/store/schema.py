@@ -67,6 +67,8 @@ class Order(Base):
     enforced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The order's own layer list, set by an amendment (0005); null = the reason's layers.
+    layers: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class OrderDevice(Base):
@@ -76,7 +78,7 @@ class OrderDevice(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     mac: Mapped[str] = mapped_column(String(17), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    ecm_mac: Mapped[str | None] = mapped_column(String(17))
+    ecm_mac: Mapped[str | None] = mapped_column(String(17), index=True)
 
 
 class Target(Base):
@@ -152,6 +154,9 @@ class LiftRequest(Base):
     electorate: Mapped[list[Any] | None] = mapped_column(JSON)
     order_state_before: Mapped[str | None] = mapped_column(String(20))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A downgrade amendment waiting for consent (0005): approving applies it instead of
+    # lifting the whole order. Null = a lift of the whole order.
+    amendment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Approval(Base):

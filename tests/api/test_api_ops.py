@@ -23,7 +23,14 @@ async def test_where(env: Env) -> None:
     env.engine.sightings["00:11:22:33:44:55"] = [{"device": "cmts1", "status": "online"}]
     r = await env.client.get("/v1/where/0011.2233.4455", headers=env.auth("engineer"))
     assert r.json() == {"mac": "00:11:22:33:44:55",
-                        "sightings": [{"device": "cmts1", "status": "online"}]}
+                        "sightings": [{"device": "cmts1", "status": "online"}],
+                        "orders": []}
+    r = await env.client.post("/v1/orders", json=order_body(), headers=env.auth("engineer"))
+    order_id = r.json()["order_id"]
+    r = await env.client.get("/v1/where/0011.2233.4455", headers=env.auth("engineer"))
+    [held] = r.json()["orders"]
+    assert held["order_id"] == order_id and held["state"] == "accepted"
+    assert set(held["consent"]) == {"group", "rule", "n"}
     r = await env.client.get("/v1/where/ff:ff:ff:ff:ff:ff", headers=env.auth("engineer"))
     assert r.status_code == 422 and "broadcast" in r.json()["error"]["fields"]["mac"]
 

@@ -74,14 +74,28 @@ async def test_outside_group_double_and_wrong_role_are_refused_and_audited(
     assert board.state(order_id) == "lift_pending"
 
 
-async def test_requester_may_not_approve(board: LiftEnv) -> None:
+async def test_on_behalf_of_a_board_member_is_refused_and_shrinks_nothing(
+        board: LiftEnv) -> None:
+    """Naming a board member as the person who asked never removes that member from the
+    electorate (which would let two of three lift a unanimous ban): it is a 422 that
+    says why, nothing changes, and a normal unanimous lift still works afterwards."""
     order_id = await board.verified_order()
     r = await board.lift(order_id, on_behalf_of="alice")
-    assert r.json()["lift_request"]["electorate"] == ["bob", "carol"]
-    r = await board.decide(order_id, "alice")
-    assert r.status_code == 403 and "may not approve" in r.json()["error"]["message"]
-    await board.decide(order_id, "bob")
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "alice" in message and "hs-board" in message and "never made smaller" in message
+    assert board.state(order_id) == "verified"
+    assert board.store.lift_requests_for_order(order_id) == []
+    r = await board.lift(order_id, on_behalf_of="erin (union rep, not on the board)")
+    assert r.status_code == 202, r.text
+    lr = r.json()["lift_request"]
+    assert lr["electorate"] == ["alice", "bob", "carol"] and lr["needed"] == 3
+    assert lr["on_behalf_of"].startswith("erin")
+    for name in ("alice", "bob"):
+        assert (await board.decide(order_id, name)).json()["outcome"] == "recorded"
+    assert board.state(order_id) == "lift_pending"
     assert (await board.decide(order_id, "carol")).json()["outcome"] == "approved"
+    assert board.state(order_id) == "lifting"
 
 
 async def test_requester_may_approve_when_the_policy_says_so(

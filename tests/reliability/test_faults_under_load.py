@@ -4,7 +4,7 @@ registration-scoped block), refuse our SNMP credentials and fail CLI commands. T
 every fault is cleared and, within a bounded time, every order must be ``verified``
 and the lab's ground truth must show that no banned modem forwards. Nothing is lost:
 orders == webhooks that got a 2xx. The counts (faults by kind, retries they caused,
-convergence time) go to bench/results/reliability.json."""
+convergence time) go to the report file of ``harness.REPORT``."""
 
 from __future__ import annotations
 

@@ -25,6 +25,8 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/v1/orders/{order_id}"): ALL,
     ("GET", "/v1/lifts/{lift_id}"): ALL,
     ("POST", "/v1/orders/{order_id}/lift"): {EN, AD},
+    # Upgrades: whoever may file orders; a downgrade in it also needs lift.request.
+    ("POST", "/v1/orders/{order_id}/amendments"): {EN, AD, ES},
     ("POST", "/v1/orders/{order_id}/approvals"): {AP},
     ("GET", "/v1/devices"): {EN, AD, AU},
     ("GET", "/v1/cluster"): {EN, AD, AU},
@@ -62,6 +64,8 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
         return {"reason": "test"}
     if path.endswith("/approvals"):
         return {"decision": "approve"}
+    if path.endswith("/amendments"):
+        return {"reason": "threat_of_violence"}
     return None
 
 
