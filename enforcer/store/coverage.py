@@ -56,7 +56,7 @@ class CoverageMixin(StoreBase):
         with self.read_session() as session:
             for oid, device, mac in session.execute(
                     select(s.Target.order_id, s.Target.device, s.Target.mac).where(
-                        s.Target.order_id.in_(ids), s.Target.state != _LIVE)).tuples():
+                        s.Target.order_id.in_(ids), s.Target.state != _LIVE)):
                 out[oid].add((device, Mac(mac)))
         return out
 
