@@ -105,6 +105,13 @@ class AmendWorkflow:
         """Apply the upgrades of ``ch`` now and open a lift request for its downgrades.
         ``may_downgrade``: the caller may ask for a lift (else a downgrade is 403 and
         nothing is changed). Raises :class:`LiftError` (4xx)."""
+        if idempotency is not None:
+            try:
+                done = self.store.replayed(idempotency)
+            except IdempotencyConflict as e:
+                raise LiftError(409, "idempotency_conflict", str(e)) from None
+            if done is not None:
+                return Amended(self.store.get_order(done), [], None, replayed=True)
         order: OrderRecord = self.store.get_order(order_id)
         policy_layers = list(self.policy.for_reason(order.reason).layers)
         before = Definition.of(order, policy_layers)
@@ -138,6 +145,8 @@ class AmendWorkflow:
                     c[0] for c in cls.downgrades),
                 amendment={"before": mid.to_json(), "after": after.to_json(),
                            "changes": [list(c) for c in down.downgrades]})
+            if idempotency is not None and not cls.upgrades:
+                self.store.record_receipt(idempotency, order_id)
             order = self.store.get_order(order_id)
         return Amended(order, [] if replayed else list(cls.upgrades), pending, superseded,
                        replayed)

@@ -74,6 +74,29 @@ class AmendmentsMixin(StoreBase):
                     received_at=self.clock()))
             return _load(session, order_id), True, superseded
 
+    def replayed(self, idempotency: tuple[str, str]) -> str | None:
+        """The order a webhook delivery (id, body digest) was already applied to, or
+        None if it is new; :class:`IdempotencyConflict` for the same id with another
+        body."""
+        with self.read_session() as session:
+            receipt = session.get(s.WebhookReceipt, idempotency[0])
+            if receipt is None:
+                return None
+            if receipt.body_sha256 != idempotency[1]:
+                raise IdempotencyConflict(idempotency[0], receipt.order_id)
+            return receipt.order_id
+
+    def record_receipt(self, idempotency: tuple[str, str], order_id: str) -> None:
+        """Remember a webhook delivery that opened a lift request (a downgrade), so the
+        same delivery again is answered as a replay."""
+        with self.write_session() as session:
+            if not self._replayed(session, idempotency):
+                session.execute(insert(s.WebhookReceipt).values(
+                    webhook_id=idempotency[0], body_sha256=idempotency[1],
+                    order_id=order_id, received_at=self.clock()))
+                self.audit(session, "escalation-system", "webhook.received", order_id,
+                           {"webhook_id": idempotency[0], "body_sha256": idempotency[1]})
+
     def _replayed(self, session: Session, idempotency: tuple[str, str]) -> bool:
         receipt = session.get(s.WebhookReceipt, idempotency[0])
         if receipt is None:
