@@ -229,12 +229,12 @@ class Definition:
     def as_order(self, order_id: str) -> DefinedOrder:
         """An active order with this definition (for ``needs``)."""
         return DefinedOrder(order_id, self.reason, self.scope, self.node,
-                            tuple(_Device(m, k, e) for m, k, e in self.devices),
+                            tuple(DefinedDevice(m, k, e) for m, k, e in self.devices),
                             self.layers)
 
 
 @dataclass(frozen=True)
-class _Device:
+class DefinedDevice:
     mac: Mac
     kind: DeviceKind
     ecm_mac: Mac | None
@@ -248,7 +248,7 @@ class DefinedOrder:
     reason: Reason
     scope: Scope
     node: str | None
-    devices: tuple[_Device, ...]
+    devices: tuple[DefinedDevice, ...]
     layers: tuple[str, ...] | None
     state: OrderState = OrderState.VERIFIED
 
