@@ -81,7 +81,18 @@ class OrdersMixin(StoreBase):
                     "webhook_id": idempotency[0], "body_sha256": idempotency[1],
                     "order_id": order_id, "received_at": now})
             record = _load(session, order_id)
+            # Orders already holding any of these MACs: linked (never weakened).
+            named = sorted({str(d.mac) for d in spec.devices} |
+                           {str(d.ecm_mac) for d in spec.devices if d.ecm_mac})
+            linked: list[str] = sorted(set(conn.execute(
+                select(s.ORDER_DEVICES.c.order_id).join(
+                    s.ORDERS, s.ORDERS.c.id == s.ORDER_DEVICES.c.order_id)
+                .where(s.ORDERS.c.id != order_id,
+                       s.ORDERS.c.state.in_([st.value for st in ACTIVE_ORDER_STATES]),
+                       s.ORDER_DEVICES.c.mac.in_(named) | s.ORDER_DEVICES.c.ecm_mac.in_(named))
+            ).scalars()))
             self.audit(session, actor, "order.accepted", order_id, {
+                "linked_orders": linked,
                 "source": source, "ticket": spec.ticket, "account": spec.account,
                 "reason": spec.reason, "scope": spec.scope, "node": spec.node,
                 "requested_by": spec.requested_by, "note": spec.note,

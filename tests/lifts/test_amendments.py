@@ -195,6 +195,8 @@ async def test_order_view_names_every_holder(board: LiftEnv) -> None:
         first: "unanimous", second: "n_of_m"}
     assert cov["governing"]["group"] == BOARD["group"]
     assert doc["breaches"] == {"count": 0, "recent": []}
+    [accepted] = board.store.audit_entries(order_id=second, action="order.accepted")
+    assert accepted.payload["linked_orders"] == [first]  # linked at intake, in the trail
 
 
 def test_policy_fixture_is_the_board() -> None:
