@@ -79,6 +79,15 @@ async def get_lift(request: Request, lift_id: str, _user: Reader) -> dict[str, A
         raise ApiError(404, "not_found", f"no lift request {lift_id}") from None
 
 
+async def _stays(ctx: Any, order_id: str) -> list[dict[str, Any]]:
+    """MACs of the order other active orders hold: they stay blocked when it is lifted."""
+    order = await ctx.db(ctx.store.get_order, order_id)
+    covering = await ctx.db(ctx.store.orders_naming, [d.mac for d in order.devices] + [
+        d.ecm_mac for d in order.devices if d.ecm_mac is not None])
+    others = [c for c in covering if c.id != order_id]
+    return [c for c in views.coverage(order, others, ctx.policy) if c["orders"]]
+
+
 def _lift_error(e: LiftError) -> ApiError:
     return ApiError(e.status, e.code, e.message)
 
@@ -100,7 +109,8 @@ async def request_lift(
         raise _lift_error(e) from None
     return JSONResponse(
         {"order_id": order_id, "state": OrderState.LIFT_PENDING.value,
-         "lift_request": views.lift(lift), "note": _pending_note(lift)},
+         "lift_request": views.lift(lift), "note": _pending_note(lift),
+         "stays_blocked": await _stays(ctx, order_id)},
         status_code=202, headers={"Location": f"/v1/lifts/{lift.id}"})
 
 
@@ -134,5 +144,6 @@ async def approve(
              "recorded": _pending_note(lift)}
     order = await ctx.db(ctx.store.get_order, order_id)
     return JSONResponse({"lift_request": views.lift(lift), "outcome": outcome,
-                         "order_state": order.state.value, "note": notes[outcome]},
+                         "order_state": order.state.value, "note": notes[outcome],
+                         "stays_blocked": await _stays(ctx, order_id)},
                         status_code=201)

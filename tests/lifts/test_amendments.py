@@ -195,6 +195,9 @@ async def test_order_view_names_every_holder(board: LiftEnv) -> None:
         first: "unanimous", second: "n_of_m"}
     assert cov["governing"]["group"] == BOARD["group"]
     assert doc["breaches"] == {"count": 0, "recent": []}
+    r = await board.lift(second)
+    [stays] = r.json()["stays_blocked"]  # the lift's result says what stays, and for whom
+    assert stays["mac"] == MODEM and [o["order_id"] for o in stays["orders"]] == [first]
     [accepted] = board.store.audit_entries(order_id=second, action="order.accepted")
     assert accepted.payload["linked_orders"] == [first]  # linked at intake, in the trail
 
