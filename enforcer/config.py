@@ -94,6 +94,16 @@ class WebhookSettings(BaseModel):
         return [decode_webhook_secret(s.get_secret_value()) for s in self.secrets]
 
 
+class ProvisioningSettings(WebhookSettings):
+    """The provisioning feed: its own webhook secrets (``POST /v1/hooks/provisioning``),
+    and a full export of the account <-> device links pulled periodically to repair
+    what the events missed (a file path or an https URL; CSV or JSON)."""
+
+    export: str | None = None
+    export_interval_s: Annotated[float, Field(ge=5, le=86_400)] = 300.0
+    max_devices_per_account: Annotated[int, Field(ge=1, le=1000)] = 32
+
+
 class ApiSettings(BaseModel):
     model_config = _STRICT
     max_body_bytes: Annotated[int, Field(gt=0)] = 65536
@@ -181,6 +191,7 @@ class Settings(BaseSettings):
     instance_id: str = Field(default_factory=_default_instance_id)
     http: HttpSettings = Field(default_factory=HttpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
@@ -206,7 +217,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter."""
-        out = [s.get_secret_value() for s in self.webhook.secrets]
+        out = [s.get_secret_value() for s in [*self.webhook.secrets, *self.provisioning.secrets]]
         if self.database_url is not None:
             pw = _url_password(self.database_url.get_secret_value())
             if pw:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import enforcer
-from enforcer.api import amendments, intake, ops, orders
+from enforcer.api import accounts, amendments, intake, ops, orders
 from enforcer.api.context import ApiContext, ctx_of
 from enforcer.api.engine import Engine
 from enforcer.api.errors import ApiError, error_response, fields_from
@@ -114,6 +114,7 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
     from enforcer.amend import AmendWorkflow
     from enforcer.lifts import LiftWorkflow
     from enforcer.notify import build_notifier
+    from enforcer.provisioning import Feed
 
     policy = policy or policy_for(settings)
     notifier = notifier or build_notifier(settings)
@@ -123,17 +124,20 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
                   description="Network enforcement agent: ban orders, lifts, devices.")
     lifts = LiftWorkflow(store=store, policy=policy, notifier=notifier,
                          wake=engine.order_accepted)
+    amend = AmendWorkflow(store=store, policy=policy, lifts=lifts)
     app.state.ctx = ApiContext(
         settings=settings, store=store, engine=engine, metrics=m, clock=clock,
         bucket=TokenBucket(settings.api.intake_rate_per_s, settings.api.intake_burst),
         keys=settings.webhook.keys(), policy=policy, notifier=notifier, lifts=lifts,
-        amend=AmendWorkflow(store=store, policy=policy, lifts=lifts),
+        amend=amend,
+        feed=Feed(store=store, amend=amend, wake=engine.order_accepted,
+                  max_per_account=settings.provisioning.max_devices_per_account),
     )
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_middleware(_Observe, metrics=m)
-    for r in (intake.router, orders.router, amendments.router, ops.router):
+    for r in (intake.router, orders.router, amendments.router, accounts.router, ops.router):
         app.include_router(r)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from enforcer.amend import AmendWorkflow
     from enforcer.lifts import LiftWorkflow
     from enforcer.notify import Notifier
+    from enforcer.provisioning import Feed
 
 log = logging.getLogger("enforcer.api")
 T = TypeVar("T")
@@ -48,6 +49,7 @@ class ApiContext:
     notifier: Notifier
     lifts: LiftWorkflow
     amend: AmendWorkflow
+    feed: Feed
     _folded: dict[str, tuple[float, int]] = field(default_factory=dict)
     _fold_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -25,6 +25,10 @@ class Engine(Protocol):
     async def plan(self, order_id: str | None) -> list[dict[str, Any]]:
         """Dry run: the targets the engine would push (for one order, or all active)."""
 
+    async def preview(self, order: Any) -> list[dict[str, Any]]:
+        """Dry run of an order that is not stored: per device in scope and MAC, the
+        block that would be pushed or shared and whether the modem would be reset."""
+
     def devices(self) -> list[dict[str, Any]]:
         """Inventory devices with their last known state."""
 

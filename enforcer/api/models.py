@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from enforcer.amend import Changes
 from enforcer.domain.mac import Mac
@@ -50,13 +58,24 @@ class OrderRequest(BaseModel):
     ticket: Text200
     account: Text200
     reason: Reason
-    devices: Annotated[list[DeviceIn], Field(min_length=1, max_length=32)]
+    all_devices: bool = Field(
+        False, description="ban every device linked to the account (provisioning feed), "
+        "now and later, besides those listed")
+    devices: Annotated[list[DeviceIn], Field(max_length=32)] = Field(
+        default_factory=list, description="at least one, unless all_devices")
     scope: Scope | None = Field(None, description="default from policy for the reason")
     node: Text200 | None = None
     requested_by: Text200 | None = None
     note: LongText | None = None
     evidence: Annotated[list[EvidenceIn | Annotated[str, Field(max_length=2000)]],
                         Field(max_length=50)] = Field(default_factory=list)
+
+    @field_validator("devices")
+    @classmethod
+    def _some_device(cls, v: list[DeviceIn], info: ValidationInfo) -> list[DeviceIn]:
+        if not v and not info.data.get("all_devices"):
+            raise ValueError("at least 1 device (or all_devices: true)")
+        return v
 
     @model_validator(mode="after")
     def _unique_macs(self) -> OrderRequest:
@@ -81,6 +100,7 @@ class OrderRequest(BaseModel):
                 Evidence("reference", e) if isinstance(e, str)
                 else Evidence(e.kind, e.ref, e.offset, e.note)
                 for e in self.evidence),
+            all_devices=self.all_devices,
         )
 
 
@@ -135,6 +155,29 @@ class EscalationAmend(BaseModel):
     amend: AmendmentHook
 
 
+class LinkIn(BaseModel):
+    model_config = _STRICT
+    account: Text200
+    mac: Mac
+    kind: DeviceKind
+    ecm_mac: Mac | None = None
+    at: AwareDatetime = Field(description="when the provisioning system made the change")
+
+    @model_validator(mode="after")
+    def _ecm_only_for_set_tops(self) -> LinkIn:
+        if self.ecm_mac is not None and self.kind is not DeviceKind.SET_TOP:
+            raise ValueError("ecm_mac is only for kind set_top")
+        return self
+
+
+class ProvisioningEvent(BaseModel):
+    """``POST /v1/hooks/provisioning`` (Standard Webhooks, the feed's own secrets)."""
+
+    model_config = _STRICT
+    type: Literal["device.linked", "device.unlinked"]
+    data: LinkIn
+
+
 class LiftIn(BaseModel):
     model_config = _STRICT
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
@@ -161,4 +204,4 @@ class UserIn(BaseModel):
 
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (OrderRequest, LiftIn, ApprovalIn, UserIn,
-                                            AmendmentIn, EscalationAmend)
+                                            AmendmentIn, EscalationAmend, ProvisioningEvent)

@@ -17,7 +17,9 @@ from enforcer.api.errors import ApiError, invalid
 from enforcer.api.intake import body_doc
 from enforcer.api.models import ApprovalIn, LiftIn
 from enforcer.auth import Permission
+from enforcer.domain.mac import Mac
 from enforcer.domain.model import OrderState, Reason
+from enforcer.errors import MacError
 from enforcer.lifts import LiftError
 from enforcer.store import LiftRequestRecord, NotFound, UserRecord
 
@@ -36,15 +38,34 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
 
 
-@router.get("/v1/orders", summary="List orders, newest first")
+_LIST_PARAMS = frozenset({"state", "reason", "account", "ticket", "mac", "limit", "offset"})
+
+
+@router.get("/v1/orders", summary="List orders, newest first (filters combine)")
 async def list_orders(
     request: Request, _user: Reader,
     state: OrderState | None = None, reason: Reason | None = None,
+    account: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    ticket: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    mac: Annotated[str | None, Query(max_length=40, description="a device or eCM MAC")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
-    orders = await ctx.db(ctx.store.list_orders, state, reason, limit, offset)
+    unknown = sorted(set(request.query_params) - _LIST_PARAMS)
+    if unknown:
+        raise ApiError(422, "invalid", "unknown query parameter(s)",
+                       fields={u: f"unknown; use {', '.join(sorted(_LIST_PARAMS))}"
+                               for u in unknown})
+    wanted_mac = None
+    if mac is not None:
+        try:
+            wanted_mac = str(Mac(mac))
+        except MacError as e:
+            raise ApiError(422, "invalid", "invalid MAC address", fields={"mac": str(e)}) \
+                from None
+    orders = await ctx.db(ctx.store.list_orders, state, reason, limit, offset,
+                          account=account, ticket=ticket, mac=wanted_mac)
     return {"orders": [views.order_summary(o) for o in orders], "limit": limit,
             "offset": offset}
 

@@ -45,6 +45,13 @@ class RecordingEngine:
             raise LookupError(f"no order {order_id}")
         return self.plans[order_id]
 
+    async def preview(self, order: Any) -> list[dict[str, Any]]:
+        self.calls.append(("preview", order.id))
+        return [{"device": "cmts1", "layer": "cmts", "mac": str(d.mac), "kind": d.kind.value,
+                 "seen": "forwarding", "state": "online", "error": None,
+                 "mechanism": "cm-ctrl", "action": "push", "reset": False}
+                for d in order.devices]
+
     def devices(self) -> list[dict[str, Any]]:
         self.calls.append(("devices", None))
         return self.device_list

@@ -53,6 +53,10 @@ class EngineBridge:
         result: list[dict[str, Any]] = await self._there(self._engine.plan(order_id))
         return result
 
+    async def preview(self, order: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._there(self._engine.preview(order))
+        return result
+
     async def check_device(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._there(self._engine.check_device(name))
         return result

@@ -330,6 +330,21 @@ class Engine:
                                 "action": "retry: " + report.error})
         return out
 
+    async def preview(self, order: Any) -> list[dict[str, Any]]:
+        """Dry run of a new order (not stored): what each device in its scope would get.
+        Look-ups only; nothing is written and no device is changed."""
+        out: list[dict[str, Any]] = []
+        for device in self.ops.relevant(order, []):
+            if not self.leases.holds(device):
+                out.append({"device": device, "layer": self.ops.layer_of(device),
+                            "mac": None, "kind": None, "seen": "unknown",
+                            "state": "not queried", "mechanism": None, "reset": False,
+                            "action": "unknown", "error": self._not_here(device)["error"]})
+                continue
+            rows = await self._on_device(device, self.ops.preview(order, device))
+            out.extend(rows or [])
+        return out
+
     def devices(self) -> list[dict[str, Any]]:
         states = {d.name: d for d in self.store.all_device_states()}
         leases = {le.device: le for le in self.store.leases()}

@@ -182,9 +182,7 @@ class DeviceOps:
                 await enforcing_now()
                 return False  # e.g. the DHCP refusal first, then the CMTS block and kick
             macs = self.macs_on(order, device)
-            # A DHCP server refuses the MAC whether or not it holds a lease now.
-            home = (bool(order.node) and device in self.inv.node_devices(order.node or "")
-                    ) or self.layer_of(device) == "dhcp"
+            home = self._home(order, device)
             looks = [await look(self.pool, device, m) for m, _ in macs]
             await self._breaches(order, device, targets, looks)
             # Blocks other active orders hold here for these MACs: this order co-owns
@@ -200,10 +198,7 @@ class DeviceOps:
                 targets = await self._db(self.store.share_blocks, order.id,
                                          list(shared.values()), actor=ACTOR)
                 live |= set(shared)
-            mechs = self.pool.get(device).mechanisms()
-            specs = [TargetSpec(device, m, k, mechs[0]) for (m, k), x in zip(macs, looks,
-                                                                                strict=True)
-                     if mechs and m not in live and (x.verdict is not Verdict.ABSENT or home)]
+            specs = self._wanted(device, macs, looks, live, home)
             if specs:
                 targets = await self._db(self.store.upsert_targets, order.id, specs,
                                          actor=ACTOR, enforcing=enforcing)
@@ -230,6 +225,66 @@ class DeviceOps:
             return await self._finish(order.id, device, phase="ban", ok=ok, updates=updates,
                                       detail={"why": why,
                                               "looks": [x.as_dict() for x in looks]})
+
+    def _home(self, order: OrderRecord, device: str) -> bool:
+        """A device that blocks the order's MACs even where they are not registered now:
+        the CMTSes of the order's node, and DHCP servers (which refuse the MAC whether or
+        not it holds a lease)."""
+        return (bool(order.node) and order.node in self.inv.nodes
+                and device in self.inv.node_devices(order.node or "")) \
+            or self.layer_of(device) == "dhcp"
+
+    def _wanted(self, device: str, macs: list[tuple[Mac, DeviceKind]], looks: list[Look],
+                live: set[Mac], home: bool) -> list[TargetSpec]:
+        """The targets a ban pass plans on ``device``: a MAC seen there (or any MAC on a
+        home device) that no live block of the order holds yet, by the profile's first
+        mechanism."""
+        mechs = self.pool.get(device).mechanisms()
+        return [TargetSpec(device, m, k, mechs[0])
+                for (m, k), x in zip(macs, looks, strict=True)
+                if mechs and m not in live and (x.verdict is not Verdict.ABSENT or home)]
+
+    async def preview(self, order: OrderRecord, device: str) -> list[dict[str, Any]]:
+        """What a ban pass of ``order`` would do on ``device``, without writing anything
+        or changing the device (look-ups only): per MAC, the block it would push or the
+        block of another order it would share, and whether the modem would be reset."""
+        if device not in self.relevant(order, []):
+            return []
+        boxes = {d.mac: d.ecm_mac for d in order.devices if d.kind is DeviceKind.SET_TOP}
+        macs = self.macs_on(order, device)
+        if device in self.inv.cmtses():
+            for box, ecm in boxes.items():
+                if ecm is None:
+                    for h in self.inv.headends():
+                        drv: Any = self.pool.get(h)
+                        learnt = await drv.ecm_mac(box) if hasattr(drv, "ecm_mac") else None
+                        if learnt is not None:
+                            macs.append((learnt, DeviceKind.SET_TOP))
+                            break
+        looks = [await look(self.pool, device, m) for m, _ in macs]
+        shared: dict[Mac, TargetRecord] = {}
+        for b in await self._db(self.store.live_blocks_on, device, [m for m, _ in macs],
+                                excluding=order.id):
+            shared.setdefault(b.mac, b)
+        specs = {sp.mac: sp for sp in self._wanted(device, macs, looks, set(shared),
+                                                    self._home(order, device))}
+        out: list[dict[str, Any]] = []
+        for (mac, kind), x in zip(macs, looks, strict=True):
+            row: dict[str, Any] = {
+                "device": device, "layer": self.layer_of(device), "mac": str(mac),
+                "kind": kind.value, "seen": x.verdict.value, "state": x.state,
+                "error": x.error, "mechanism": None, "action": "none", "reset": False}
+            if mac in shared:
+                row.update(mechanism=shared[mac].mechanism,
+                           action=f"share the block of order {shared[mac].order_id}")
+            elif mac in specs:
+                mech = specs[mac].mechanism
+                row.update(mechanism=mech, action="push",
+                           reset=device in self.inv.cmtses() and self.kick_needed(device, mech))
+            else:
+                row["action"] = "none: not registered here (blocked if it shows up)"
+            out.append(row)
+        return out
 
     async def _ecm_pending(self, order: OrderRecord) -> bool:
         boxes = [d for d in order.devices if d.kind is DeviceKind.SET_TOP and d.ecm_mac is None]

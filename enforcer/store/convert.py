@@ -46,6 +46,7 @@ def order(row: s.Order | Row, devices: list[s.OrderDevice] | list[Row]) -> Order
             for d in sorted(devices, key=lambda d: d.id)
         ),
         layers=tuple(str(x) for x in row.layers) if row.layers is not None else None,
+        all_devices=bool(row.all_devices),
     )
 
 

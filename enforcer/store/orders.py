@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from enforcer.domain.model import ACTIVE_ORDER_STATES, OrderState, Reason
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import ACTIVE_ORDER_STATES, DeviceKind, OrderState, Reason
 from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
 from enforcer.store.errors import IdempotencyConflict, NotFound
 from enforcer.store.ids import new_order_id
-from enforcer.store.records import OrderRecord, OrderSpec
+from enforcer.store.records import DeviceSpec, OrderRecord, OrderSpec
 
 
 def body_digest(body: bytes) -> str:
@@ -70,20 +71,35 @@ class OrdersMixin(StoreBase):
                 "evidence": [e.as_dict() for e in spec.evidence],
                 "state": OrderState.ACCEPTED.value, "state_detail": None, "source": source,
                 "created_by": actor, "created_at": now, "updated_at": now,
-                "enforced_at": None, "verified_at": None, "lifted_at": None, "layers": None})
-            if spec.devices:
+                "enforced_at": None, "verified_at": None, "lifted_at": None, "layers": None,
+                "all_devices": spec.all_devices})
+            devices = list(spec.devices)
+            from_links: list[dict[str, str | None]] = []
+            if spec.all_devices:
+                # An account order holds every device linked to the account now.
+                given = {d.mac for d in devices}
+                for row in conn.execute(select(s.LINKS).where(
+                        s.LINKS.c.account == spec.account, s.LINKS.c.linked.is_(True))
+                        .order_by(s.LINKS.c.mac)):
+                    if Mac(row.mac) not in given:
+                        dev = DeviceSpec(Mac(row.mac), DeviceKind(row.kind),
+                                         Mac(row.ecm_mac) if row.ecm_mac else None)
+                        devices.append(dev)
+                        from_links.append({"mac": row.mac, "kind": row.kind,
+                                           "ecm_mac": row.ecm_mac})
+            if devices:
                 conn.execute(insert(s.ORDER_DEVICES), [
                     {"order_id": order_id, "mac": str(d.mac), "kind": d.kind.value,
                      "ecm_mac": str(d.ecm_mac) if d.ecm_mac else None}
-                    for d in spec.devices])
+                    for d in devices])
             if idempotency is not None:
                 conn.execute(insert(s.RECEIPTS), {
                     "webhook_id": idempotency[0], "body_sha256": idempotency[1],
                     "order_id": order_id, "received_at": now})
             record = _load(session, order_id)
             # Orders already holding any of these MACs: linked (never weakened).
-            named = sorted({str(d.mac) for d in spec.devices} |
-                           {str(d.ecm_mac) for d in spec.devices if d.ecm_mac})
+            named = sorted({str(d.mac) for d in devices} |
+                           {str(d.ecm_mac) for d in devices if d.ecm_mac})
             linked: list[str] = sorted(set(conn.execute(
                 select(s.ORDER_DEVICES.c.order_id).join(
                     s.ORDERS, s.ORDERS.c.id == s.ORDER_DEVICES.c.order_id)
@@ -100,6 +116,7 @@ class OrdersMixin(StoreBase):
                 "devices": [{"mac": d.mac, "kind": d.kind, "ecm_mac": d.ecm_mac}
                             for d in spec.devices],
                 "webhook_id": idempotency[0] if idempotency else None,
+                "all_devices": spec.all_devices, "linked_devices": from_links,
             })
             return record, True
 

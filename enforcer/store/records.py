@@ -44,6 +44,7 @@ class OrderSpec:
     requested_by: str | None = None
     note: str | None = None
     evidence: tuple[Evidence, ...] = ()
+    all_devices: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class OrderRecord:
     lifted_at: datetime | None
     devices: tuple[OrderDeviceRecord, ...] = field(default=())
     layers: tuple[str, ...] | None = None  # set by an amendment; None = the reason's
+    all_devices: bool = False  # an account order: devices linked later are added
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from enforcer.store.cluster import ClusterMixin
 from enforcer.store.coverage import CoverageMixin
 from enforcer.store.devices import DevicesMixin
 from enforcer.store.lifts import LiftsMixin
+from enforcer.store.links import LinksMixin
 from enforcer.store.orders import OrdersMixin
 from enforcer.store.records import AuditRecord
 from enforcer.store.targets import TargetsMixin
@@ -20,7 +21,7 @@ from enforcer.store.users import UsersMixin
 
 
 class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin,
-            CoverageMixin, AmendmentsMixin):
+            CoverageMixin, AmendmentsMixin, LinksMixin):
     """Every method opens its own short session; writes run in one serialised
     transaction together with their audit entry. Safe to call from worker threads."""
 

@@ -69,6 +69,8 @@ class Order(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # The order's own layer list, set by an amendment (0005); null = the reason's layers.
     layers: Mapped[list[Any] | None] = mapped_column(JSON)
+    # An account-level order (0010): devices linked to the account later are added.
+    all_devices: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OrderDevice(Base):
@@ -188,6 +190,38 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class DeviceLink(Base):
+    """Which account a device (by MAC) belongs to now, from the provisioning feed."""
+
+    __tablename__ = "device_links"
+    mac: Mapped[str] = mapped_column(String(17), primary_key=True)
+    account: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    ecm_mac: Mapped[str | None] = mapped_column(String(17))
+    linked: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(10))  # "event" or "export"
+    event_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LinkEvent(Base):
+    """Every provisioning event received (the links' history), applied or not."""
+
+    __tablename__ = "link_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(200), index=True)
+    mac: Mapped[str] = mapped_column(String(17), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    ecm_mac: Mapped[str | None] = mapped_column(String(17))
+    event: Mapped[str] = mapped_column(String(20))  # device.linked / device.unlinked
+    event_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    source: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[str] = mapped_column(String(20))  # applied / stale / unchanged
+    webhook_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
 class DeviceState(Base):
     __tablename__ = "device_state"
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -250,3 +284,4 @@ TARGETS = _table(Target)
 SCANS = _table(OrderScan)
 RECEIPTS = _table(WebhookReceipt)
 AUDIT = _table(AuditEntry)
+LINKS = _table(DeviceLink)

@@ -14,7 +14,7 @@ from enforcer.api.signature import sign
 from enforcer.domain.model import OrderState, Reason
 from enforcer.policy import parse_policy
 from tests.api.api_env import KEY_NEW
-from tests.lifts.conftest import BOARD, LiftEnv, policy_with
+from tests.lifts.conftest import BOARD, LiftEnv
 
 pytestmark = pytest.mark.asyncio
 MODEM, OTHER = "00:11:22:33:44:55", "00:11:22:33:44:66"
@@ -201,6 +201,3 @@ async def test_order_view_names_every_holder(board: LiftEnv) -> None:
     [accepted] = board.store.audit_entries(order_id=second, action="order.accepted")
     assert accepted.payload["linked_orders"] == [first]  # linked at intake, in the trail
 
-
-def test_policy_fixture_is_the_board() -> None:
-    assert policy_with(BOARD).for_reason("harassment").lift.group == "hs-board"

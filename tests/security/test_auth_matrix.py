@@ -27,6 +27,8 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/v1/orders/{order_id}/lift"): {EN, AD},
     # Upgrades: whoever may file orders; a downgrade in it also needs lift.request.
     ("POST", "/v1/orders/{order_id}/amendments"): {EN, AD, ES},
+    ("POST", "/v1/plans"): {EN, AD, ES},  # a dry run of an order body: whoever may file
+    ("GET", "/v1/accounts/{account}"): ALL,
     ("POST", "/v1/orders/{order_id}/approvals"): {AP},
     ("GET", "/v1/devices"): {EN, AD, AU},
     ("GET", "/v1/cluster"): {EN, AD, AU},
@@ -40,12 +42,13 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {
     # Not bearer-authenticated: the webhook proves itself by signature; health and
     # metrics are for load balancers and Prometheus (no secrets, no order details).
     ("POST", "/v1/hooks/escalation"): None,
+    ("POST", "/v1/hooks/provisioning"): None,
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
     ("GET", "/metrics"): None,
 }
 PARAMS = {"order_id": MISSING, "lift_id": "lift_0000", "mac": "00:11:22:33:44:55",
-          "name": "cmts1"}
+          "name": "cmts1", "account": "ACC-1"}
 BEARER = [k for k, v in MATRIX.items() if v is not None]
 
 
@@ -56,7 +59,7 @@ def _url(path: str) -> str:
 def _body(method: str, path: str) -> dict[str, Any] | None:
     if method != "POST":
         return None
-    if path == "/v1/orders":
+    if path in ("/v1/orders", "/v1/plans"):
         return order_body()
     if path == "/v1/users":
         return {"name": "someone-new", "role": "auditor"}
