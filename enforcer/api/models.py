@@ -62,7 +62,8 @@ class OrderRequest(BaseModel):
         False, description="ban every device linked to the account (provisioning feed), "
         "now and later, besides those listed")
     devices: Annotated[list[DeviceIn], Field(max_length=32)] = Field(
-        default_factory=list, description="at least one, unless all_devices")
+        default_factory=list, validate_default=True,
+        description="at least one, unless all_devices")
     scope: Scope | None = Field(None, description="default from policy for the reason")
     node: Text200 | None = None
     requested_by: Text200 | None = None
