@@ -143,10 +143,34 @@ def build(settings: Settings) -> dict[str, Any]:
     bridge = EngineBridge(engine)
     app = create_app(settings=settings, store=store, engine=bridge, registry=registry,
                      metrics=metrics, notifier=notifier, policy=policy)
+    if settings.provisioning.export:
+        housekeeping.append(("pull-links-export", settings.provisioning.export_interval_s,
+                             _export_job(app.state.ctx.feed, settings.provisioning.export,
+                                         store)))
     metrics.check_audit(store.verify_audit)
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
             "bridge": bridge,
             "app": app, "metrics": metrics, "registry": registry, "pool": pool}
+
+
+def _export_job(feed: Any, source: str, store: Any) -> Any:
+    """The periodic pull of the provisioning export (repairs missed events); a bad or
+    unreadable export changes nothing and is audited."""
+    import httpx
+
+    from enforcer.errors import InputError
+
+    async def job() -> None:
+        try:
+            counts = await asyncio.to_thread(feed.pull, source)
+            log.info("links export %s: %s", source, counts,
+                     extra={"event": "links.export_applied", **counts})
+        except (InputError, OSError, httpx.HTTPError, UnicodeDecodeError) as e:
+            log.error("links export %s refused: %s", source, e)
+            await asyncio.to_thread(store.record_event, "provisioning",
+                                    "links.export_refused", None,
+                                    {"source": source, "error": str(e)[:2000]})
+    return job
 
 
 async def run(settings: Settings, *, stop: asyncio.Event | None = None,

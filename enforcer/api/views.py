@@ -36,6 +36,7 @@ def order_summary(o: OrderRecord) -> dict[str, Any]:
         "time_to_verified_s": _since(o.created_at, o.verified_at),
         "devices": [{"mac": str(d.mac), "kind": d.kind.value,
                      "ecm_mac": str(d.ecm_mac) if d.ecm_mac else None} for d in o.devices],
+        "all_devices": o.all_devices,
     }
 
 

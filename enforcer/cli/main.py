@@ -7,7 +7,7 @@ import importlib
 
 import typer
 
-from enforcer.cli import audit, cluster, devices, dhcp, local, orders
+from enforcer.cli import accounts, audit, cluster, devices, dhcp, local, orders
 from enforcer.cli.options import Config
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(local.users_app, name="users")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(dhcp.dhcp_app, name="dhcp")
 app.add_typer(cluster.cluster_app, name="cluster")
+app.add_typer(accounts.accounts_app, name="accounts")
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -65,11 +66,19 @@ def wait_verified(c: Client, order_id: str, timeout: float, poll: float,
 
 
 def ban(
-    account: Annotated[str, typer.Option(help="Subscriber account")],
-    ticket: Annotated[str, typer.Option(help="Escalation ticket")],
-    reason: Annotated[Reason, typer.Option(help="Why")],
-    mac: Annotated[list[str], typer.Option(
-        help="MAC[:kind] or MAC:set_top=ECM_MAC; repeat for each device")],
+    account: Annotated[str | None, typer.Option(help="Subscriber account")] = None,
+    ticket: Annotated[str | None, typer.Option(help="Escalation ticket")] = None,
+    reason: Annotated[Reason | None, typer.Option(help="Why")] = None,
+    mac: Annotated[list[str] | None, typer.Option(
+        help="MAC[:kind] or MAC:set_top=ECM_MAC; repeat for each device")] = None,
+    all_devices: Annotated[bool, typer.Option(
+        "--all-devices", help="Ban every device linked to the account, now and later")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show what would be pushed, reset and who must consent to a lift; "
+        "file nothing")] = False,
+    from_csv: Annotated[Path | None, typer.Option(
+        "--from-csv", help="File one order per account from a CSV (docs/api.md)")] = None,
     scope: Annotated[Scope | None, typer.Option(help="Default: from policy")] = None,
     node: Annotated[str | None, typer.Option(help="Subscriber's node")] = None,
     note: Annotated[str | None, typer.Option()] = None,
@@ -78,13 +87,32 @@ def ban(
     poll: Annotated[float, typer.Option(help="Seconds between polls")] = 1.0,
     url: Url = None, token: Token = None, config: Config = None, json: Json = False,
 ) -> None:
-    """Ban a subscriber's devices."""
+    """Ban a subscriber's devices (or every device of the account with --all-devices)."""
+    if from_csv is not None:
+        if any(v is not None for v in (account, ticket, reason, mac, scope, node, note)) \
+                or all_devices:
+            fail("--from-csv takes the orders from the file; give no other order option",
+                 Exit.USAGE)
+        ban_from_csv(from_csv, dry_run=dry_run, wait=wait, timeout=timeout, poll=poll,
+                     url=url, token=token, config=config, json=json)
+        return
+    if account is None or ticket is None or reason is None:
+        fail("--account, --ticket and --reason are required", Exit.USAGE)
+    if not mac and not all_devices:
+        fail("give --mac (repeatable) or --all-devices", Exit.USAGE)
     body: dict[str, Any] = {"ticket": ticket, "account": account, "reason": reason.value,
-                            "devices": [parse_device(m) for m in mac]}
+                            "devices": [parse_device(m) for m in mac or []]}
+    if all_devices:
+        body["all_devices"] = True
     for key, value in (("scope", scope.value if scope else None), ("node", node),
                        ("note", note)):
         if value is not None:
             body[key] = value
+    if dry_run:
+        with client(url, token, config) as c:
+            plan = c.post("/v1/plans", body)
+        print_json(plan) if json else show_plan(plan)
+        return
     with client(url, token, config) as c:
         res = c.post("/v1/orders", body, headers={"Idempotency-Key": uuid.uuid4().hex})
         order_id = res["order_id"]
@@ -100,17 +128,89 @@ def ban(
         typer.echo(f"{order_id} verified in {order.get('time_to_verified_s')} s")
 
 
+def show_plan(plan: dict[str, Any]) -> None:
+    """A dry run as tables: what each device would get, resets, who must consent."""
+    table("would push (dry run: nothing filed, no device changed)",
+          ["device", "layer", "mac", "mechanism", "action", "reset"],
+          ([r["device"], r["layer"], r["mac"], r["mechanism"], r["action"],
+            "yes" if r["reset"] else ""] for r in plan["lookups"]))
+    c = plan["consent"]
+    typer.echo(f"resets: {', '.join(plan['resets']) or 'none'}")
+    typer.echo(f"lift consent: {c['rule']}{' ' + str(c['n']) if c.get('n') else ''} of "
+               f"{c['group'] or 'any approver'} ({c['needed']} of "
+               f"{len(c['electorate_now'])} now: {', '.join(c['electorate_now']) or '-'})")
+    if plan.get("devices_from_links"):
+        typer.echo("devices linked to the account: " + ", ".join(plan["devices_from_links"]))
+
+
+def ban_from_csv(path: Path, *, dry_run: bool, wait: bool, timeout: float, poll: float,
+                 url: str | None, token: str | None, config: Path | None,
+                 json: bool) -> None:
+    """Validate every row, then file one order per account (idempotently), with
+    progress; with ``wait``, follow them until verified."""
+    import hashlib
+
+    from enforcer.cli.bulk import CsvError, read_orders
+
+    try:
+        orders, digest = read_orders(path)
+    except (CsvError, OSError) as e:
+        fail(f"{path}: nothing filed:\n{e}", Exit.INVALID)
+    if dry_run:
+        typer.echo(f"{path}: {len(orders)} order(s), "
+                   f"{sum(len(b['devices']) for _, b in orders)} device(s); every row valid; "
+                   "nothing filed (--dry-run)")
+        return
+    filed: list[dict[str, Any]] = []
+    with client(url, token, config) as c, Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                                                                      "{task.total}"),
+            TimeElapsedColumn(), console=console(), transient=True, disable=json) as progress:
+        task = progress.add_task("filing", total=len(orders))
+        for lines, body in orders:
+            key = hashlib.sha256(f"{digest}:{body['account']}".encode()).hexdigest()[:40]
+            res = c.post("/v1/orders", body, headers={"Idempotency-Key": f"csv-{key}"})
+            filed.append({"account": body["account"], "order_id": res["order_id"],
+                          "lines": lines, "state": res["state"]})
+            progress.advance(task)
+        if wait:
+            deadline = time.monotonic() + timeout
+            waiting = progress.add_task("verified", total=len(filed))
+            pending = {f["order_id"] for f in filed}
+            while pending:
+                for oid in sorted(pending):
+                    if c.get(f"/v1/orders/{oid}")["state"] == OrderState.VERIFIED.value:
+                        pending.discard(oid)
+                        progress.advance(waiting)
+                if pending and time.monotonic() >= deadline:
+                    fail(f"{len(pending)} of {len(filed)} order(s) not verified after "
+                         f"{timeout:g} s: {', '.join(sorted(pending)[:10])}", Exit.TIMEOUT)
+                if pending:
+                    time.sleep(poll)
+            for f in filed:
+                f["state"] = OrderState.VERIFIED.value
+    if json:
+        print_json({"file": str(path), "orders": filed})
+    else:
+        typer.echo(f"{path}: {len(filed)} order(s) filed"
+                   + (", all verified" if wait else ""))
+
+
 @orders_app.command("list")
 def list_orders(
     state: Annotated[OrderState | None, typer.Option()] = None,
     reason: Annotated[Reason | None, typer.Option()] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account's orders")] = None,
+    ticket: Annotated[str | None, typer.Option(help="Only orders with this ticket")] = None,
+    mac: Annotated[str | None, typer.Option(help="Only orders naming this MAC")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     url: Url = None, token: Token = None, config: Config = None, json: Json = False,
 ) -> None:
-    """Orders, newest first."""
+    """Orders, newest first (filters combine)."""
     with client(url, token, config) as c:
         res = c.get("/v1/orders", state=state.value if state else None,
-                    reason=reason.value if reason else None, limit=limit)
+                    reason=reason.value if reason else None, account=account,
+                    ticket=ticket, mac=mac, limit=limit)
     if json:
         print_json(res)
         return
