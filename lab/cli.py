@@ -158,6 +158,47 @@ def sessions(device: str, state_dir: Path = typer.Option(STATE_DIR)) -> None:
 
 
 @app.command()
+def provision(
+    account: str, mac: str,
+    kind: str = typer.Option("cable_modem", help="cable_modem or set_top"),
+    cmts: str = typer.Option(..., help="CMTS the device is plugged into"),
+    node: str = typer.Option(..., help="its fiber node on that CMTS"),
+    ecm_mac: str | None = typer.Option(None, help="set_top: its embedded modem's MAC"),
+    deliver: bool = typer.Option(True, "--deliver/--no-deliver",
+                                 help="send the signed device.linked event (--no-deliver: a "
+                                 "lost event; only the export knows)"),
+    state_dir: Path = typer.Option(STATE_DIR),
+) -> None:
+    """Provision a new device to an account: it comes online and is linked; the signed
+    device.linked event goes to the enforcer the lab was given (see ``target``)."""
+    body = {"account": account, "mac": mac, "kind": kind, "cmts": cmts, "node": node,
+            "ecm_mac": ecm_mac, "deliver": deliver}
+    print(json.dumps(_call("POST", "/provisioning/devices", state_dir, body), indent=2))
+
+
+@app.command()
+def unlink(mac: str, deliver: bool = typer.Option(True, "--deliver/--no-deliver"),
+           state_dir: Path = typer.Option(STATE_DIR)) -> None:
+    """Unlink a device from its account (it stays online)."""
+    print(json.dumps(_call("POST", f"/provisioning/devices/{mac}/unlink", state_dir,
+                           {"deliver": deliver}), indent=2))
+
+
+@app.command()
+def target(url: str = typer.Argument(..., help="the enforcer's base URL (loopback)"),
+           secret_env: str = typer.Option("ENFORCER_PROVISIONING_SECRET",
+                                          help="environment variable holding whsec_..."),
+           state_dir: Path = typer.Option(STATE_DIR)) -> None:
+    """Tell the lab where to deliver provisioning events, signed with the secret in
+    ``secret_env`` (the enforcer's provisioning.secrets)."""
+    secret = os.environ.get(secret_env)
+    if not secret:
+        raise typer.Exit(_fail(f"{secret_env} is not set"))
+    print(json.dumps(_call("POST", "/provisioning/target", state_dir,
+                           {"url": url, "secret": secret})))
+
+
+@app.command()
 def blocks(device: str, state_dir: Path = typer.Option(STATE_DIR)) -> None:
     """Deny list, hotlist and CM-CTRL state on a CMTS."""
     print(json.dumps(_call("GET", f"/cmts/{device}/blocks", state_dir), indent=2))

@@ -12,12 +12,18 @@
     POST /modems/{mac}/network-access     {"enabled": false}  (provisioning-side)
     GET  /cmts/{name}/blocks              deny list, hotlist, CM-CTRL state
     POST /cmts/{name}/seed                bulk blocks for benchmark set-up
+    POST /provisioning/target             {"url", "secret"}: where to deliver link events
+    GET  /provisioning/links              the provisioning system's links (its export)
+    POST /provisioning/devices            {"account", "mac", "kind", "cmts", "node",
+                                          "ecm_mac"?, "deliver"?}: a new device, online,
+                                          linked, event delivered (unless deliver=false)
+    POST /provisioning/devices/{mac}/unlink {"deliver"?}: unlink (the device stays online)
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
@@ -59,6 +65,28 @@ class SeedBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     disable_forwarding: list[str] = []
     deny: list[str] = []
+
+
+class TargetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    secret: str
+
+
+class ProvisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account: str
+    mac: str
+    kind: Literal["cable_modem", "set_top"] = "cable_modem"
+    cmts: str
+    node: str
+    ecm_mac: str | None = None
+    deliver: bool = True
+
+
+class UnlinkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deliver: bool = True
 
 
 class AccessBody(BaseModel):
@@ -167,6 +195,46 @@ def create_control_app(lab: Lab) -> FastAPI:
         done = sum(c.disable_forwarding(_mac(m), True) for m in body.disable_forwarding)
         denied = sum(c.deny_add(_mac(m)) for m in body.deny)
         return {"forwarding_disabled": done, "denied": denied}
+
+    @app.post("/provisioning/target")
+    async def target(body: TargetBody) -> dict[str, Any]:
+        host = body.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+        if not (host.startswith("127.") or host in ("localhost", "::1")):
+            raise HTTPException(422, "the lab delivers events to loopback only")
+        lab.provisioning.target_url, lab.provisioning.secret = body.url, body.secret
+        return {"url": body.url}
+
+    @app.get("/provisioning/links")
+    async def links() -> dict[str, Any]:
+        return {"export": str(lab.provisioning.export_path),
+                "links": [vars(x) for x in lab.provisioning.links.values()],
+                "delivered": lab.provisioning.delivered[-100:]}
+
+    @app.post("/provisioning/devices")
+    async def provision(body: ProvisionBody) -> dict[str, Any]:
+        try:
+            rec = lab.provision(account=body.account, mac=_mac(body.mac), kind=body.kind,
+                                cmts=body.cmts, node=body.node,
+                                ecm_mac=_mac(body.ecm_mac) if body.ecm_mac else None)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        delivery = (await lab.provisioning.deliver("device.linked", rec) if body.deliver
+                    else {"delivered": False, "why": "deliver=false (a lost event)"})
+        return {"link": vars(rec), "delivery": delivery,
+                "truth": lab.fleet.ground_truth(_mac(rec.ecm_mac or rec.mac))}
+
+    @app.post("/provisioning/devices/{mac}/unlink")
+    async def unlink(mac: str, body: UnlinkBody) -> dict[str, Any]:
+        try:
+            key = str(Mac(mac))
+        except MacError as e:
+            raise HTTPException(422, str(e)) from None
+        rec = lab.provisioning.unlink(key)
+        if rec is None:
+            raise HTTPException(404, "no such link")
+        delivery = (await lab.provisioning.deliver("device.unlinked", rec) if body.deliver
+                    else {"delivered": False, "why": "deliver=false"})
+        return {"link": vars(rec), "delivery": delivery}
 
     @app.get("/cmts/{name}/blocks")
     async def blocks(name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from lab.clients import ClientLog, overlaps
 from lab.credentials import LabCredentials, load_or_create
 from lab.fleetbuild import BuiltLab, build_fleet
 from lab.inventory_out import write_inventory
+from lab.provisioning import LinkRecord, ProvisioningSystem
 from lab.snmp.agent import AgentFaults, SnmpAgent, UsmUser
 from lab.ssh.server import SshDevice
 from lab.topology import HEADEND_DIALECTS, Topology
@@ -73,6 +74,39 @@ class Lab:
         self.creds: LabCredentials = load_or_create(state_dir)
         self.devices: dict[str, DeviceRuntime] = {}
         self._ticker: asyncio.Task[None] | None = None
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.provisioning = ProvisioningSystem(state_dir / "links.csv")
+        for sub in topo.subscribers:
+            for sd in sub.devices:
+                self.provisioning.links[str(sd.mac)] = LinkRecord(
+                    sub.account, str(sd.mac), sd.kind,
+                    str(sd.ecm_mac) if sd.kind == "set_top" and sd.ecm_mac else None)
+        self.provisioning.write_export()
+
+    def provision(self, *, account: str, mac: bytes, kind: str, cmts: str, node: str,
+                  ecm_mac: bytes | None = None, headend: str | None = None) -> LinkRecord:
+        """A new device for ``account``, plugged in on ``node`` of ``cmts`` and brought
+        online (a set-top: its eCM on the CMTS and its box on the headend), and linked
+        in the provisioning system's export."""
+        from lab.fleetbuild import _modem
+        from lab.model.headend import Dhct
+
+        plan = self.built.nodes.get(node)
+        if plan is None or plan.device != cmts:
+            raise ValueError(f"node {node!r} is not served by {cmts!r}")
+        cm = (ecm_mac or mac) if kind == "set_top" else mac
+        if cm in self.fleet.modems or mac in self.fleet.modems:
+            raise ValueError(f"{mac.hex(':')} is in the fleet already")
+        self.fleet.add_modem(_modem(cm, cmts, node, plan, 0, True, kind, account=account))
+        if kind == "set_top":
+            he = headend or next(iter(self.fleet.headends), None)
+            if he is None:
+                raise ValueError("a set-top needs a headend in the topology")
+            self.fleet.headends[he].add(Dhct(mac=mac, ecm_mac=cm, account=account))
+        rec = LinkRecord(account, mac.hex(":"), kind,
+                         cm.hex(":") if kind == "set_top" else None)
+        self.provisioning.link(rec)
+        return rec
 
     def snmp_users(self, scrambled: bool = False) -> list[UsmUser]:
         c = self.creds

@@ -103,6 +103,23 @@ class LabHandle:
     def device(self, name: str) -> dict[str, Any]:
         return next(d for d in self.devices() if d["name"] == name)
 
+    def provision(self, account: str, mac: str, *, cmts: str, node: str,
+                  kind: str = "cable_modem", ecm_mac: str | None = None,
+                  deliver: bool = True) -> dict[str, Any]:
+        return dict(self._req("POST", "/provisioning/devices", {
+            "account": account, "mac": mac, "kind": kind, "cmts": cmts, "node": node,
+            "ecm_mac": ecm_mac, "deliver": deliver}))
+
+    def unlink(self, mac: str, *, deliver: bool = True) -> dict[str, Any]:
+        return dict(self._req("POST", f"/provisioning/devices/{mac}/unlink",
+                              {"deliver": deliver}))
+
+    def provisioning_target(self, url: str, secret: str) -> None:
+        self._req("POST", "/provisioning/target", {"url": url, "secret": secret})
+
+    def links(self) -> dict[str, Any]:
+        return dict(self._req("GET", "/provisioning/links"))
+
     def wait_truth(self, mac: str, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
         """Poll ground truth until ``pred(truth)`` holds (bounded)."""
         deadline = time.monotonic() + timeout

@@ -4,6 +4,7 @@ into clear messages and documented exit codes (see docs/api.md)."""
 from __future__ import annotations
 
 import os
+import time
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -73,9 +74,29 @@ class Client:
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> Any:
+                headers: dict[str, str] | None = None, retry_busy: int = 0) -> Any:
+        """``retry_busy``: how many times to wait out a 429 (its Retry-After, at most
+        10 s each) before giving up; only for requests that are safe to repeat (GETs,
+        POSTs with an Idempotency-Key)."""
+        r = self._send(method, path, json=json, params=params, headers=headers)
+        for _ in range(retry_busy):
+            if r.status_code != 429:
+                break
+            try:
+                wait = min(10.0, max(0.1, float(r.headers.get("retry-after", "1"))))
+            except ValueError:
+                wait = 1.0
+            time.sleep(wait)
+            r = self._send(method, path, json=json, params=params, headers=headers)
+        if r.status_code < 400:
+            return r.json() if r.content else None
+        self._raise(r)
+
+    def _send(self, method: str, path: str, *, json: Any, params: dict[str, Any] | None,
+              headers: dict[str, str] | None) -> httpx.Response:
         try:
-            r = self._http.request(method, path, json=json, params=params, headers=headers)
+            return self._http.request(method, path, json=json, params=params,
+                                      headers=headers)
         except httpx.ConnectError:
             fail(f"cannot connect to the enforcer at {self.url} (is `enforcer serve` "
                  "running? set --url or ENFORCER_URL)", Exit.CONNECTION)
@@ -83,9 +104,6 @@ class Client:
             fail(f"no answer from {self.url} in time", Exit.CONNECTION)
         except httpx.HTTPError as e:
             fail(f"talking to {self.url} failed: {type(e).__name__}", Exit.CONNECTION)
-        if r.status_code < 400:
-            return r.json() if r.content else None
-        self._raise(r)
 
     def _raise(self, r: httpx.Response) -> NoReturn:
         try:
@@ -105,6 +123,7 @@ class Client:
         return self.request("GET", path, params={k: v for k, v in params.items()
                                                  if v is not None})
 
-    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None,
+             retry_busy: int = 0) -> Any:
         return self.request("POST", path, json=body if body is not None else {},
-                            headers=headers)
+                            headers=headers, retry_busy=retry_busy)

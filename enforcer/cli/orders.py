@@ -169,7 +169,8 @@ def ban_from_csv(path: Path, *, dry_run: bool, wait: bool, timeout: float, poll:
         task = progress.add_task("filing", total=len(orders))
         for lines, body in orders:
             key = hashlib.sha256(f"{digest}:{body['account']}".encode()).hexdigest()[:40]
-            res = c.post("/v1/orders", body, headers={"Idempotency-Key": f"csv-{key}"})
+            res = c.post("/v1/orders", body, headers={"Idempotency-Key": f"csv-{key}"},
+                         retry_busy=60)  # the intake's rate limit: wait, then go on
             filed.append({"account": body["account"], "order_id": res["order_id"],
                           "lines": lines, "state": res["state"]})
             progress.advance(task)

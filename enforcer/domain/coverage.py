@@ -106,6 +106,18 @@ def effective_layers(order: OrderLike, policy_layers: Iterable[str]) -> list[str
     return [layer for layer in LAYERS if layer in wanted]
 
 
+def definition_key(order: OrderLike) -> str:
+    """A digest of what the order asks for (reason, scope, node, its own layers, devices
+    with their eCMs): a device's answer computed for one definition does not count for
+    another (an amendment or a learnt eCM in between)."""
+    import hashlib
+
+    parts = [order.reason.value, order.scope.value, order.node or "",
+             ",".join(order.layers) if order.layers is not None else "-",
+             *sorted(f"{d.mac}/{d.kind.value}/{d.ecm_mac or ''}" for d in order.devices)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
 def cmts_macs(order: OrderLike) -> set[Mac]:
     """MACs the CMTS and DHCP layers block: modems, eMTAs, gateways and set-tops' eCMs."""
     out: set[Mac] = set()

@@ -67,6 +67,9 @@ class DeviceOps:
         # Kicks put off until the (order, device) scan is recorded: an immediate
         # per-registration block already cut the modem off (profile ``immediate``).
         self._deferred: dict[tuple[str, str], list[TargetRecord]] = {}
+        # (order, device) answers dropped because the order changed meanwhile: the device
+        # loop looks at them again at once.
+        self._changed: set[tuple[str, str]] = set()
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kw)
@@ -113,15 +116,21 @@ class DeviceOps:
                      extra={"event": event, "order_id": order_id, "state": res.after,
                             "time_to_verified_s": took})
 
-    async def _finish(self, order_id: str, device: str, *, phase: str, ok: bool,
+    async def _finish(self, order: OrderRecord, device: str, *, phase: str, ok: bool,
                       detail: dict[str, Any],
                       updates: list[tuple[int, str, dict[str, Any]]] | None = None) -> bool:
         """Record this device's answer, its target changes and the order's derived
-        state in one transaction; True (the order is settled)."""
-        res = await self._db(self.store.record_scan, order_id, device, phase=phase, ok=ok,
+        state in one transaction; True when recorded (the order is settled), False
+        when the order changed meanwhile and the device must look again."""
+        res = await self._db(self.store.record_scan, order.id, device, phase=phase, ok=ok,
                              detail=detail, target_updates=updates or [],
-                             relevant=self.relevant, actor=ACTOR)
-        self.report_settled(order_id, res)
+                             relevant=self.relevant, actor=ACTOR,
+                             definition=coverage.definition_key(order))
+        if res is None:
+            log.info("order %s changed while %s answered; looking again", order.id, device)
+            self._changed.add((order.id, device))
+            return False
+        self.report_settled(order.id, res)
         return True
 
     def macs_on(self, order: OrderRecord, device: str) -> list[tuple[Mac, DeviceKind]]:
@@ -168,7 +177,7 @@ class DeviceOps:
                 targets = await self._db(self.store.targets_for_order, order.id)
             if device not in self.relevant(order, targets):
                 await enforcing_now()
-                return await self._finish(order.id, device, phase="ban", ok=True,
+                return await self._finish(order, device, phase="ban", ok=True,
                                           detail={"in_scope": False})
             if device in self.inv.headends():
                 # First, whatever the layer order: the CMTS side waits for the eCM MACs.
@@ -222,7 +231,7 @@ class DeviceOps:
                             "verdict": verdict}))
             else:
                 await self._requeue_forwarding(mine, looks)
-            return await self._finish(order.id, device, phase="ban", ok=ok, updates=updates,
+            return await self._finish(order, device, phase="ban", ok=ok, updates=updates,
                                       detail={"why": why,
                                               "looks": [x.as_dict() for x in looks]})
 
@@ -376,6 +385,15 @@ class DeviceOps:
             "changed": res.changed, "failed": res.failed, "error": res.error})
         return not res.failed
 
+    def changed_meanwhile(self, order_id: str, device: str) -> bool:
+        """True (once) when this device's last answer for the order was dropped because
+        the order changed while it was computed."""
+        try:
+            self._changed.remove((order_id, device))
+        except KeyError:
+            return False
+        return True
+
     def has_deferred_kicks(self, order_id: str, device: str) -> bool:
         return (order_id, device) in self._deferred
 
@@ -490,14 +508,14 @@ class DeviceOps:
                     continue
                 error = await self._remove_block(t, "target.removed")
                 if error is not None:
-                    return await self._finish(order.id, device, phase="lift", ok=False,
+                    return await self._finish(order, device, phase="lift", ok=False,
                                               detail={"why": f"remove failed: {error}"})
             restore = sorted({t.mac for t in targets if str(t.mac) not in kept})
             ok, looks, why = await self._confirm_restored(device, restore)
             if kept:
                 why = f"{why}; kept blocked for other active orders: " + "; ".join(
                     f"{m} ({', '.join(h)})" for m, h in sorted(kept.items()))
-            return await self._finish(order.id, device, phase="lift", ok=ok,
+            return await self._finish(order, device, phase="lift", ok=ok,
                                       detail={"why": why, "kept": kept,
                                               "looks": [x.as_dict() for x in looks]})
 

@@ -45,6 +45,9 @@ class DeviceRunner:
         self._last_full = float("-inf")
         self._last_recheck = float("-inf")
         self._since: Any = None
+        # Orders whose answer was dropped because they changed mid-scan (an amendment,
+        # a learnt eCM): looked at again on the next pass, whatever ``since`` says.
+        self._again: set[str] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"device:{self.device}")
@@ -134,7 +137,9 @@ class DeviceRunner:
             self._last_recheck = now_mono
         if again:
             await asyncio.to_thread(st.clear_scans_on, self.device, again)
-        for order_id in dict.fromkeys(lift + ban + again):
+        changed = [o for o in self._again if o not in self.busy]
+        self._again.difference_update(changed)
+        for order_id in dict.fromkeys(lift + ban + again + changed):
             if order_id not in self.busy:
                 self.busy.add(order_id)
                 task = asyncio.create_task(self._one(order_id),
@@ -162,6 +167,10 @@ class DeviceRunner:
         elif order.state.value in BAN_STATES or order.state is OrderState.LIFT_PENDING:
             settled = await self.ops.scan_ban(order, self.device)
         else:
+            return
+        if self.ops.changed_meanwhile(order_id, self.device):
+            self._again.add(order_id)  # the order changed mid-scan: look again now
+            self.wake()
             return
         if not settled:  # the scan waits (e.g. for another layer): derive anyway
             await self.settle(order_id)

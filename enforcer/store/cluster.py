@@ -226,15 +226,28 @@ class ClusterMixin(StoreBase):
                     detail: dict[str, Any],
                     target_updates: Sequence[tuple[int, str, dict[str, Any]]] = (),
                     relevant: Relevant | None = None,
-                    actor: str = "engine") -> Settled | None:
+                    actor: str = "engine", definition: str | None = None) -> Settled | None:
         """Record ``device``'s answer for the order, in one transaction with the target
         changes it found (``(target_id, audit_action, fields)``, as ``update_target``)
-        and, given ``relevant``, the order's state derived again (returned)."""
+        and, given ``relevant``, the order's state derived again (returned).
+        ``definition``: the ``definition_key`` of the order the answer was computed for;
+        if the order has changed since (an amendment, a learnt eCM), the target changes
+        are kept but the answer is not recorded (the device looks again)."""
+        from enforcer.domain.coverage import definition_key
+        from enforcer.store.orders import _load
+
         now = self.clock()
         with self.write_session() as session:
             for target_id, action, fields in target_updates:
                 self._update_target_in(session, target_id, actor=actor, audit_action=action,
                                        fields=fields)
+            if definition is not None:
+                try:
+                    current = definition_key(_load(session, order_id))
+                except NotFound:
+                    return None
+                if current != definition:
+                    return None
             # Writers are serialised (write_session), so update-else-insert cannot race.
             conn = session.connection()
             values = {"phase": phase, "ok": ok, "detail": detail, "scanned_at": now}
