@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def require_browser() -> tuple[str, str]:
 
 
 @contextmanager
-def chrome(profile: Path, *, width: int = 1280, height: int = 900) -> Iterator[object]:
+def chrome(profile: Path, *, width: int = 1280, height: int = 900) -> Iterator[Any]:
     """A fresh headless Chromium with its own profile directory (nothing shared between
     runs, no network of its own: no sync, updates or background fetches)."""
     from selenium import webdriver

@@ -128,10 +128,10 @@ def test_board_lifts_a_ban_from_the_page(lab: LabHandle, board_daemon: Daemon,
         board[name] = json.loads(out)["token"]
     nina = json.loads(d.cli("users", "add", "nina", "--role", "auditor", "--json").stdout)
     modem, stb, _ecm = _population(lab, "node-a1", 9)
-    out = d.cli("ban", "--account", "ACC-UI-1", "--ticket", "ESC-UI-1", "--reason",
-                "threat_of_violence", "--mac", modem, "--mac", f"{stb}:set_top", "--node",
-                "node-a1", "--json", token=d.tokens["engineer"])
-    order_id = json.loads(out.stdout)["order_id"]
+    banned = d.cli("ban", "--account", "ACC-UI-1", "--ticket", "ESC-UI-1", "--reason",
+                   "threat_of_violence", "--mac", modem, "--mac", f"{stb}:set_top", "--node",
+                   "node-a1", "--json", token=d.tokens["engineer"])
+    order_id = json.loads(banned.stdout)["order_id"]
     d.wait_state(order_id, "verified", timeout=60)
     d.cli("lift", order_id, "--reason", "board hearing held; risk resolved",
           token=d.tokens["engineer"])
