@@ -402,7 +402,8 @@ class DeviceOps:
                                               detail={"why": f"remove failed: {e}"})
                 await self._db(self.store.update_target, t.id, actor=ACTOR,
                                audit_action="target.removed", state=TargetState.REMOVED,
-                               removed_at=self.clock(), transcript="\n".join(res.transcript))
+                               removed_at=self.clock(), verdict=None,  # no block to judge
+                               transcript="\n".join(res.transcript))
                 if device in self.inv.cmtses():
                     await self.kick(t)
             ok, looks, why = await self._confirm_restored(device, sorted({t.mac for t in targets}))

@@ -242,6 +242,6 @@ async def devices(request: Request) -> Page:
     if not allowed(session.user.role, Permission.DEVICE_READ):
         return await _forbidden(request, session, Permission.DEVICE_READ)
     ctx = ctx_of(request)
-    rows = await ctx.db(ctx.engine.devices)
+    rows = ctx.engine.devices()  # as GET /v1/devices does (the engine's own loop)
     return page(request, "devices.html", session=session, title="Devices", rows=rows,
                 as_json=json.dumps)
