@@ -167,6 +167,7 @@ def list_orders(
     reason: Annotated[Reason | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     wide: Wide = False,
+    ids: Annotated[bool, typer.Option("--ids", help="Only the full ids, one a line")] = False,
     url: Url = None, token: Token = None, config: Config = None, json: Json = False,
 ) -> None:
     """Orders, newest first (ids shortened to their last 8 characters, which every
@@ -176,6 +177,10 @@ def list_orders(
                     reason=reason.value if reason else None, limit=limit)
     if json:
         print_json(res)
+        return
+    if ids:
+        for o in res["orders"]:
+            typer.echo(o["id"])
         return
     show(orders_table(res, wide), wide=wide)
 
