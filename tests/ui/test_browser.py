@@ -121,6 +121,13 @@ def test_board_lifts_a_ban_from_the_page(lab: LabHandle, board_daemon: Daemon,
     from selenium.webdriver.support.ui import WebDriverWait
 
     d = board_daemon
+    ready = httpx.get(f"{d.base}/readyz", timeout=10).json()["checks"]["engine"]
+    owned = re.search(r"(\d+) of (\d+) devices owned", ready)
+    assert owned and int(owned[1]) <= int(owned[2]) == len(lab.devices()), ready
+    ports = {x["profile"]: (x["snmp_port"], x["ssh_port"])
+             for x in d.get("/v1/devices")["devices"]}
+    assert ports["dncs-headend"][0] is None and ports["dncs-headend"][1]  # SSH only
+    assert ports["docsis3-generic"][1] is None and ports["docsis3-generic"][0]  # SNMP only
     board = {}
     for name in ("alice", "bob", "carol"):
         out = d.cli("users", "add", name, "--role", "approver", "--group", "hs-board",
