@@ -131,7 +131,9 @@ def main() -> int:
                           f"{r.headers.get('location')}")
             r.raise_for_status()
             order = follow(base, token, r.json()["order_id"])
-            console.print()  # the live table ends here, apart from the next heading
+            # The live display leaves the cursor on its last line: end it, then a blank
+            # line, so the table stands apart from the next heading.
+            console.line(2)
             console.rule("4. ground truth from the lab")
             for d in body["devices"]:
                 t = lab.truth(d["mac"])
