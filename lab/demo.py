@@ -151,6 +151,9 @@ def main() -> int:
                                   f"{e.get('forwarding')} ({e.get('why')})")
             console.print(f"[bold green]order {order['id']} verified[/] "
                           f"in {_elapsed(order):.2f} s")
+            console.print("next: [bold]source .venv/bin/activate[/] puts `enforcer` and "
+                          "`enforcer-lab` on your PATH; README.md, \"Using it\", goes on "
+                          "from there")
         finally:
             daemon.terminate()
             daemon.wait(10)

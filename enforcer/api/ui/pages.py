@@ -38,6 +38,8 @@ from enforcer.store import NotFound
 from enforcer.store.sessions import UiSession
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+#: Newest audit entries shown on an order's page (all of them are in the bundle).
+TIMELINE = 300
 Page = Response
 
 
@@ -173,7 +175,8 @@ async def order(request: Request, order_id: str) -> Page:
     return page(request, "order.html", session=session, title=f"Order {o.id}", order=o,
                 devices=story.by_device(targets), story=story.story(o, targets, entries),
                 layers=views.layers(targets, layer_of) if layer_of else {},
-                cards=list(reversed(cards)), timeline=entries, describe=story.describe,
+                cards=list(reversed(cards)), timeline=entries[-TIMELINE:],
+                timeline_total=len(entries), describe=story.describe,
                 moving=o.state.value in ("accepted", "enforcing", "lifting"))
 
 
