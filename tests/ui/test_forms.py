@@ -89,6 +89,14 @@ async def test_board_member_approves_from_the_page_like_the_api(ui: Ui) -> None:
     page = await alice.get(f"/ui/orders/{order_id}")
     assert "You have decided on this request." in page.text
     assert "Approve the lift" not in page.text
+    # The API's body limits hold on the page too (a note of at most 4000 characters).
+    bob = await ui.signed_in("bob")
+    bob_page = await bob.get("/ui/lifts")
+    r = await bob.post(f"/ui/orders/{order_id}/decision", data={
+        "csrf": csrf_of(bob_page.text), "decision": "approve", "lift_request_id": lift_id,
+        "note": "x" * 4001})
+    assert r.status_code == 422 and "note" in r.text
+    assert len(ui.store.get_lift_request(lift_id).approvals) == 1
     # A second decision is refused by the workflow, as on the API.
     r = await alice.post(f"/ui/orders/{order_id}/decision", data={
         "csrf": csrf_of(page.text), "decision": "refuse", "lift_request_id": lift_id})

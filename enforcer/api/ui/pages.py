@@ -5,16 +5,17 @@ calls), so the page has no rules of its own. Every action is a plain HTML form."
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
+from pydantic import ValidationError
 
 from enforcer.api import views
 from enforcer.api.context import ctx_of
 from enforcer.api.errors import ApiError
+from enforcer.api.models import ApprovalIn
 from enforcer.api.ui import story
 from enforcer.api.ui.web import (
     LOGIN_COOKIE,
@@ -43,14 +44,18 @@ TIMELINE = 300
 Page = Response
 
 
-def _to_login(request: Request) -> RedirectResponse:
-    return redirect("/ui/login")
-
-
-async def _forbidden(request: Request, session: UiSession, permission: Permission) -> Page:
-    return page(request, "error.html", session=session, status=403, title="Not for your role",
-                message=f"Your role ({session.user.role.value}) may not see this page; "
-                        f"it is for: {', '.join(roles_for(permission))}.")
+async def _signed_in(request: Request, permission: Permission) -> UiSession | Response:
+    """The session, if it holds ``permission``; else the sign-in page (no session) or a
+    403 page naming the roles that may."""
+    session = await current(request)
+    if session is None:
+        return redirect("/ui/login")
+    if not allowed(session.user.role, permission):
+        return page(request, "error.html", session=session, status=403,
+                    title="Not for your role",
+                    message=f"Your role ({session.user.role.value}) may not see this page; "
+                            f"it is for: {', '.join(roles_for(permission))}.")
+    return session
 
 
 @router.get("/static/ui.css")
@@ -64,7 +69,7 @@ async def css() -> Response:
 async def home(request: Request) -> Page:
     session = await current(request)
     if session is None:
-        return _to_login(request)
+        return redirect("/ui/login")
     if session.user.role is Role.APPROVER:
         return redirect("/ui/lifts")
     return redirect("/ui/orders")
@@ -119,11 +124,9 @@ async def logout(request: Request) -> Page:
 
 @router.get("/lifts")
 async def lifts(request: Request) -> Page:
-    session = await current(request)
-    if session is None:
-        return _to_login(request)
-    if not allowed(session.user.role, Permission.ORDER_READ):
-        return await _forbidden(request, session, Permission.ORDER_READ)
+    session = await _signed_in(request, Permission.ORDER_READ)
+    if isinstance(session, Response):
+        return session
     ctx = ctx_of(request)
     cards = await ctx.db(story.open_lifts, ctx.store, session.user)
     return page(request, "lifts.html", session=session, title="Lift requests", cards=cards)
@@ -134,11 +137,9 @@ async def orders(request: Request,
                  state: Annotated[str | None, Query(max_length=40)] = None,
                  reason: Annotated[str | None, Query(max_length=40)] = None,
                  account: Annotated[str | None, Query(max_length=200)] = None) -> Page:
-    session = await current(request)
-    if session is None:
-        return _to_login(request)
-    if not allowed(session.user.role, Permission.ORDER_READ):
-        return await _forbidden(request, session, Permission.ORDER_READ)
+    session = await _signed_in(request, Permission.ORDER_READ)
+    if isinstance(session, Response):
+        return session
     ctx = ctx_of(request)
     st = OrderState(state) if state in {s.value for s in OrderState} else None
     rs = Reason(reason) if reason in {r.value for r in Reason} else None
@@ -153,11 +154,9 @@ async def orders(request: Request,
 
 @router.get("/orders/{order_id}")
 async def order(request: Request, order_id: str) -> Page:
-    session = await current(request)
-    if session is None:
-        return _to_login(request)
-    if not allowed(session.user.role, Permission.ORDER_READ):
-        return await _forbidden(request, session, Permission.ORDER_READ)
+    session = await _signed_in(request, Permission.ORDER_READ)
+    if isinstance(session, Response):
+        return session
     ctx = ctx_of(request)
     try:
         o = await ctx.db(ctx.store.get_order, order_id)
@@ -184,7 +183,7 @@ async def order(request: Request, order_id: str) -> Page:
 async def decide(request: Request, order_id: str) -> Page:
     session = await current(request)
     if session is None:
-        return _to_login(request)
+        return redirect("/ui/login")
     form = await read_form(request)
     if not csrf_ok(session.csrf, form):
         return await refuse(request, session, 403, "csrf",
@@ -193,15 +192,19 @@ async def decide(request: Request, order_id: str) -> Page:
         return await refuse(request, session, 403, "forbidden",
                             f"Role {session.user.role.value} may not decide on lifts; "
                             f"allowed: {', '.join(roles_for(Permission.LIFT_APPROVE))}.")
-    decision = form.get("decision", "")
-    if decision not in ("approve", "refuse"):
-        return await refuse(request, session, 422, "invalid",
-                            "Choose Approve or Refuse.")
-    note = form.get("note", "").strip()[:2000] or None
+    if form.get("decision") not in ("approve", "refuse"):
+        return await refuse(request, session, 422, "invalid", "Choose Approve or Refuse.")
+    try:  # the API's own body model: the same limits as POST .../approvals
+        body = ApprovalIn.model_validate({
+            "decision": form["decision"], "note": form.get("note", "").strip() or None,
+            "lift_request_id": form.get("lift_request_id") or None})
+    except ValidationError as e:
+        why = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        return await refuse(request, session, 422, "invalid", f"The form is invalid: {why}")
     ctx = ctx_of(request)
     try:
-        await ctx.db(ctx.lifts.decide, order_id, session.user, decision=decision,
-                     lift_request_id=form.get("lift_request_id") or None, note=note)
+        await ctx.db(ctx.lifts.decide, order_id, session.user, decision=body.decision,
+                     lift_request_id=body.lift_request_id, note=body.note)
     except NotFound as e:
         return await refuse(request, session, 404, "not_found", str(e))
     except LiftError as e:
@@ -211,11 +214,9 @@ async def decide(request: Request, order_id: str) -> Page:
 
 @router.get("/orders/{order_id}/evidence")
 async def evidence(request: Request, order_id: str) -> Page:
-    session = await current(request)
-    if session is None:
-        return _to_login(request)
-    if not allowed(session.user.role, Permission.EVIDENCE_EXPORT):
-        return await _forbidden(request, session, Permission.EVIDENCE_EXPORT)
+    session = await _signed_in(request, Permission.EVIDENCE_EXPORT)
+    if isinstance(session, Response):
+        return session
     from enforcer.audit import read_anchor_file
     from enforcer.audit.export import build_bundle
     from enforcer.audit.verify_bundle import canonical
@@ -239,12 +240,9 @@ async def evidence(request: Request, order_id: str) -> Page:
 
 @router.get("/devices")
 async def devices(request: Request) -> Page:
-    session = await current(request)
-    if session is None:
-        return _to_login(request)
-    if not allowed(session.user.role, Permission.DEVICE_READ):
-        return await _forbidden(request, session, Permission.DEVICE_READ)
+    session = await _signed_in(request, Permission.DEVICE_READ)
+    if isinstance(session, Response):
+        return session
     ctx = ctx_of(request)
     rows = ctx.engine.devices()  # as GET /v1/devices does (the engine's own loop)
-    return page(request, "devices.html", session=session, title="Devices", rows=rows,
-                as_json=json.dumps)
+    return page(request, "devices.html", session=session, title="Devices", rows=rows)
