@@ -45,7 +45,7 @@ def test_ban_list_show(served: Served) -> None:
 
     res = served.run("orders", "list")
     assert res.exit_code == 0 and order_id[-8:] in res.stdout and "fraud" in res.stdout
-    assert order_id not in res.stdout and "0 s ago" in res.stdout  # short id, relative time
+    assert order_id not in res.stdout and re.search(r"\d+ s ago", res.stdout)  # relative
     res = served.run("orders", "list", "--wide")
     assert res.exit_code == 0 and order_id in res.stdout and "ESC-1" in res.stdout
     listing = served.json("orders", "list", "--reason", "fraud")
