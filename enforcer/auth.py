@@ -18,6 +18,7 @@ class Permission(StrEnum):
     DEVICE_CHECK = "device.check"  # POST /v1/devices/{name}/check, /v1/reconcile (touch devices)
     DEVICE_TRUST = "device.trust"  # POST /v1/devices/{name}/trust (pins an SSH host key)
     USER_ADMIN = "user.admin"  # /v1/users
+    EVIDENCE_EXPORT = "evidence.export"  # GET /ui/orders/{id}/evidence (bundle download)
 
 
 _E, _EN, _AP, _AU, _AD = (Role.ESCALATION_SYSTEM, Role.ENGINEER, Role.APPROVER, Role.AUDITOR,
@@ -32,6 +33,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.DEVICE_CHECK: frozenset({_EN, _AD}),
     Permission.DEVICE_TRUST: frozenset({_EN, _AD}),
     Permission.USER_ADMIN: frozenset({_AD}),
+    Permission.EVIDENCE_EXPORT: frozenset({_AU, _AD}),
 }
 
 

@@ -109,6 +109,8 @@ class ApiSettings(BaseModel):
     max_body_bytes: Annotated[int, Field(gt=0)] = 65536
     intake_rate_per_s: Annotated[float, Field(gt=0)] = 50.0
     intake_burst: Annotated[int, Field(gt=0)] = 100
+    #: Lifetime of a web page (``/ui/``) session after signing in with a token.
+    ui_session_minutes: Annotated[float, Field(gt=0, le=1440)] = 30
 
 
 class EngineSettings(BaseModel):

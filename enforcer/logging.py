@@ -94,12 +94,29 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(order_id)s] %(message)s"
 
 
+class SchedulerChatterFilter(logging.Filter):
+    """The scheduler's INFO lines for every run of a periodic job ("Running job ...",
+    "... executed successfully", each device every few minutes) are logged as DEBUG:
+    shown only when the daemon logs at DEBUG. Its warnings and errors pass unchanged."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apscheduler") and record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.level <= logging.DEBUG
+        return True
+
+
 def setup_logging(level: str = "INFO", *, json_lines: bool = False,
                   secrets: Iterable[str] = (), stream: TextIO | None = None) -> logging.Handler:
     """Install one handler on the root logger (replacing ours from a previous call)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name("enforcer")
     handler.addFilter(OrderIdFilter())
+    handler.addFilter(SchedulerChatterFilter(logging.getLevelName(level.upper())))
     handler.addFilter(RedactionFilter(secrets))
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()

@@ -75,7 +75,13 @@ def follow(base: str, token: str, order_id: str, timeout: float = 60.0) -> dict[
 
 
 def _table(order: dict[str, Any]) -> Table:
-    t = Table(title=f"order {order['id']}: {order['state']}  ({order.get('state_detail') or ''})")
+    targets = order.get("targets", [])
+    on = len({tg["device"] for tg in targets})
+    # The detail counts the devices that answered for the order (every device in scope);
+    # blocks are needed only where the MAC is known, so there are usually fewer targets.
+    t = Table(title=f"order {order['id']}: {order['state']}",
+              caption=f"{len(targets)} target(s) on {on} device(s); "
+                      f"{order.get('state_detail') or ''}")
     for col in ("device", "mac", "mechanism", "state", "verdict", "last_error"):
         t.add_column(col)
     for tg in order.get("targets", []):
@@ -97,8 +103,10 @@ def main() -> int:
     console.rule("1. the lab: simulated CMTSes and a headend controller")
     with running_lab(state_dir=work / "lab") as lab:
         for d in lab.devices():
-            console.print(f"  {d['name']:<10} {d['dialect']:<16} snmp udp/{d['snmp_port']} "
-                          f"ssh tcp/{d['ssh_port']}")
+            ports = [f"snmp udp/{d['snmp_port']}" if d.get("snmp_port") else "",
+                     f"ssh tcp/{d['ssh_port']}" if d.get("ssh_port") else ""]
+            console.print(f"  {d['name']:<10} {d['dialect']:<16} "
+                          + " ".join(p for p in ports if p))
         env = {**os.environ,
                "ENFORCER_INVENTORY": str(lab.inventory_path),
                "ENFORCER_STATE_DIR": str(work / "state"),
@@ -123,6 +131,9 @@ def main() -> int:
                           f"{r.headers.get('location')}")
             r.raise_for_status()
             order = follow(base, token, r.json()["order_id"])
+            # The live display leaves the cursor on its last line: end it, then a blank
+            # line, so the table stands apart from the next heading.
+            console.line(2)
             console.rule("4. ground truth from the lab")
             for d in body["devices"]:
                 t = lab.truth(d["mac"])
@@ -140,6 +151,9 @@ def main() -> int:
                                   f"{e.get('forwarding')} ({e.get('why')})")
             console.print(f"[bold green]order {order['id']} verified[/] "
                           f"in {_elapsed(order):.2f} s")
+            console.print("next: [bold]source .venv/bin/activate[/] puts `enforcer` and "
+                          "`enforcer-lab` on your PATH; README.md, \"Using it\", goes on "
+                          "from there")
         finally:
             daemon.terminate()
             daemon.wait(10)

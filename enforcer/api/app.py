@@ -10,11 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import enforcer
-from enforcer.api import accounts, amendments, intake, ops, orders
+from enforcer.api import accounts, amendments, intake, ops, orders, ui
 from enforcer.api.context import ApiContext, ctx_of
 from enforcer.api.engine import Engine
 from enforcer.api.errors import ApiError, error_response, fields_from
@@ -86,6 +86,12 @@ class _Observe:
             route=label, method=scope.get("method", ""), code=str(status[0])).inc()
 
 
+async def _to_ui() -> Response:
+    """``/`` is for people: the web page (the API is under ``/v1/``, its description at
+    ``/docs``)."""
+    return RedirectResponse("/ui/", status_code=307)
+
+
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     base = app.openapi
 
@@ -137,7 +143,9 @@ def create_app(*, settings: Settings, store: Store, engine: Engine,
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_middleware(_Observe, metrics=m)
-    for r in (intake.router, orders.router, amendments.router, accounts.router, ops.router):
+    for r in (intake.router, orders.router, amendments.router, accounts.router, ops.router,
+              ui.router):
         app.include_router(r)
+    app.add_api_route("/", _to_ui, methods=["GET"], include_in_schema=False)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

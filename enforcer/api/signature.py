@@ -38,7 +38,7 @@ def verify(*, keys: Sequence[bytes], webhook_id: str | None, timestamp: str | No
                              "webhook-id, webhook-timestamp and webhook-signature are required")
     if len(webhook_id) > MAX_ID_LENGTH or not webhook_id.isprintable():
         raise SignatureError("bad_webhook_id", "webhook-id is too long or not printable")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise SignatureError("bad_timestamp", "webhook-timestamp must be unix seconds")
     if abs(now.timestamp() - int(timestamp)) > tolerance_s:
         raise SignatureError("stale_timestamp",

@@ -63,6 +63,9 @@ class Client:
                  transport: httpx.BaseTransport | None = None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
+        if not self.url.lower().startswith(("http://", "https://")):
+            fail(f"the daemon URL must start with http:// or https:// (got {url!r}); "
+                 "e.g. --url http://127.0.0.1:8080", Exit.USAGE)
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
                                   transport=transport)
 
@@ -113,6 +116,9 @@ class Client:
             message, fields = r.text[:200] or r.reason_phrase, {}
         hints = {401: " (check --token / ENFORCER_TOKEN)",
                  403: " (your role may not do this)"}
+        if r.status_code == 404 and httpx.URL(self.url).path not in ("", "/"):
+            hints[404] = (f" (--url / ENFORCER_URL is {self.url}: give the daemon's base "
+                          "URL, without a path, e.g. http://127.0.0.1:8080)")
         lines = [f"{r.status_code} {message}{hints.get(r.status_code, '')}"]
         lines += [f"  {k}: {v}" for k, v in fields.items()]
         if r.status_code == 429 and "retry-after" in r.headers:

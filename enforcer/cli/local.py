@@ -1,15 +1,17 @@
 """Commands that work on the database directly (they need the config, not the daemon):
-``users add`` (here) and ``audit ...`` (``enforcer.cli.audit``)."""
+``users add|list|disable`` (here) and ``audit ...`` (``enforcer.cli.audit``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from enforcer.cli.client import Exit, fail
 from enforcer.cli.options import Config, Json, print_json
+from enforcer.cli.render import Col, grid, show
 from enforcer.config import Settings, load_settings
 from enforcer.domain.model import Role
 from enforcer.errors import ConfigError, StoreError
@@ -68,6 +70,35 @@ def add_user(
                + (f", expires {user.expires_at.isoformat()}" if user.expires_at else ""))
     typer.echo("token (shown only now; store it safely):")
     typer.echo(token)
+
+
+@users_app.command("list")
+def list_users(config: Config = None, json: Json = False) -> None:
+    """Users: name, role, groups, whether enabled (tokens are never shown; only the
+    prefix that identifies one)."""
+    store = open_store(config)
+    try:
+        users = store.list_users()
+    except StoreError as e:
+        fail(str(e), Exit.CONFIG)
+    finally:
+        store.dispose()
+    rows = [{"name": u.name, "role": u.role.value, "groups": list(u.groups),
+             "disabled": u.disabled, "token_prefix": u.token_prefix,
+             "created_at": u.created_at.isoformat(),
+             "expires_at": u.expires_at.isoformat() if u.expires_at else None} for u in users]
+    if json:
+        print_json({"users": rows})
+        return
+    show(users_table(rows))
+
+
+def users_table(rows: list[dict[str, Any]], width: int | None = None) -> Table:
+    return grid("users", [Col("name", True), Col("role", True), "groups", Col("status", True),
+                          Col("token", True)],
+                ([r["name"], r["role"], ", ".join(r["groups"]),
+                  "disabled" if r["disabled"] else "enabled", f"enf_{r['token_prefix']}"]
+                 for r in rows), width)
 
 
 @users_app.command("disable")

@@ -4,16 +4,32 @@ and ``audit`` work on the database named by the config; ``serve`` runs the daemo
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
+import enforcer
 from enforcer.cli import accounts, audit, cluster, devices, dhcp, local, orders
+from enforcer.cli.helptext import TidyGroup
 from enforcer.cli.options import Config
 
 app = typer.Typer(
-    name="enforcer", no_args_is_help=True, add_completion=False,
+    name="enforcer", no_args_is_help=True, cls=TidyGroup,
     help="Network enforcement agent: MAC-based bans on CMTS and headend equipment.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"enforcer {enforcer.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit")]
+          = False) -> None:
+    """Network enforcement agent: MAC-based bans on CMTS and headend equipment."""
 app.command()(orders.ban)
 app.add_typer(orders.orders_app, name="orders")
 app.command()(orders.lift)
@@ -21,6 +37,7 @@ app.command()(orders.approve)
 app.add_typer(devices.devices_app, name="devices")
 app.command()(devices.where)
 app.command()(devices.plan)
+app.command()(devices.reconcile)
 app.add_typer(local.users_app, name="users")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(dhcp.dhcp_app, name="dhcp")

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from enforcer.cli.client import Client, default_url
+from enforcer.cli.render import Col, grid, show
 
 Url = Annotated[str | None, typer.Option(
     "--url", envvar="ENFORCER_URL", help="Daemon URL [default: from config http.listen]",
@@ -36,13 +37,14 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+#: Columns that are names or ids: never wrapped or cut (``enforcer.cli.render``).
+FIXED = frozenset({"id", "device", "mac", "owner", "order_id", "name", "host", "state",
+                   "verdict", "epoch"})
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    t = Table(title=title, show_lines=False)
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    console().print(t)
+    """A table that fits the terminal (ids whole, other text cut; ``enforcer.cli.render``)."""
+    show(grid(title, [Col(c, c in FIXED) for c in columns], rows))
 
 
 def kv(title: str, pairs: Iterable[tuple[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -9,9 +10,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from enforcer.cli.client import Client, Exit, fail
-from enforcer.cli.options import Config, Json, Token, Url, client, console, kv, print_json, table
+from enforcer.cli.options import (
+    Config,
+    Json,
+    Token,
+    Url,
+    client,
+    console,
+    print_json,
+    table,
+)
+from enforcer.cli.render import SHORT, UNLIMITED, Col, ago, grid, pairs, short_id, show
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, Scope
 from enforcer.errors import MacError
@@ -20,12 +32,20 @@ orders_app = typer.Typer(help="List and inspect ban orders.", no_args_is_help=Tr
 
 
 def parse_device(text: str) -> dict[str, Any]:
-    """``MAC`` | ``MAC:kind`` | ``MAC:set_top=ECM_MAC`` (MAC in any notation)."""
+    """``MAC`` | ``MAC:kind`` | ``MAC:set_top=ECM_MAC`` (MACs in any notation). The kind
+    is the first ``:``-separated part that is not hexadecimal."""
+    kinds = [k.value for k in DeviceKind]
     mac_part, kind, ecm = text, DeviceKind.CABLE_MODEM.value, None
-    head, sep, tail = text.rpartition(":")
-    kind_text, _, ecm_text = tail.partition("=")
-    if sep and kind_text in {k.value for k in DeviceKind}:
-        mac_part, kind, ecm = head, kind_text, ecm_text or None
+    parts = text.split(":")
+    at = next((i for i, p in enumerate(parts) if i and not re.fullmatch(
+        r"[0-9A-Fa-f.\-]+", p.partition("=")[0])), None)
+    if at is not None:
+        kind_text, _, ecm_text = ":".join(parts[at:]).partition("=")
+        if kind_text not in kinds:
+            raise typer.BadParameter(
+                f"{text!r}: unknown device kind {kind_text!r}; kinds: {', '.join(kinds)} "
+                "(MAC, MAC:kind or MAC:set_top=ECM_MAC)", param_hint="--mac")
+        mac_part, kind, ecm = ":".join(parts[:at]), kind_text, ecm_text or None
     try:
         out: dict[str, Any] = {"mac": str(Mac(mac_part)), "kind": kind}
         if ecm:
@@ -35,11 +55,20 @@ def parse_device(text: str) -> dict[str, Any]:
     return out
 
 
-def _progress_line(order: dict[str, Any]) -> tuple[int, int, str]:
-    targets = order.get("targets", [])
+def progress_line(order: dict[str, Any]) -> tuple[int, int, str]:
+    """(targets verified, targets planned so far, last error). Removed targets (a
+    fallback replaced them) do not count; more may be planned while devices answer."""
+    targets = [t for t in order.get("targets", []) if t["state"] != "removed"]
     done = sum(1 for t in targets if t["state"] == "verified")
     errors = [f"{t['device']}: {t['last_error']}" for t in targets if t.get("last_error")]
     return done, len(targets), errors[-1] if errors else ""
+
+
+def progress_count(order: dict[str, Any]) -> str:
+    done, total, _ = progress_line(order)
+    if not total:
+        return "planning targets"
+    return f"{done} of {total} target(s) verified"
 
 
 def wait_verified(c: Client, order_id: str, timeout: float, poll: float,
@@ -48,18 +77,20 @@ def wait_verified(c: Client, order_id: str, timeout: float, poll: float,
     deadline = time.monotonic() + timeout
     order: dict[str, Any] = c.get(f"/v1/orders/{order_id}")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} targets verified"),
-                  TimeElapsedColumn(), console=console(), transient=True,
-                  disable=not show) as progress:
-        task = progress.add_task(order_id, total=None)
+                  TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
+                  console=console(), transient=True, disable=not show) as progress:
+        task = progress.add_task(order_id, total=None, count="")
         while order["state"] != OrderState.VERIFIED.value:
-            done, total, err = _progress_line(order)
-            desc = f"{order_id} {order['state']}" + (f" - {err}" if err else "")
-            progress.update(task, description=desc, completed=done, total=total or None)
+            done, total, err = progress_line(order)
+            detail = order.get("state_detail") or ""
+            desc = f"{short_id(order_id)} {order['state']}" + (f" ({detail})" if detail else "")
+            progress.update(task, description=desc, completed=done, total=total or None,
+                            count=progress_count(order))
             if time.monotonic() >= deadline:
                 fail(f"order {order_id} not verified after {timeout:g} s (state "
-                     f"{order['state']}, {done}/{total} targets verified"
-                     + (f"; last error: {err}" if err else "") + ")", Exit.TIMEOUT)
+                     f"{order['state']}: {detail or 'no detail'}; {done} of {total} "
+                     "target(s) verified" + (f"; last error: {err}" if err else "") + ")",
+                     Exit.TIMEOUT)
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
             order = c.get(f"/v1/orders/{order_id}")
     return order
@@ -125,7 +156,46 @@ def ban(
     if json:
         print_json(order)
     else:
-        typer.echo(f"{order_id} verified in {order.get('time_to_verified_s')} s")
+        done, total, _ = progress_line(order)
+        on = len({t["device"] for t in order.get("targets", []) if t["state"] != "removed"})
+        typer.echo(f"{order_id} verified in {order.get('time_to_verified_s')} s: {done} of "
+                   f"{total} target(s) on {on} device(s)")
+
+
+Wide = Annotated[bool, typer.Option("--wide", "-w",
+                                     help="Every column, full ids and timestamps")]
+
+
+def resolve_order(c: Client, ref: str) -> str:
+    """A full order id from a full one or the short id the tables show (its tail)."""
+    if ref.startswith("ord_") and len(ref) > 4 + SHORT:
+        return ref
+    tail = ref.removeprefix("ord_").upper()
+    found = [o["id"] for o in c.get("/v1/orders", limit=1000)["orders"]
+             if o["id"].upper().endswith(tail)]
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        fail(f"no order {ref} (nor one among the newest 1000 whose id ends with it)",
+             Exit.NOT_FOUND)
+    fail(f"{ref!r} matches {len(found)} orders ({', '.join(found[:5])}); give more of "
+         "the id", Exit.USAGE)
+
+
+def orders_table(res: dict[str, Any], wide: bool = False, width: int | None = None) -> Table:
+    rows = res["orders"]
+    if wide:
+        return grid("orders", [Col("id", True), Col("state", True), "reason", "scope",
+                               "account", "ticket", Col("devices", True),
+                               Col("created", True)],
+                    ([o["id"], o["state"], o["reason"], o["scope"], o["account"],
+                      o["ticket"], " ".join(d["mac"] for d in o["devices"]),
+                      o["created_at"]] for o in rows), UNLIMITED)
+    return grid("orders (newest first; --wide for more)",
+                [Col("order", True), Col("state", True), Col("reason", True), "account",
+                 Col("dev", True, "right"), Col("created", True, "right")],
+                ([short_id(o["id"]), o["state"], o["reason"], o["account"],
+                  len(o["devices"]), ago(o["created_at"])] for o in rows), width)
 
 
 def show_plan(plan: dict[str, Any]) -> None:
@@ -205,9 +275,12 @@ def list_orders(
     ticket: Annotated[str | None, typer.Option(help="Only orders with this ticket")] = None,
     mac: Annotated[str | None, typer.Option(help="Only orders naming this MAC")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    wide: Wide = False,
+    ids: Annotated[bool, typer.Option("--ids", help="Only the full ids, one a line")] = False,
     url: Url = None, token: Token = None, config: Config = None, json: Json = False,
 ) -> None:
-    """Orders, newest first (filters combine)."""
+    """Orders, newest first, filters combined (ids shortened to their last 8 characters,
+    which every command accepts)."""
     with client(url, token, config) as c:
         res = c.get("/v1/orders", state=state.value if state else None,
                     reason=reason.value if reason else None, account=account,
@@ -215,34 +288,81 @@ def list_orders(
     if json:
         print_json(res)
         return
-    table("orders", ["id", "state", "reason", "scope", "account", "ticket", "devices",
-                     "created"],
-          ([o["id"], o["state"], o["reason"], o["scope"], o["account"], o["ticket"],
-            " ".join(d["mac"] for d in o["devices"]), o["created_at"]] for o in res["orders"]))
+    if ids:
+        for o in res["orders"]:
+            typer.echo(o["id"])
+        return
+    show(orders_table(res, wide), wide=wide)
+
+
+def order_tables(o: dict[str, Any], wide: bool = False,
+                 width: int | None = None) -> list[Table]:
+    """``orders show``: the order, its devices, targets per device and lift requests."""
+
+    def when(key: str) -> str | None:
+        return str(o.get(key) or "") if wide else ago(o.get(key))
+
+    out = [pairs(f"order {o['id']}", [(k, v) for k, v in (
+        ("state", o["state"]), ("detail", o.get("state_detail")),
+        ("reason", f"{o['reason']} ({o['scope']} scope"
+                   + (f", node {o['node']})" if o.get("node") else ")")),
+        ("account", o["account"]), ("ticket", o["ticket"]),
+        ("requested by", o.get("requested_by")),
+        ("filed by", f"{o['created_by']} via {o['source']}"),
+        ("created", when("created_at")), ("verified", when("verified_at")),
+        ("lifted", when("lifted_at")),
+        ("time to verified", f"{o['time_to_verified_s']} s"
+         if o.get("time_to_verified_s") is not None else None),
+        ("note", o.get("note"))) if v])]
+    out.append(grid("devices", [Col("mac", True), Col("kind", True), Col("ecm_mac", True)],
+                    ([d["mac"], d["kind"], d["ecm_mac"]] for d in o["devices"]), width))
+    targets = o["targets"]
+
+    def verdict(t: dict[str, Any]) -> Any:
+        return "" if t["state"] == "removed" else t["verdict"]  # no block left to judge
+
+    if wide:
+        out.append(grid("targets", [Col("id", True), Col("device", True), Col("mac", True),
+                                    "mechanism", Col("state", True), Col("verdict", True),
+                                    Col("attempts", True), "next attempt", "last error"],
+                        ([t["id"], t["device"], t["mac"], t["mechanism"], t["state"],
+                          verdict(t), t["attempts"], t["next_attempt_at"], t["last_error"]]
+                         for t in targets), UNLIMITED))
+    else:
+        out.append(grid("targets (--wide for attempts)",
+                        [Col("device", True), Col("mac", True), "mechanism",
+                         Col("state", True), Col("verdict", True)],
+                        ([t["device"], t["mac"], t["mechanism"], t["state"], verdict(t)]
+                         for t in targets), width))
+        errors = [(f"{t['device']} {t['mac']}", t["last_error"]) for t in targets
+                  if t.get("last_error")]
+        if errors:
+            out.append(pairs("last errors", errors))
+    for lr in o["lift_requests"]:
+        lid = lr["id"] if wide else short_id(lr["id"])
+        out.append(grid(f"lift {lid} ({lr['state']}): {lr.get('rule') or 'no rule'}, "
+                        f"{lr.get('needed')} needed",
+                        [Col("approver", True), Col("decision", True), Col("at", True),
+                         "note"],
+                        ([m, by[m]["decision"] if m in by else "waiting",
+                          (by[m]["created_at"] if wide else ago(by[m]["created_at"]))
+                          if m in by else "", by[m]["note"] if m in by else ""]
+                         for by in [{a["approver"]: a for a in lr["approvals"]}]
+                         for m in (lr.get("electorate") or list(by))), width))
+    return out
 
 
 @orders_app.command("show")
-def show_order(order_id: str, url: Url = None, token: Token = None, config: Config = None,
-               json: Json = False) -> None:
-    """One order with its devices, targets and lift requests."""
+def show_order(order_id: Annotated[str, typer.Argument(metavar="ORDER_ID")],
+               wide: Wide = False, url: Url = None, token: Token = None,
+               config: Config = None, json: Json = False) -> None:
+    """One order with its devices, targets and lift requests (full or short id)."""
     with client(url, token, config) as c:
-        o = c.get(f"/v1/orders/{order_id}")
+        o = c.get(f"/v1/orders/{resolve_order(c, order_id)}")
     if json:
         print_json(o)
         return
-    kv(o["id"], [(k, o.get(k)) for k in (
-        "state", "state_detail", "reason", "scope", "node", "account", "ticket",
-        "requested_by", "created_by", "source", "created_at", "verified_at",
-        "time_to_verified_s", "note")])
-    table("devices", ["mac", "kind", "ecm_mac"],
-          ([d["mac"], d["kind"], d["ecm_mac"]] for d in o["devices"]))
-    table("targets", ["device", "mac", "mechanism", "state", "attempts", "verdict",
-                      "next attempt", "last error"],
-          ([t["device"], t["mac"], t["mechanism"], t["state"], t["attempts"], t["verdict"],
-            t["next_attempt_at"], t["last_error"]] for t in o["targets"]))
-    for lr in o["lift_requests"]:
-        table(f"lift request {lr['id']} ({lr['state']})", ["approver", "decision", "at"],
-              ([a["approver"], a["decision"], a["created_at"]] for a in lr["approvals"]))
+    show(*order_tables(o, wide, UNLIMITED if wide else None), wide=wide)
     show_coverage(o)
 
 
@@ -255,9 +375,9 @@ def show_coverage(o: dict[str, Any]) -> None:
             cons = h["consent"]
             rule = (f"{cons['rule']}{' ' + str(cons['n']) if cons.get('n') else ''} of "
                     f"{cons['group'] or 'any approver'}") if cons else ""
-            rows.append([c["mac"], h["order_id"], h["reason"], h["state"], rule])
+            rows.append([c["mac"], short_id(h["order_id"]), h["reason"], h["state"], rule])
     table("held by (each must be lifted, with its consent, before the MAC forwards)",
-          ["mac", "order", "reason", "state", "consent"], rows)
+          ["mac", "id", "reason", "state", "consent"], rows)
     b = o.get("breaches") or {}
     if b.get("count"):
         table(f"BREACHES ({b['count']}): seen forwarding under the verified ban",
@@ -301,6 +421,7 @@ def amend_order(
     if remove_layer:
         body["remove_layers"] = remove_layer
     with client(url, token, config) as c:
+        order_id = resolve_order(c, order_id)
         res = c.post(f"/v1/orders/{order_id}/amendments", body)
     if json:
         print_json(res)
@@ -331,6 +452,7 @@ def lift(
     if ttl_hours is not None:
         body["ttl_hours"] = ttl_hours
     with client(url, token, config) as c:
+        order_id = resolve_order(c, order_id)
         res = c.post(f"/v1/orders/{order_id}/lift", body)
     if json:
         print_json(res)
@@ -353,10 +475,11 @@ def approve(
     if note:
         body["note"] = note
     with client(url, token, config) as c:
-        order_id = ref
         if ref.startswith("lift_"):
             order_id = c.get(f"/v1/lifts/{ref}")["order_id"]
             body["lift_request_id"] = ref
+        else:
+            order_id = resolve_order(c, ref)
         res = c.post(f"/v1/orders/{order_id}/approvals", body)
     if json:
         print_json(res)

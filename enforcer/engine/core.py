@@ -264,7 +264,8 @@ class Engine:
     def ready(self) -> tuple[bool, str]:
         if not self._started:
             return False, "engine not started"
-        return True, (f"instance {self.instance_id}: {len(self.leases.held)} of "
+        owned = sum(1 for d in self.device_names if self.leases.holds(d))
+        return True, (f"instance {self.instance_id}: {owned} of "
                       f"{len(self.device_names)} devices owned")
 
     def _not_here(self, device: str) -> dict[str, Any]:
@@ -352,8 +353,12 @@ class Engine:
         for name, d in sorted(self.inv.devices.items()):
             st = states.get(name)
             le = leases.get(name)
+            profile = getattr(self.pool.get(name), "profile", None) if d.enabled else None
+            has = profile.transports if profile is not None else None
             out.append({"name": name, "kind": d.kind, "profile": d.profile, "host": d.host,
-                        "snmp_port": d.snmp_port, "ssh_port": d.ssh_port,
+                        # only the transports the device's profile uses (None: it has none)
+                        "snmp_port": d.snmp_port if has is None or has.snmp else None,
+                        "ssh_port": d.ssh_port if has is None or has.ssh else None,
                         "host_key_pinned": d.host_key is not None or bool(
                             st and st.host_key_fingerprint),
                         "reachable": st.reachable if st else None,

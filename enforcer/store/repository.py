@@ -16,12 +16,13 @@ from enforcer.store.lifts import LiftsMixin
 from enforcer.store.links import LinksMixin
 from enforcer.store.orders import OrdersMixin
 from enforcer.store.records import AuditRecord
+from enforcer.store.sessions import SessionsMixin
 from enforcer.store.targets import TargetsMixin
 from enforcer.store.users import UsersMixin
 
 
 class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin,
-            CoverageMixin, AmendmentsMixin, LinksMixin):
+            CoverageMixin, AmendmentsMixin, LinksMixin, SessionsMixin):
     """Every method opens its own short session; writes run in one serialised
     transaction together with their audit entry. Safe to call from worker threads."""
 

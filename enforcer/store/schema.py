@@ -131,6 +131,17 @@ class UserGroup(Base):
     group_name: Mapped[str] = mapped_column(String(100), index=True)
 
 
+class UiSession(Base):
+    """A signed-in web page session (``/ui/``): the cookie's SHA-256, never the cookie."""
+
+    __tablename__ = "ui_sessions"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class WebhookReceipt(Base):
     __tablename__ = "webhook_receipts"
     webhook_id: Mapped[str] = mapped_column(String(200), primary_key=True)

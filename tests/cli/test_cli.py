@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -42,7 +44,10 @@ def test_ban_list_show(served: Served) -> None:
     assert served.engine.accepted == [order_id]
 
     res = served.run("orders", "list")
-    assert res.exit_code == 0 and order_id in res.stdout and "fraud" in res.stdout
+    assert res.exit_code == 0 and order_id[-8:] in res.stdout and "fraud" in res.stdout
+    assert order_id not in res.stdout and re.search(r"\d+ s ago", res.stdout)  # relative
+    res = served.run("orders", "list", "--wide")
+    assert res.exit_code == 0 and order_id in res.stdout and "ESC-1" in res.stdout
     listing = served.json("orders", "list", "--reason", "fraud")
     assert [o["id"] for o in listing["orders"]] == [order_id]
 
@@ -50,6 +55,7 @@ def test_ban_list_show(served: Served) -> None:
     assert res.exit_code == 0
     assert "00:11:22:33:44:66" in res.stdout and "angry caller" in res.stdout
     assert served.json("orders", "show", order_id)["id"] == order_id
+    assert served.json("orders", "show", order_id[-8:])["id"] == order_id  # the short id
 
 
 def test_token_is_never_printed(served: Served) -> None:
@@ -109,6 +115,8 @@ def test_ban_wait_times_out(served: Served) -> None:
     (("ban", "--account", "a", "--ticket", "t", "--reason", "fraud", "--mac",
       "ff:ff:ff:ff:ff:ff"), "engineer", 2, "broadcast"),
     (("where", "zz"), "engineer", 7, "not a MAC address"),
+    (("ban", "--account", "a", "--ticket", "t", "--reason", "fraud", "--mac",
+      "00:11:22:33:44:55:modem"), "engineer", 2, "kinds: cable_modem, set_top"),
 ])
 def test_errors_have_messages_and_exit_codes(served: Served, args: tuple[str, ...],
                                              role: str | None, code: int, text: str) -> None:
@@ -121,6 +129,46 @@ def test_connection_refused() -> None:
     res = CliRunner().invoke(app, ["orders", "list", "--url", "http://127.0.0.1:9",
                                    "--token", "x"])
     assert res.exit_code == 3 and "cannot connect" in res.stderr
+
+
+def test_urls_without_a_scheme_or_with_a_path_are_explained(served: Served) -> None:
+    res = CliRunner().invoke(app, ["orders", "list", "--url", "127.0.0.1:8080",
+                                   "--token", "x"])
+    assert res.exit_code == 2 and "must start with http:// or https://" in res.stderr
+    res = CliRunner().invoke(app, ["orders", "list", "--url", served.url + "/api",
+                                   "--token", served.tokens["engineer"]])
+    assert res.exit_code == 6 and "base URL, without a path" in res.stderr
+
+
+def test_version_users_list_and_reconcile(served: Served) -> None:
+    import enforcer
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"enforcer {enforcer.__version__}"
+    res = CliRunner().invoke(app, ["users", "list", "--config", str(served.config)])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "u-engineer" in res.stdout and "enabled" in res.stdout
+    assert all(tok not in res.stdout for tok in served.tokens.values())
+    users = json.loads(CliRunner().invoke(app, ["users", "list", "--json", "--config",
+                                                str(served.config)]).stdout)["users"]
+    assert {"name": "u-approver", "role": "approver"}.items() <= next(
+        u for u in users if u["name"] == "u-approver").items()
+    res = served.run("reconcile")
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "checked" in res.stdout and "repairs" in res.stdout
+    assert served.run("reconcile", role="auditor").exit_code == 5
+
+
+def test_help_names_values_in_words() -> None:
+    for args in (["--help"], ["ban", "--help"], ["orders", "list", "--help"],
+                 ["users", "add", "--help"], ["approve", "--help"], ["audit", "export",
+                                                                      "--help"]):
+        res = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+        assert res.exit_code == 0, res.output
+        assert not re.search(r"<(str|bool|int|float|path|list\[)", res.stdout), res.stdout
+    out = CliRunner().invoke(app, ["ban", "--help"], env={"COLUMNS": "100"}).stdout
+    assert "ACCOUNT" in out and "--install-completion" in CliRunner().invoke(
+        app, ["--help"]).stdout
 
 
 def test_lift_and_approve(served: Served) -> None:

@@ -96,7 +96,7 @@ def test_no_cli_command_lifts_without_consent(board: LiftEnv, served: str,
         ["approve", order_id, "--refuse"], ["orders", "show", order_id],
         ["ban", "--account", "a", "--ticket", "t", "--reason", "harassment", "--mac",
          "00:11:22:33:44:55"], ["plan", order_id], ["devices", "list"],
-        ["cluster", "status"], ["accounts", "show", "a"],
+        ["cluster", "status"], ["reconcile"], ["accounts", "show", "a"],
         ["orders", "amend", order_id, "--reason", "fraud"],
         ["orders", "amend", order_id, "--remove-mac", "00:11:22:33:44:55"],
         ["ban", "--account", "a", "--ticket", "t", "--reason", "harassment",
@@ -112,7 +112,8 @@ def test_no_cli_command_lifts_without_consent(board: LiftEnv, served: str,
     names = {c.name or getattr(c.callback, "__name__", "") for c in
              cli_app.registered_commands} | {g.name for g in cli_app.registered_groups}
     assert names == {"ban", "orders", "lift", "approve", "devices", "where", "plan", "users",
-                     "audit", "serve", "dhcp", "cluster", "accounts"}, \
+                     "audit", "serve", "dhcp", "cluster", "accounts",
+                     "reconcile"}, \
         "classify the new CLI command in this test"
     lift = board.store.open_lift_request(order_id)
     assert lift is not None and len([a for a in lift.approvals

@@ -2,7 +2,7 @@
 orders (orders.all_devices)
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
