@@ -66,6 +66,11 @@ class SnmpMechanisms:
                 oid = tuple(int(p) for p in ctx.text(e.oid).split("."))
                 [(_, value)] = await self.session.get([oid])
                 transcript.append(get_line(oid, value))
+            if isinstance(value, Missing) and value is not Missing.NO_SUCH_INSTANCE:
+                # noSuchObject: the agent has no such table (not supported); that is
+                # not "no entry", so it must not read back as absent.
+                raise DriverError(f"{self.device}: {m.name} read back answered "
+                                  f"{show_value(value)} (not supported), not an entry state")
             if not isinstance(value, int) or value not in e.values:
                 return False
         return True
