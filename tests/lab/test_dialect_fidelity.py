@@ -5,6 +5,7 @@ in the situation that causes it, and the enforcer's profiles read every one of t
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,16 @@ class Clock:
         return self.t
 
 
-def lab(dialect: str, **modem: object) -> tuple[Fleet, Cmts, Shell, Clock, bytes]:
+@dataclass
+class Lab:
+    f: Fleet
+    c: Cmts
+    sh: Shell
+    clock: Clock
+    mac: bytes
+
+
+def lab(dialect: str, **modem: object) -> Lab:
     clock = Clock()
     f = Fleet(T, now=clock, wall=lambda: 1_764_754_201.0)
     c = f.add_cmts("dev", dialect)
@@ -39,7 +49,7 @@ def lab(dialect: str, **modem: object) -> tuple[Fleet, Cmts, Shell, Clock, bytes
                       ip=bytes([10, 43, 0, 1]), **modem))  # type: ignore[arg-type]
     sh = Shell(DIALECTS[dialect], c, "dev")
     sh.mode = "priv"
-    return f, c, sh, clock, mac
+    return Lab(f, c, sh, clock, mac)
 
 
 def read(dialect: str, sh: Shell) -> ListingResult:
@@ -83,7 +93,12 @@ CASES = [
 def test_each_state_in_the_situation_that_causes_it(
         dialect: str, attrs: dict[str, object], action: str | None, expect: str,
         verdict: Verdict) -> None:
-    f, c, sh, clock, mac = lab(dialect, **attrs)
+    lab_ = lab(dialect, **attrs)
+    f = lab_.f
+    c = lab_.c
+    sh = lab_.sh
+    clock = lab_.clock
+    mac = lab_.mac
     if action == "cm-ctrl":
         assert c.disable_forwarding(mac, True)
     elif action == "hotlist":
@@ -107,7 +122,12 @@ def test_each_state_in_the_situation_that_causes_it(
 ])
 def test_a_registration_walks_through_the_vendor_words(dialect: str, words: set[str]) -> None:
     """Reset a BPI+ modem and watch its listing word at small time steps."""
-    f, c, sh, clock, mac = lab(dialect)
+    lab_ = lab(dialect)
+    f = lab_.f
+    c = lab_.c
+    sh = lab_.sh
+    clock = lab_.clock
+    mac = lab_.mac
     assert c.reset(mac)
     seen: list[str] = []
     step = T.ranging_s / 8
@@ -123,7 +143,12 @@ def test_a_registration_walks_through_the_vendor_words(dialect: str, words: set[
 
 
 def test_registering_words_read_as_in_transition_not_forwarding() -> None:
-    f, c, sh, clock, mac = lab("cisco-cbr8")
+    lab_ = lab("cisco-cbr8")
+    f = lab_.f
+    c = lab_.c
+    sh = lab_.sh
+    clock = lab_.clock
+    mac = lab_.mac
     c.reset(mac)
     clock.t += T.reset_offline_s + T.ranging_s / 4
     f.sched.run_due()
@@ -132,7 +157,8 @@ def test_registering_words_read_as_in_transition_not_forwarding() -> None:
 
 
 def test_arris_layout_timestamp_header_rows_summary() -> None:
-    f, c, sh, clock, mac = lab("arris-e6000")
+    lab_ = lab("arris-e6000")
+    sh = lab_.sh
     lines = sh.run("show cable modem").replace("\r\n", "\n").splitlines()
     assert lines[0].startswith("Wed Dec 03 09:30:01 2025")  # the listing's timestamp
     assert lines[1].startswith("Interface (DS-US)") and "Bonded" in lines[1]
@@ -144,14 +170,17 @@ def test_arris_layout_timestamp_header_rows_summary() -> None:
 
 def test_casa_layout_offline_address_ipv6_and_partial_mark() -> None:
     v6 = ipaddress.IPv6Address("2001:db8:43::1")
-    f, c, sh, clock, mac = lab("casa-c100g", ipv6=v6.packed, partial=True)
+    lab_ = lab("casa-c100g", ipv6=v6.packed, partial=True)
+    c = lab_.c
+    sh = lab_.sh
+    mac = lab_.mac
     text = sh.run("show cable modem").replace("\r\n", "\n")
     row, cont = text.splitlines()[2:4]
     assert row.split()[2].endswith("#") and row.split()[3].endswith("#")  # partial service
     assert cont.strip() == str(v6) and cont.startswith(" " * 16)
     c.reset(mac)
     offline = sh.run("show cable modem").replace("\r\n", "\n").splitlines()[2]
-    assert offline.split()[1] == "0.0.0.0" and offline.split()[4] == "offline"
+    assert offline.split()[1] == "0.0.0.0" and offline.split()[4] == "offline"  # noqa: S104
     assert text.rstrip().endswith("online cm 1 ; offline cm 0 ; ranging cm 0")
 
 
@@ -162,7 +191,8 @@ def test_casa_layout_offline_address_ipv6_and_partial_mark() -> None:
 ])
 def test_refusals_are_the_vendor_forms_and_the_profile_sees_them(dialect: str,
                                                                  refusal: str) -> None:
-    f, c, sh, clock, mac = lab(dialect)
+    lab_ = lab(dialect)
+    sh = lab_.sh
     out = sh.run("show cable bogus").replace("\r\n", "\n")
     assert refusal in out
     ssh = PROFILES[dialect].transports.ssh
@@ -170,13 +200,16 @@ def test_refusals_are_the_vendor_forms_and_the_profile_sees_them(dialect: str,
 
 
 def test_arris_missing_and_ambiguous_parameters() -> None:
-    f, c, sh, clock, mac = lab("arris-e6000")
+    sh = lab("arris-e6000").sh
     assert sh.run("show cable").strip() == "Error: Missing parameter"
     assert sh.run("c").strip() == "Error: Ambiguous parameter"
 
 
 def test_filtered_running_config_carries_the_hostname_and_hotlist_lines() -> None:
-    f, c, sh, clock, mac = lab("cisco-cbr8")
+    lab_ = lab("cisco-cbr8")
+    c = lab_.c
+    sh = lab_.sh
+    mac = lab_.mac
     c.hotlist_add(mac, cert=None)
     cmd = "show running-config | include ^hostname|^cable privacy hotlist cm"
     out = sh.run(cmd).replace("\r\n", "\n")

@@ -36,7 +36,8 @@ ARRIS_DENY_ROW = re.compile(r"^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(
                             re.M)
 CASA_ROW = re.compile(
     r"^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\d+\.\d+\.\d+\.\d+ +)?"
-    r"(?P<us>\d+/\d+\.\d+/\d+[*#]?) +(?P<ds>\d+/\d+/\d+[*#]?) +(?P<state>\S+) +(?P<sid>\d+) +(?P<rxpwr>\S+) +(?P<timing>\d+) +"
+    r"(?P<us>\d+/\d+\.\d+/\d+[*#]?) +(?P<ds>\d+/\d+/\d+[*#]?) +(?P<state>\S+) +"
+    r"(?P<sid>\d+) +(?P<rxpwr>\S+) +(?P<timing>\d+) +"
     r"(?P<cpe>\d+) +(?P<bpi>yes|no)$", re.M)
 CASA_SUMMARY = re.compile(r"^online cm (\d+) ; offline cm (\d+) ; ranging cm (\d+)$", re.M)
 WAIT = 1.0  # comfortably past a reset + registration with the test timings
