@@ -199,7 +199,7 @@ async def test_cli_deny_full_is_capacity() -> None:
     def on_command(c: FakeCli, line: str) -> str | None:
         if line.startswith("configure"):
             raise CliCommandError("device rejected 'configure cable modem deny ...': "
-                                  "% Error: cable modem deny list is full (100 entries)")
+                                  "Error: cable modem deny list is full (100 entries)")
         return None
     cli = FakeCli(on_command=on_command)
     cli.responses["show cable modem deny"] = ("Deny list entries: 100 of 100\n"

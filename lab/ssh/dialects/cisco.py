@@ -1,15 +1,18 @@
 """cisco-cbr8: an IOS-XE command line in the style of the Cisco cBR-8.
 
-Commands (docsis-facts.md section 3): ``show cable modem [<mac>]`` with rows in the
-genieparser golden format, ``clear cable modem <mac> reset|delete``, and in config
-mode ``[no] cable privacy hotlist cm <mac>`` (a BPI+ hotlist row added by MAC, so it
-matches any certificate). ``show cable modem <mac>`` for an unknown MAC prints nothing.
+Commands: ``show cable modem [<mac>]`` (three header lines as recorded on a uBR10k,
+rows in the genieparser cBR-8 golden format), ``clear cable modem <mac> reset|delete``,
+in config mode ``[no] cable privacy hotlist cm <mac>`` (a BPI+ hotlist row added by
+MAC, so it matches any certificate), ``show running-config`` with ``| include`` and
+friends (the enforcer's hotlist read-back is filtered). ``show cable modem <mac>`` for
+an unknown MAC prints nothing. State words follow the situation
+(``lab.model.render.cisco_state``). Sources per command: lab/README.md ("Fidelity").
 
 Row regex (one listed modem)::
 
-    ^(?P<mac>[0-9a-f]{4}\\.[0-9a-f]{4}\\.[0-9a-f]{4}) +(?P<ip>\\S+) +(?P<iface>C\\S+) +
-    (?P<state>\\S+) +(?P<sid>\\d+) +(?P<rxpwr>-?\\d+\\.\\d+)? +(?P<timing>\\d+) +
-    (?P<cpe>\\d+) +(?P<dip>[YN])$
+    ^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\S+) +(?P<iface>C\S+) +
+    (?P<state>\S+) +(?P<sid>\d+) +(?P<rxpwr>-?\d+\.\d+)? +(?P<timing>\d+) +
+    (?P<cpe>\d+) +(?P<dip>[YN])$
 """
 
 from __future__ import annotations
