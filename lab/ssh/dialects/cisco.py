@@ -1,4 +1,4 @@
-"""cisco-cbr8: an IOS-XE command line in the style of the Cisco cBR-8.
+r"""cisco-cbr8: an IOS-XE command line in the style of the Cisco cBR-8.
 
 Commands: ``show cable modem [<mac>]`` (three header lines as recorded on a uBR10k,
 rows in the genieparser cBR-8 golden format), ``clear cable modem <mac> reset|delete``,
