@@ -65,6 +65,15 @@ class RowResolver:
             out[c] = [(oid[len(c):], v) for oid, v in await self.session.bulk_walk(c)]
         return out
 
+    async def require_column(self, column: Oid, what: str) -> None:
+        """An empty walk proves nothing by itself: GET an instance of ``column`` and
+        raise when the agent answers noSuchObject (it has no such table: not supported)
+        rather than noSuchInstance (a supported table without that row)."""
+        [(_, value)] = await self.session.get([(*column, 0)])
+        if value is Missing.NO_SUCH_OBJECT:
+            raise DriverError(f"{what}: {'.'.join(map(str, column))} answered noSuchObject: "
+                              "the agent does not support this table (not 'no entries')")
+
     def cached(self, spec: IndexSpec, mac: Mac) -> Oid | None:
         """The row a ``walk`` lookup found for ``mac`` last time (to be re-checked)."""
         if spec.by != "walk" or spec.mac_column is None:
@@ -174,6 +183,9 @@ async def sweep_sources(resolver: RowResolver, sources: Sequence[Source],
                        if s.index.by != "mac" and s.index.mac_column})
     columns = [parse_oid(c) for c in mac_cols] + [parse_oid(s.column) for s in sources]
     walked = await resolver.walk(list(dict.fromkeys(columns)))
+    for column, rows in walked.items():
+        if not rows:
+            await resolver.require_column(column, "sweep")
     macs_by_column: dict[str, dict[Oid, Mac]] = {}
     for c in mac_cols:
         macs_by_column[c] = {row: m for row, v in walked[parse_oid(c)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from enforcer.drivers.render import Context
 from enforcer.drivers.snmp_state import reading
 from enforcer.errors import DriverError
 from enforcer.inventory.profiles import Profile, load_profiles
-from enforcer.transport.base import DeviceLimiter, Missing, parse_oid
+from enforcer.transport.base import DeviceLimiter, Missing, Oid, SnmpValue, parse_oid
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = load_profiles(ROOT / "device_profiles")
@@ -277,3 +278,32 @@ async def test_pointer_table_not_supported_is_not_absent() -> None:
     d = ProfileDriver("dev1", PROFILES["cisco-cbr8"], limiter=lim, snmp=factory)
     with pytest.raises(DriverError, match="does not support"):
         await d.observe(mac)
+
+
+class NoDenyTable(FakeSnmp):
+    """An agent without the CADANT deny table: walks of it are empty, GETs of it answer
+    noSuchObject."""
+
+    async def get(self, oids: Sequence[Oid]) -> list[tuple[Oid, SnmpValue]]:
+        out = await super().get(oids)
+        return [(o, Missing.NO_SUCH_OBJECT if o[:len(DENY)] == DENY else v) for o, v in out]
+
+
+DENY = parse_oid("1.3.6.1.4.1.4998.1.1.20.2.22.1.2")
+
+
+async def test_an_empty_walk_of_an_unsupported_table_is_not_an_empty_table() -> None:
+    lim = DeviceLimiter("dev1", max_sessions=2, resets_per_minute=60, rng=random.Random(7))
+    fake = NoDenyTable()
+
+    async def factory() -> FakeSnmp:
+        return fake
+    d = ProfileDriver("dev1", PROFILES["arris-e6000"], limiter=lim, snmp=factory)
+    with pytest.raises(DriverError, match="not support"):
+        await d.list_blocks("deny-list")
+    supported = FakeSnmp()  # an empty but supported table: GETs answer noSuchInstance
+
+    async def factory2() -> FakeSnmp:
+        return supported
+    d2 = ProfileDriver("dev2", PROFILES["arris-e6000"], limiter=lim, snmp=factory2)
+    assert await d2.list_blocks("deny-list") == set()
