@@ -82,7 +82,10 @@ class CliMechanisms:
         ctx = self.context(mac)
         command = ctx.text(check.command)
         out = await self.command(command, transcript)
-        return read_check(check, ctx, out, device=self.device, command=command)
+        try:
+            return read_check(check, ctx, out, device=self.device, command=command)
+        except UnrecognisedAnswer as e:  # the message quotes the device: scrub it
+            raise UnrecognisedAnswer(self._scrub(str(e))) from None
 
     async def change(self, steps: CliSteps, check: CliCheck, mac: Mac,
                      transcript: list[str], *, apply: bool, name: str,
@@ -118,15 +121,19 @@ class CliMechanisms:
             return map_state(spec, ctx, m.group("state")), fields
         if spec.absent_pattern and ctx.regex(spec.absent_pattern).search(out):
             return (Verdict.ABSENT, "not listed"), fields
-        raise UnrecognisedAnswer(f"{self.device}: {ctx.text(spec.command)!r} answered "
-                                 f"{_excerpt(out)}: neither a state nor the not-found answer")
+        raise UnrecognisedAnswer(self._scrub(
+            f"{self.device}: {ctx.text(spec.command)!r} answered {_excerpt(out)}: neither a "
+            "state nor the not-found answer"))
 
     async def listing(self, spec: ModemListing, transcript: list[str]) -> ListingResult:
         """The device's modem listing, parsed with the profile's layout and vocabulary."""
         ctx = Context(Mac("02:00:00:00:00:01"), self.profile.mac_format)
         command = ctx.text(spec.command)
         out = await self.command(command, transcript)
-        return parse_listing(spec, out, device=self.device, command=command)
+        try:
+            return parse_listing(spec, out, device=self.device, command=command)
+        except UnrecognisedAnswer as e:
+            raise UnrecognisedAnswer(self._scrub(str(e))) from None
 
     async def sweep(self, spec: CliSweep, observe: CliObserve,
                     transcript: list[str]) -> dict[Mac, Reading]:

@@ -17,7 +17,7 @@ from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.drivers import ProfileDriver
 from enforcer.drivers.cli_mech import UnrecognisedAnswer, parse_listing, read_check
 from enforcer.drivers.fakes import FakeCli, FakeSnmp
-from enforcer.drivers.render import Context
+from enforcer.drivers.render import Context, Scrubber
 from enforcer.drivers.snmp_state import reading
 from enforcer.errors import DriverError
 from enforcer.inventory.profiles import Profile, load_profiles
@@ -307,3 +307,17 @@ async def test_an_empty_walk_of_an_unsupported_table_is_not_an_empty_table() -> 
         return supported
     d2 = ProfileDriver("dev2", PROFILES["arris-e6000"], limiter=lim, snmp=factory2)
     assert await d2.list_blocks("deny-list") == set()
+
+
+async def test_an_unrecognised_answer_quoting_a_secret_is_scrubbed() -> None:
+    secret = "s3cret-Passw0rd"
+    cli = FakeCli(responses={"show cable modem deny": f"enable secret {secret}\n"})
+    lim = DeviceLimiter("dev1", max_sessions=2, resets_per_minute=60, rng=random.Random(7))
+
+    async def factory() -> FakeCli:
+        return cli
+    d = ProfileDriver("dev1", PROFILES["arris-e6000"], limiter=lim, cli=factory,
+                      scrub=Scrubber([secret]))
+    r = await d.remove(MAC, "deny-list-cli")
+    assert r.failed and r.error is not None and "<secret>" in r.error
+    assert secret not in r.error and secret not in "\n".join(r.transcript)
