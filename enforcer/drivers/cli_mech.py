@@ -4,6 +4,12 @@ Config lines go through ``send_config`` (netmiko enters and leaves config mode f
 the platform); exec lines through ``send_command`` one by one. Read back is a show
 command and a regex with ``{mac}`` in the profile's mac_format (docsis-facts.md
 section 3: all four CMTS families show lower-case dotted MACs).
+
+Fail closed (docs/profiles.md "Reading CLI answers"): a read-back answer is first
+recognised as the listing asked for (``CliCheck.listing``) or as the device's documented
+empty answer (``CliCheck.empty``); anything else (an error the error patterns missed, a
+blank or truncated answer, another layout) raises :class:`UnrecognisedAnswer`, so a
+ban or lift ends in an error (target retrying) and never concludes "absent".
 """
 
 from __future__ import annotations
@@ -15,10 +21,30 @@ from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
 from enforcer.drivers.render import Context, Scrubber
 from enforcer.errors import CapacityError, CliCommandError, DriverError, MacError
-from enforcer.inventory.profiles import CliCheck, CliObserve, CliSteps, CliSweep, Profile
+from enforcer.inventory.profiles import (
+    MEANING_VERDICT,
+    CliCheck,
+    CliObserve,
+    CliSteps,
+    CliSweep,
+    ModemListing,
+    Profile,
+)
 from enforcer.transport.base import CliSession
 
 Reading = tuple[Verdict, str]
+_ANY_MAC = re.compile(r"\b[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\b|"
+                      r"\b(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}\b")
+
+
+class UnrecognisedAnswer(DriverError):
+    """A device answer that is neither the listing asked for nor its documented empty
+    answer: an error, never a verdict."""
+
+
+def _excerpt(text: str) -> str:
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return repr(first[:120]) if first else "an empty answer"
 
 
 class CliMechanisms:
@@ -51,10 +77,15 @@ class CliMechanisms:
         transcript.append(self._scrub("config> " + " / ".join(lines) + f"\n{out}".rstrip()))
 
     async def check(self, check: CliCheck, mac: Mac, transcript: list[str]) -> bool:
+        """True when the block reads back present; UnrecognisedAnswer when the answer is
+        not positively recognised (never "absent" by default)."""
         ctx = self.context(mac)
-        out = await self.command(ctx.text(check.command), transcript)
-        found = ctx.regex(check.pattern).search(out) is not None
-        return found if check.present_when == "match" else not found
+        command = ctx.text(check.command)
+        out = await self.command(command, transcript)
+        try:
+            return read_check(check, ctx, out, device=self.device, command=command)
+        except UnrecognisedAnswer as e:  # the message quotes the device: scrub it
+            raise UnrecognisedAnswer(self._scrub(str(e))) from None
 
     async def change(self, steps: CliSteps, check: CliCheck, mac: Mac,
                      transcript: list[str], *, apply: bool, name: str,
@@ -85,12 +116,24 @@ class CliMechanisms:
             m = ctx.regex(pattern).search(out)
             if m:
                 fields[key] = m.group(1)
+        m = ctx.regex(spec.state_pattern).search(out)
+        if m is not None:
+            return map_state(spec, ctx, m.group("state")), fields
         if spec.absent_pattern and ctx.regex(spec.absent_pattern).search(out):
             return (Verdict.ABSENT, "not listed"), fields
-        m = ctx.regex(spec.state_pattern).search(out)
-        if m is None:
-            return (Verdict.ABSENT, "not listed"), fields
-        return map_state(spec, ctx, m.group("state")), fields
+        raise UnrecognisedAnswer(self._scrub(
+            f"{self.device}: {ctx.text(spec.command)!r} answered {_excerpt(out)}: neither a "
+            "state nor the not-found answer"))
+
+    async def listing(self, spec: ModemListing, transcript: list[str]) -> ListingResult:
+        """The device's modem listing, parsed with the profile's layout and vocabulary."""
+        ctx = Context(Mac("02:00:00:00:00:01"), self.profile.mac_format)
+        command = ctx.text(spec.command)
+        out = await self.command(command, transcript)
+        try:
+            return parse_listing(spec, out, device=self.device, command=command)
+        except UnrecognisedAnswer as e:
+            raise UnrecognisedAnswer(self._scrub(str(e))) from None
 
     async def sweep(self, spec: CliSweep, observe: CliObserve,
                     transcript: list[str]) -> dict[Mac, Reading]:
@@ -111,3 +154,66 @@ def map_state(spec: CliObserve, ctx: Context, state: str) -> Reading:
         if ctx.regex(st.match).fullmatch(state):
             return st.verdict, state
     return Verdict.UNKNOWN, state
+
+
+def read_check(check: CliCheck, ctx: Context, out: str, *, device: str, command: str) -> bool:
+    """Whether ``out`` (the answer to ``command``) shows the block present, after
+    recognising it as the listing or the documented empty answer."""
+    out = out.replace("\r\n", "\n")
+    recognised = ctx.regex(check.listing).search(out) is not None
+    if not recognised and check.empty is not None and ctx.regex(check.empty).search(out):
+        found = False
+    elif not recognised:
+        raise UnrecognisedAnswer(f"{device}: {command!r} answered {_excerpt(out)}: not the "
+                                 "listing the profile describes; cannot read the block back")
+    else:
+        found = ctx.regex(check.pattern).search(out) is not None
+    return found if check.present_when == "match" else not found
+
+
+class ListingResult:
+    """A parsed modem listing: MAC -> (verdict, state word, meaning); ``unknown`` holds
+    the state words the profile's vocabulary does not know (surfaced, not guessed)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Mac, tuple[Verdict, str, str]] = {}
+        self.unknown: set[str] = set()
+
+
+def parse_listing(spec: ModemListing, out: str, *, device: str, command: str) -> ListingResult:
+    """Parse a modem listing; UnrecognisedAnswer unless every header line is there (or
+    the answer is the documented empty one), the footer closes it, and every line that
+    holds a MAC is a row the profile's ``row`` pattern reads."""
+    result = ListingResult()
+    out = out.replace("\r\n", "\n")
+    if spec.empty is not None and re.search(spec.empty, out) and \
+            not all(re.search(h, out) for h in spec.header):
+        return result
+    missing = [h for h in spec.header if not re.search(h, out)]
+    if missing:
+        raise UnrecognisedAnswer(f"{device}: {command!r} answered {_excerpt(out)}: not the "
+                                 f"listing the profile describes (no {missing[0]!r})")
+    if spec.footer is not None and not re.search(spec.footer, out):
+        raise UnrecognisedAnswer(f"{device}: {command!r}: the listing is truncated (no "
+                                 f"closing {spec.footer!r})")
+    row = re.compile(spec.row)
+    for line in out.splitlines():
+        m = row.search(line)
+        if m is None:
+            if _ANY_MAC.search(line):
+                raise UnrecognisedAnswer(f"{device}: {command!r}: a row the profile cannot "
+                                         f"read: {line.strip()[:120]!r}")
+            continue
+        try:
+            mac = Mac(m.group("mac"), allow_group=True)
+        except MacError as e:
+            raise UnrecognisedAnswer(f"{device}: {command!r}: bad MAC in "
+                                     f"{line.strip()[:120]!r}") from e
+        word = m.group("state")
+        known = spec.states.get(word)
+        if known is None:
+            result.unknown.add(word)
+            result.rows[mac] = (Verdict.UNKNOWN, word, "unknown")
+        else:
+            result.rows[mac] = (MEANING_VERDICT[known.meaning], word, known.meaning)
+    return result

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from enforcer.domain.mac import Mac
 from enforcer.drivers.base import MechanismDriver, Observation, PushResult, combine
-from enforcer.drivers.cli_mech import CliMechanisms
+from enforcer.drivers.cli_mech import CliMechanisms, ListingResult
 from enforcer.drivers.render import Scrubber
 from enforcer.drivers.snmp_mech import SnmpMechanisms
 from enforcer.drivers.snmp_state import Reading, RowResolver, read_sources, sweep_sources
@@ -243,6 +243,16 @@ class ProfileDriver(MechanismDriver):
             for mac, (verdict, state) in rows.items():
                 out[mac] = Observation(self.name, mac, verdict, state, {"state": state})
         return out
+
+    async def list_modems(self) -> ListingResult:
+        """The device's own modem listing (the profile's ``listing``: e.g. ``show cable
+        modem``) read over the CLI and mapped through the profile's state vocabulary.
+        Raises UnrecognisedAnswer for an answer that is not that listing."""
+        spec = self.profile.listing
+        if spec is None:
+            raise DriverError(f"{self.name}: profile {self.profile.platform} has no listing")
+        return await self._guarded("list_modems",
+                                   lambda: self._cli_mech.listing(spec, []))
 
     async def close(self) -> None:
         await self._drop_cli()

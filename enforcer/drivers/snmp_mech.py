@@ -66,6 +66,11 @@ class SnmpMechanisms:
                 oid = tuple(int(p) for p in ctx.text(e.oid).split("."))
                 [(_, value)] = await self.session.get([oid])
                 transcript.append(get_line(oid, value))
+            if isinstance(value, Missing) and value is not Missing.NO_SUCH_INSTANCE:
+                # noSuchObject: the agent has no such table (not supported); that is
+                # not "no entry", so it must not read back as absent.
+                raise DriverError(f"{self.device}: {m.name} read back answered "
+                                  f"{show_value(value)} (not supported), not an entry state")
             if not isinstance(value, int) or value not in e.values:
                 return False
         return True
@@ -91,8 +96,11 @@ class SnmpMechanisms:
                               f"(limit {limit})")
             raise CapacityError(f"{self.device}: {m.name} is full (at its limit of {limit}, "
                                 f"counted within {FULL_RECHECK_S:g} s)")
-        rows = await self.session.bulk_walk(tuple(int(p) for p in cap.count_walk.split(".")))
+        column = tuple(int(p) for p in cap.count_walk.split("."))
+        rows = await self.session.bulk_walk(column)
         transcript.append(f"WALK {cap.count_walk} -> {len(rows)} rows (limit {limit})")
+        if not rows:
+            await self.resolver.require_column(column, f"{self.device}: {m.name}")
         if len(rows) >= limit:
             self._note_full(cap.limit)
             raise CapacityError(f"{self.device}: {m.name} is full ({len(rows)} of {limit})")
@@ -109,7 +117,10 @@ class SnmpMechanisms:
             return None
         base = tuple(int(p) for p in cap.count_walk.split("."))
         macs: set[Mac] = set()
-        for oid, _value in await self.session.bulk_walk(base):
+        rows = await self.session.bulk_walk(base)
+        if not rows:
+            await self.resolver.require_column(base, f"{self.device}: {m.name}")
+        for oid, _value in rows:
             index = tuple(oid[len(base):])
             if len(index) == 6:
                 macs.add(Mac.from_oid_index(index))

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
 from enforcer.drivers.render import show_value
-from enforcer.errors import MacError
+from enforcer.errors import DriverError, MacError
 from enforcer.inventory.profiles import IndexSpec, Lookup, Source
 from enforcer.transport.base import Missing, Oid, SnmpSession, SnmpValue, parse_oid
 
@@ -24,9 +24,13 @@ Reading = tuple[Verdict, str]
 
 
 def reading(source: Source, value: SnmpValue) -> Reading:
-    """Map a raw value through the source's state map; unmapped -> unknown."""
-    if isinstance(value, Missing):
+    """Map a raw value through the source's state map; unmapped -> unknown. Only
+    noSuchInstance (no row for this modem) means absent: noSuchObject says the agent
+    does not have the column at all (not supported), which proves nothing."""
+    if value is Missing.NO_SUCH_INSTANCE:
         return Verdict.ABSENT, value.value
+    if isinstance(value, Missing):
+        return Verdict.UNKNOWN, f"{value.value}(not supported)"
     if not isinstance(value, int):
         return Verdict.UNKNOWN, f"unexpected({value!r})"
     st = source.states.get(value)
@@ -61,6 +65,15 @@ class RowResolver:
             out[c] = [(oid[len(c):], v) for oid, v in await self.session.bulk_walk(c)]
         return out
 
+    async def require_column(self, column: Oid, what: str) -> None:
+        """An empty walk proves nothing by itself: GET an instance of ``column`` and
+        raise when the agent answers noSuchObject (it has no such table: not supported)
+        rather than noSuchInstance (a supported table without that row)."""
+        [(_, value)] = await self.session.get([(*column, 0)])
+        if value is Missing.NO_SUCH_OBJECT:
+            raise DriverError(f"{what}: {'.'.join(map(str, column))} answered noSuchObject: "
+                              "the agent does not support this table (not 'no entries')")
+
     def cached(self, spec: IndexSpec, mac: Mac) -> Oid | None:
         """The row a ``walk`` lookup found for ``mac`` last time (to be re-checked)."""
         if spec.by != "walk" or spec.mac_column is None:
@@ -82,7 +95,13 @@ class RowResolver:
             oid = parse_oid(spec.pointer) + mac.oid_index
             [(_, value)] = await self.session.get([oid])
             transcript.append(f"GET {spec.pointer}.{mac.oid_suffix} -> {show_value(value)}")
-            return (value,) if isinstance(value, int) else None
+            if isinstance(value, int):
+                return (value,)
+            if value is Missing.NO_SUCH_INSTANCE:
+                return None
+            raise DriverError(f"GET {spec.pointer}.{mac.oid_suffix} answered "
+                              f"{show_value(value)}: the agent does not support this table, "
+                              "which does not say the modem is absent")
         cached = self.cached(spec, mac)
         if cached is not None:
             assert spec.mac_column is not None
@@ -164,6 +183,9 @@ async def sweep_sources(resolver: RowResolver, sources: Sequence[Source],
                        if s.index.by != "mac" and s.index.mac_column})
     columns = [parse_oid(c) for c in mac_cols] + [parse_oid(s.column) for s in sources]
     walked = await resolver.walk(list(dict.fromkeys(columns)))
+    for column, rows in walked.items():
+        if not rows:
+            await resolver.require_column(column, "sweep")
     macs_by_column: dict[str, dict[Oid, Mac]] = {}
     for c in mac_cols:
         macs_by_column[c] = {row: m for row, v in walked[parse_oid(c)]

@@ -96,8 +96,20 @@ class SshTransportSpec(BaseModel):
     conn_args: dict[str, str | int | float | bool] = Field(default_factory=dict)
     enable: bool = True  # enter privileged mode after login (with enable_secret)
     save_after_config: bool = False  # e.g. "write memory" so config survives a reload
-    error_patterns: list[RegexTemplate] = Field(default_factory=list)  # -> CliCommandError
+    # A line of an answer matching one of these is a refusal -> CliCommandError. Each
+    # vendor's real refusal forms (docs/profiles.md "Error patterns").
+    error_patterns: list[RegexTemplate] = Field(default_factory=list)
     check_command: str | None = None  # a harmless command for `enforcer devices check`
+
+    def refusal(self, text: str) -> str | None:
+        """The whole line of ``text`` that an error pattern matches, or None."""
+        for pattern in self.error_patterns:
+            m = re.compile(pattern, re.MULTILINE).search(text)
+            if m:
+                start = text.rfind("\n", 0, m.start()) + 1
+                end = text.find("\n", m.end())
+                return text[start:end if end >= 0 else len(text)].strip()
+        return None
 
 
 class KeaTransportSpec(BaseModel):
@@ -161,10 +173,18 @@ class Expect(BaseModel):
 
 
 class CliCheck(BaseModel):
+    """A read-back over the CLI. Fail closed: ``listing`` must match an answer that is
+    the listing asked for (its header, or a line the filtered answer always carries),
+    or ``empty`` the device's documented answer when there is nothing to list. An
+    answer matching neither (an error, a blank or truncated answer, another layout)
+    raises instead of reading as "absent"."""
+
     model_config = _STRICT
     command: TextTemplate
     pattern: RegexTemplate
     present_when: Literal["match", "no_match"] = "match"
+    listing: RegexTemplate
+    empty: RegexTemplate | None = None
 
 
 class ReadBack(BaseModel):
@@ -254,8 +274,9 @@ class CliState(BaseModel):
 
 
 class CliObserve(BaseModel):
-    """``state_pattern`` has a group ``state``; ``absent_pattern`` (or no state match
-    at all) means the device does not know the MAC; ``fields`` extract more groups."""
+    """``state_pattern`` has a group ``state``; ``absent_pattern`` is the device's
+    documented answer for a MAC it does not know; an answer matching neither is an
+    error, never "absent". ``fields`` extract more groups."""
 
     model_config = _STRICT
     command: TextTemplate
@@ -263,6 +284,38 @@ class CliObserve(BaseModel):
     absent_pattern: RegexTemplate | None = None
     states: list[CliState] = Field(min_length=1)
     fields: dict[str, RegexTemplate] = Field(default_factory=dict)
+
+
+Meaning = Literal["forwarding", "blocked", "registering", "offline", "unknown"]
+MEANING_VERDICT: dict[str, Verdict] = {
+    "forwarding": Verdict.FORWARDING, "blocked": Verdict.BLOCKED,
+    "registering": Verdict.UNKNOWN, "offline": Verdict.ABSENT, "unknown": Verdict.UNKNOWN,
+}
+
+
+class StateWord(BaseModel):
+    """What one state word of a CLI listing means (``note``: the vendor's gloss)."""
+
+    model_config = _STRICT
+    meaning: Meaning
+    note: str = ""
+
+
+class ModemListing(BaseModel):
+    """The device's modem listing (e.g. ``show cable modem``) as data: every ``header``
+    regex matches a recognised listing (``empty``: the documented answer with no
+    modems); ``footer`` closes a complete one (a listing without it is truncated);
+    ``row`` matches one modem line with groups ``mac`` and ``state``; any other line
+    holding a MAC is an unrecognised row. ``states``: the state vocabulary, by exact
+    word; a word not in it is surfaced as unknown, never guessed."""
+
+    model_config = _STRICT
+    command: TextTemplate
+    header: list[RegexTemplate] = Field(min_length=1)
+    empty: RegexTemplate | None = None
+    footer: RegexTemplate | None = None
+    row: RegexTemplate
+    states: dict[str, StateWord] = Field(min_length=1)
 
 
 class Observe(BaseModel):
@@ -304,6 +357,7 @@ class Profile(BaseModel):
     kick: Kick | None = None
     observe: Observe
     sweep: Sweep | None = None
+    listing: ModemListing | None = None
 
     def mechanism(self, name: str) -> Mechanism:
         for m in self.mechanisms:
@@ -382,6 +436,12 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
     for i, name in enumerate(p.sweep.snmp_sources or [] if p.sweep else []):
         if name not in sources:
             out.append((("sweep", "snmp_sources", i), f"unknown observe source {name!r}"))
+    if p.listing is not None:
+        groups = re.compile(fill(p.listing.row, {k: re.escape(v) for k, v in _SAMPLE.items()}))
+        missing = {"mac", "state"} - set(groups.groupindex)
+        if missing:
+            out.append((("listing", "row"),
+                        f"needs the named group(s) {', '.join(sorted(missing))}"))
     if p.kick is not None and (p.kick.snmp is None) == (p.kick.cli is None):
         out.append((("kick",), "needs exactly one of snmp, cli"))
     return out

@@ -18,7 +18,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import re
 import socket
 import time
 from collections.abc import Sequence
@@ -100,7 +99,6 @@ class NetmikoSession:
         self.device = device
         self._conn = conn
         self._spec = spec
-        self._errors = [re.compile(p, re.MULTILINE) for p in spec.error_patterns]
         self._lock = asyncio.Lock()
         self._metrics = metrics
 
@@ -167,16 +165,12 @@ class NetmikoSession:
                                detail=type(e).__name__) from e
             finally:
                 self._metrics.request(self.device, op, time.monotonic() - start)
-        for pattern in self._errors:
-            m = pattern.search(out)
-            if m:
-                # The whole line that matched: "% Error: deny list is full" says more
-                # than the pattern "^% Error" alone (and lets profiles match on it).
-                start = out.rfind("\n", 0, m.start()) + 1
-                end = out.find("\n", m.end())
-                line = out[start:end if end >= 0 else len(out)].strip()
-                raise CliCommandError(f"device rejected {what!r}: {line[:300]}",
-                                      device=self.device)
+        # The whole line that matched: "% Error: deny list is full" says more than the
+        # pattern "^% Error" alone (and lets profiles match on it).
+        line = self._spec.refusal(out)
+        if line is not None:
+            raise CliCommandError(f"device rejected {what!r}: {line[:300]}",
+                                  device=self.device)
         return out
 
     async def close(self) -> None:

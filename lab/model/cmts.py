@@ -128,6 +128,18 @@ class Cmts:
     def uptime_ticks(self) -> int:
         return int((self._sched.now() - self.booted_at) * 100)
 
+    def wall_now(self) -> float:
+        """Wall-clock seconds (listing timestamps)."""
+        return self._wall()
+
+    def progress(self, e: CmEntry) -> float:
+        """How far (0..1) the record is through its current phase, for CLI sub-states
+        (Cisco ``init(r1)`` then ``init(r2)`` while ranging)."""
+        duration = phase_duration(e.phase, self.timings)
+        if e.due is None or duration <= 0:
+            return 1.0
+        return min(1.0, max(0.0, 1.0 - (e.due - self._sched.now()) / duration))
+
     # ---- modems coming and going ---------------------------------------------------
 
     def attach(self, modem: Modem, *, delay: float = 0.0, online: bool = False) -> None:

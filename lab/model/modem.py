@@ -95,6 +95,11 @@ class Modem:
     # Provisioning side: DOCSIS config file NetworkAccess (TLV 3). 0 -> online(d).
     network_access: bool = True
     cert: bytes = field(default=b"")
+    # Channel bonding as the CMTS lists it: bonded (Cisco "w-", Casa "*", ARRIS "8x4"),
+    # and partial service (an impaired bonded channel: Cisco "p-", Casa "#").
+    bonded: bool = True
+    partial: bool = False
+    ipv6: bytes | None = None  # 16 octets when the modem also has an IPv6 address
 
     def __post_init__(self) -> None:
         if not self.cert:

@@ -69,49 +69,68 @@ def cad_status(e: CmEntry) -> int:
     return if3_state(e)
 
 
-def cisco_state(e: CmEntry) -> str:
-    """MAC state column of cBR-8 ``show cable modem``."""
-    if e.online:
-        if not e.forwarding:
-            return "online(d)"
-        return "w-online(pt)" if e.modem.bpi_plus else "w-online"
-    return {
-        Phase.OFFLINE: "offline",
-        Phase.RANGING: "init(r1)",
-        Phase.DHCP: "init(d)",
-        Phase.CONFIG: "init(o)",
-        Phase.REGISTRATION: "init(i)",
-        Phase.BPI_INIT: "online(pk)",
-        Phase.REJECTED: "reject(pk)",
-    }[e.phase]
+# Cisco and Casa share the MAC-state words (public glossaries: lab/README.md fidelity
+# table): init(..) while registering, online / online(pk) / online(pt) registered (pk:
+# BPI+ key-encryption key assigned, pt: traffic key too), a trailing "d" when network
+# access is disabled (config file NetworkAccess=0 or CM-CTRL), reject(pk) when BPI+
+# authorisation is refused (hotlisted certificate).
+_INIT = {
+    Phase.RANGING: ("init(r1)", "init(r2)"),  # initial ranging sent, then ranging
+    Phase.DHCP: ("init(rc)", "init(d)", "init(i)"),  # ranging done, DHCP seen, IP given
+    Phase.CONFIG: ("init(t)", "init(o)"),  # time of day, then config file download
+    Phase.REGISTRATION: ("init(o)",),  # registration request after the config file
+}
 
 
-def casa_state(e: CmEntry) -> str:
-    if e.online:
-        return "online" if e.forwarding else "online(d)"
-    return {
-        Phase.OFFLINE: "offline",
-        Phase.RANGING: "ranging",
-        Phase.DHCP: "init(d)",
-        Phase.CONFIG: "init(o)",
-        Phase.REGISTRATION: "init(r)",
-        Phase.BPI_INIT: "online(pk)",
-        Phase.REJECTED: "reject(pk)",
-    }[e.phase]
+def _sub(words: tuple[str, ...], progress: float) -> str:
+    return words[min(len(words) - 1, int(progress * len(words)))]
+
+
+def mac_state(e: CmEntry, progress: float = 1.0) -> str:
+    """The Cisco / Casa MAC state word without the wideband prefix."""
+    if e.online or e.phase is Phase.BPI_INIT:
+        keys = ""
+        if e.modem.bpi_plus:
+            keys = "pt" if e.online else "pk"  # TEK established once fully online
+        if not (e.modem.network_access and not e.fwd_disabled):
+            return f"online({keys}d)"
+        return f"online({keys})" if keys else "online"
+    if e.phase is Phase.OFFLINE:
+        return "offline"
+    if e.phase is Phase.REJECTED:
+        return "reject(pk)"
+    return _sub(_INIT[e.phase], progress)
+
+
+def cisco_state(e: CmEntry, progress: float = 1.0) -> str:
+    """MAC state column of cBR-8 ``show cable modem``: ``w-`` for a bonded modem, ``p-``
+    for one in partial service, on online and reject states."""
+    word = mac_state(e, progress)
+    if word.startswith(("online", "reject")):
+        if e.modem.partial:
+            return "p-" + word
+        if e.modem.bonded:
+            return "w-" + word
+    return word
+
+
+def casa_state(e: CmEntry, progress: float = 1.0) -> str:
+    """MAC Status column of Casa ``show cable modem`` (bonding shows on the interfaces)."""
+    return mac_state(e, progress)
 
 
 def arris_state(e: CmEntry) -> str:
-    """``State=`` of ARRIS ``show cable modem <mac> detail``."""
+    """State column of ARRIS ``show cable modem`` and ``State=`` of its detail view."""
     if e.online:
         return "Operational" if e.forwarding else "Online-d"
     return {
         Phase.OFFLINE: "Offline",
         Phase.RANGING: "Ranging",
-        Phase.DHCP: "DHCP",
-        Phase.CONFIG: "TFTP",
-        Phase.REGISTRATION: "Registration",
-        Phase.BPI_INIT: "BPI-Init",
-        Phase.REJECTED: "Reject-pk",
+        Phase.DHCP: "Ranged",
+        Phase.CONFIG: "DhcpV4Done",
+        Phase.REGISTRATION: "DhcpV4Done",
+        Phase.BPI_INIT: "Registered",
+        Phase.REJECTED: "Rejected",  # not reachable: the CER lab has no hotlist
     }[e.phase]
 
 

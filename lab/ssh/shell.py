@@ -167,7 +167,37 @@ class Shell:
         return self.dispatch(line, indent=indent)
 
     def dispatch(self, line: str, *, indent: int = 0) -> str:
-        """Match ``line`` against the current mode's commands and run the handler."""
+        """Match ``line`` against the current mode's commands and run the handler.
+        ``<command> | include|exclude|begin <regex>`` filters the output by line, as
+        IOS-like CLIs do (``Dialect.pipes``); the regex runs to the end of the line, so it
+        may hold ``|`` itself (``^hostname|^cable``); surrounding quotes are dropped."""
+        if self.dialect.pipes and " | " in line:
+            head, _, tail = line.partition(" | ")
+            verb, _, regex = tail.strip().partition(" ")
+            kind = next((k for k in ("include", "exclude", "begin")
+                         if verb and k.startswith(verb.lower())), None)
+            regex = regex.strip()
+            if len(regex) > 1 and regex[0] == regex[-1] == '"':
+                regex = regex[1:-1]
+            try:
+                rx = re.compile(regex) if kind and regex else None
+            except re.error:
+                rx = None
+            if rx is None:
+                return self._refuse("invalid" if regex else "incomplete", line,
+                                    len(head) + 3, indent, word=verb)
+            out = self.dispatch(head, indent=indent)
+            if self.status:
+                return out
+            lines = out.replace("\r\n", "\n").split("\n")
+            if kind == "include":
+                kept = [ln for ln in lines if rx.search(ln)]
+            elif kind == "exclude":
+                kept = [ln for ln in lines if ln and not rx.search(ln)]
+            else:
+                start = next((i for i, ln in enumerate(lines) if rx.search(ln)), len(lines))
+                kept = lines[start:]
+            return crlf("\n".join(kept) + ("\n" if kept else ""))
         spans = [(m.start(), m.group()) for m in _TOKEN.finditer(line)]
         tokens = [t for _, t in spans]
         if not tokens:

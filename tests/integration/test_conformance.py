@@ -29,7 +29,13 @@ import pytest
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
-from enforcer.drivers import DeviceDriver, HeadendDriver, Observation, build_driver
+from enforcer.drivers import (
+    DeviceDriver,
+    HeadendDriver,
+    Observation,
+    ProfileDriver,
+    build_driver,
+)
 from enforcer.inventory.profiles import Profile, load_profiles
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from lab.testing import LabHandle, running_lab
@@ -203,6 +209,32 @@ async def test_sweep_lists_every_registered_modem(lab: LabHandle, tmp_path: Path
                 Verdict.FORWARDING] >= 40, name
             await driver.close()
     finally:
+        handle.close()
+
+
+@pytest.mark.parametrize("name", ["cbr8-1", "e6000-1", "casa-1"])
+async def test_cli_listing_over_ssh_agrees_with_the_snmp_sweep(lab: LabHandle, name: str,
+                                                              tmp_path: Path) -> None:
+    """The device's own ``show cable modem`` (reshaped like the real box), read over SSH
+    with the profile's layout and vocabulary, lists the modems the SNMP sweep lists, with
+    no state word the profile does not know, and the same forwarding ones."""
+    handle = SnmpEngineHandle()
+    driver = build_driver(name, lab.inventory, PROFILES, snmp_engine=handle,
+                          state_dir=tmp_path)
+    try:
+        assert isinstance(driver, ProfileDriver)
+        listing = await driver.list_modems()
+        swept = await driver.sweep()
+        assert not listing.unknown, listing.unknown
+        assert set(listing.rows) == set(swept), name
+        forwarding_cli = {m for m, r in listing.rows.items() if r[0] is Verdict.FORWARDING}
+        forwarding_snmp = {m for m, o in swept.items() if o.verdict is Verdict.FORWARDING}
+        assert len(forwarding_cli) >= 40
+        # A modem may change state between the two reads (the lab's registrations run
+        # on): the two views agree on all but a few.
+        assert len(forwarding_cli ^ forwarding_snmp) <= 3, name
+    finally:
+        await driver.close()
         handle.close()
 
 

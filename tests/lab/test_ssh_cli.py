@@ -29,13 +29,15 @@ CISCO_ROW = re.compile(
     r"(?P<state>\S+) +(?P<sid>\d+) +(?P<rxpwr>-?\d+\.\d+)? +(?P<timing>\d+) +"
     r"(?P<cpe>\d+) +(?P<dip>[YN])$", re.M)
 ARRIS_ROW = re.compile(
-    r"^(?P<iface>\d+/\d+-\d+/\d+) +(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +"
-    r"(?P<ip>\S+) +(?P<sid>\d+) +(?P<cpe>\d+) +(?P<state>\S+) +(?P<docsis>\S+)$", re.M)
+    r"^(?P<iface>\d+/\d+/\d+-\d+/\d+/\d+) +(?P<macdom>\d+) +(?P<bonded>\d+x\d+) +"
+    r"(?P<state>\S+) +(?P<docsis>\S+) +(?P<qos>\d+) +(?P<cpe>\d+) +"
+    r"(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\S+)$", re.M)
 ARRIS_DENY_ROW = re.compile(r"^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<n>\d+)$",
                             re.M)
 CASA_ROW = re.compile(
-    r"^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\S+) +(?P<us>\S+) +"
-    r"(?P<ds>\S+) +(?P<state>\S+) +(?P<sid>\d+) +(?P<rxpwr>\S+) +(?P<timing>\d+) +"
+    r"^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\d+\.\d+\.\d+\.\d+ +)?"
+    r"(?P<us>\d+/\d+\.\d+/\d+[*#]?) +(?P<ds>\d+/\d+/\d+[*#]?) +(?P<state>\S+) +"
+    r"(?P<sid>\d+) +(?P<rxpwr>\S+) +(?P<timing>\d+) +"
     r"(?P<cpe>\d+) +(?P<bpi>yes|no)$", re.M)
 CASA_SUMMARY = re.compile(r"^online cm (\d+) ; offline cm (\d+) ; ranging cm (\d+)$", re.M)
 WAIT = 1.0  # comfortably past a reset + registration with the test timings
@@ -84,7 +86,7 @@ def test_cisco_netmiko_show_hotlist_reset(ssh_lab: SshLab) -> None:
         assert c.entries[target].phase is Phase.REJECTED  # hotlisted: refused at BPI+ auth
         assert c.entries[plain].online and c.entries[plain] is not before  # re-registered
         state = CISCO_ROW.search(send(conn, f"show cable modem {dotted(target)}"))
-        assert state and state["state"] == "reject(pk)"
+        assert state and state["state"] == "w-reject(pk)"  # bonded and refused at BPI+ auth
         conn.send_config_set([f"no cable privacy hotlist cm {dotted(target)}"])
         assert target not in c.hotlist
         ssh_lab.settle(WAIT)  # the rejected modem retries and now registers
@@ -164,7 +166,7 @@ def test_casa_netmiko_show_reset_config(ssh_lab: SshLab) -> None:
         assert down and down.groups() == ("3", "1", "0")
         # No deny CLI on Casa (facts): config mode, error, Ctrl-Z back out.
         cfg = conn.send_config_set([f"cable modem deny {dotted(target)}"])
-        assert "ERROR" in cfg and not c.deny
+        assert "% Invalid input" in cfg and not c.deny
         assert not conn.check_config_mode()
         ssh_lab.settle(WAIT)
         assert c.entries[target].online

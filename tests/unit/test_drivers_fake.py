@@ -5,6 +5,7 @@ clock, capacity errors."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -198,9 +199,11 @@ async def test_cli_deny_full_is_capacity() -> None:
     def on_command(c: FakeCli, line: str) -> str | None:
         if line.startswith("configure"):
             raise CliCommandError("device rejected 'configure cable modem deny ...': "
-                                  "% Error: cable modem deny list is full (100 entries)")
+                                  "Error: cable modem deny list is full (100 entries)")
         return None
     cli = FakeCli(on_command=on_command)
+    cli.responses["show cable modem deny"] = ("Deny list entries: 100 of 100\n"
+                                              "MAC Address     Denied Attempts")
     with pytest.raises(CapacityError):
         await make("arris-e6000", cli=cli).apply(MAC, "deny-list-cli",
                                                  kind=DeviceKind.CABLE_MODEM)
@@ -305,6 +308,9 @@ async def test_arris_deny_hides_the_modem_and_sweep_lists_vendor_states() -> Non
         "02:00:00:00:00:02": (Verdict.BLOCKED, "netAccessDisabled(20)")}
 
 
+HOTLIST_READ = "show running-config | include ^hostname|^cable privacy hotlist cm"
+
+
 async def test_cli_hotlist_sends_config_and_scrubs_secrets() -> None:
     config: list[str] = []
 
@@ -316,8 +322,10 @@ async def test_cli_hotlist_sends_config_and_scrubs_secrets() -> None:
                 config.append(line)
         return f"enable {SECRET}"  # a device echoing a secret must not leak it
     cli = FakeCli(on_config=on_config)
-    cli.responses["show running-config"] = lambda c: "\n".join(
-        ["hostname cbr8-1", f"username enforcer password {SECRET}", *config])
+    # The profile reads back through IOS "| include": the hostname line and hotlist lines.
+    cli.responses[HOTLIST_READ] = lambda c: "\n".join(
+        line for line in ["hostname cbr8-1", f"username enforcer password {SECRET}", *config]
+        if re.search(HOTLIST_READ.split(" | include ")[1], line)) + f"\n{SECRET}"
     d = make("cisco-cbr8", cli=cli)
     r = await d.apply(MAC, "bpi-hotlist-cli", kind=DeviceKind.CABLE_MODEM)
     assert (r.changed, r.failed) == (True, False), r.error

@@ -174,3 +174,42 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 def test_load_profiles_refuses_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="no such profile directory"):
         load_profiles(tmp_path / "nope")
+
+
+CLI_BLOCK = """\
+  - name: cli-block
+    transport: ssh
+    persistence: persistent
+    kick_after_apply: true
+    apply:
+      cli: {mode: config, lines: ["deny {mac}"]}
+    remove:
+      cli: {mode: config, lines: ["no deny {mac}"]}
+    read_back:
+      cli: {command: "show deny", pattern: '(?m)^{mac}$'LISTING}
+"""
+
+
+def with_cli_block(listing: str) -> str:
+    text = MINIMAL.replace("transports:\n", "transports:\n  ssh:\n    device_type: cisco_xe\n", 1)
+    return text.replace("observe:\n", CLI_BLOCK.replace("LISTING", listing) + "observe:\n", 1)
+
+
+def test_a_cli_read_back_must_say_what_its_listing_looks_like(tmp_path: Path) -> None:
+    msg = error_of(write(tmp_path, with_cli_block("")))
+    assert re.search(r"read_back\.cli\.listing: Field required", msg), msg
+    p = load_profile(write(tmp_path, with_cli_block(", listing: '(?m)^Denied MACs$'")))
+    check = p.mechanism("cli-block").read_back.cli
+    assert check is not None and check.listing == "(?m)^Denied MACs$" and check.empty is None
+
+
+def test_a_listing_row_needs_mac_and_state_groups(tmp_path: Path) -> None:
+    listing = ("listing:\n  command: show modems\n  header: ['^MAC']\n"
+               "  row: '^(?P<mac>\\S+) (\\S+)'\n  states: {up: {meaning: forwarding}}\n")
+    msg = error_of(write(tmp_path, MINIMAL + listing))
+    assert re.search(r"listing\.row: needs the named group\(s\) state", msg), msg
+    ok = listing.replace("(\\S+)'", "(?P<state>\\S+)'")
+    p = load_profile(write(tmp_path, MINIMAL + ok))
+    assert p.listing is not None and p.listing.states["up"].meaning == "forwarding"
+    bad = ok.replace("meaning: forwarding", "meaning: maybe")
+    assert "listing.states.up.meaning" in error_of(write(tmp_path, MINIMAL + bad))

@@ -1,26 +1,30 @@
-"""arris-e6000: an ARRIS C4 / E6000 CER command line.
+r"""arris-e6000: an ARRIS C4 / E6000 CER command line.
 
-From docsis-facts.md section 3: the deny list is ``configure cable modem deny <mac>``
-(C4 exec one-liner; also ``cable modem deny <mac>`` in config mode), removed with
-``no``; delete is ``clear cable modem delete <mac>`` (keyword first); the check is
-``show cable modem <mac> detail`` with ``State=Operational`` / ``State=Online-d`` and
-``Privacy=Ready  Ver=BPI Plus``; denied modems are not listed (section 2). A deny
-takes effect when the modem next registers, so it must be reset. A full deny list
-answers ``DENY_FULL``. Unknown MACs print nothing. Error texts are IOS-like
-[inference: the CER CLI is IOS-like; no ARRIS error text was found].
+The deny list is ``configure cable modem deny <mac>`` (C4 exec one-liner; also ``cable
+modem deny <mac>`` in config mode), removed with ``no``; delete is ``clear cable modem
+delete <mac>`` (keyword first); ``show cable modem <mac> detail`` shows
+``State=Operational`` / ``State=Online-d`` and ``Privacy=Ready  Ver=BPI Plus``; denied
+modems are not listed. A deny takes effect when the modem next registers, so it must be
+reset. Refusals are lines that begin ``Error: `` (``Error: Bad command``, ``Error:
+Missing parameter``, ``Error: Ambiguous parameter``); a full deny list answers
+``DENY_FULL``. Unknown MACs print nothing. Sources per command: lab/README.md
+("Fidelity"); where none was found (the deny listing, the full-list text) it says so.
 
-Row regexes::
+``show cable modem``: a timestamp line, the two header lines of ``HEADER``, one row per
+modem, a blank line and the ``Total Oper Disable Init Offline`` counts::
 
-    show cable modem:
-    ^(?P<iface>\\d+/\\d+-\\d+/\\d+) +(?P<mac>[0-9a-f]{4}\\.[0-9a-f]{4}\\.[0-9a-f]{4}) +
-    (?P<ip>\\S+) +(?P<sid>\\d+) +(?P<cpe>\\d+) +(?P<state>\\S+) +(?P<docsis>\\S+)$
-    show cable modem deny:
-    ^(?P<mac>[0-9a-f]{4}\\.[0-9a-f]{4}\\.[0-9a-f]{4}) +(?P<attempts>\\d+)$
-    detail: ``State=(?P<state>\\S+)`` and ``Privacy=(?P<privacy>\\S+(?: \\S+)?)``
+    ^(?P<iface>\d+/\d+/\d+-\d+/\d+/\d+) +(?P<macdom>\d+) +(?P<bonded>\d+x\d+) +
+    (?P<state>\S+) +(?P<docsis>\S+) +(?P<qos>\d+) +(?P<cpe>\d+) +
+    (?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\S+)$
+
+``show cable modem deny``::
+
+    ^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<attempts>\d+)$
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from lab.model import CmEntry, DenyListFull
@@ -46,35 +50,51 @@ if TYPE_CHECKING:
 
 _PRIV = frozenset({PRIV})
 _CONF = frozenset({CONFIG})
-DENY_FULL = "% Error: cable modem deny list is full ({capacity} entries)"
+DENY_FULL = "Error: cable modem deny list is full ({capacity} entries)"
+# Two header lines as the E6000 prints them (lab/README.md fidelity table); "Mac Dom" is
+# the MAC domain, "Bonded" the DSxUS channel counts.
 HEADER = "\n".join((
-    at_columns((52, "Prim"), (58, "Num"), (63, "Oper")),
-    at_columns((0, "Interface (DS-US)"), (19, "MAC Address"), (35, "IP Address"), (52, "Sid"),
-               (58, "CPE"), (63, "State"), (78, "DOCSIS")),
+    at_columns((0, "Interface (DS-US)"), (22, "Mac"), (28, "Bonded")),
+    at_columns((0, "S/C/CH-S/CG/CH"), (22, "Dom"), (28, "DSxUS"), (36, "State"), (50, "DOCSIS"),
+               (57, "QoS"), (62, "CPE"), (67, "MAC address"), (83, "IP Address")),
 ))
 
 
 def interface(e: CmEntry) -> str:
-    """``<slot>/<ds port>-<slot>/<us port>`` from the modem's MAC domain and upstream."""
+    """``<slot>/<connector>/<channel>-<slot>/<connector group>/<channel>`` (DS-US) from
+    the modem's MAC domain, downstream and upstream."""
     m = e.modem
     slot = m.md_if % 16
-    return f"{slot}/{(m.md_if // 16) % 8}-{slot}/{m.us_if % 8}"
+    return f"{slot}/{(m.md_if // 16) % 8}/{m.ds_if % 32}-{slot}/{(m.md_if // 16) % 8}/{m.us_if % 8}"
 
 
 def row(e: CmEntry) -> str:
-    return (f"{interface(e):<18} {dotted(e.mac):<15} {ipv4(e):<16} {e.status_index:<5} "
-            f"{num_cpe(e):<4} {arris_state(e):<14} 3.0")
+    m = e.modem
+    bonded = "8x4" if m.bonded and e.phase is not Phase.OFFLINE else "1x1"
+    return (f"{interface(e):<21} {m.md_if % 64:<5} {bonded:<7} {arris_state(e):<13} "
+            f"{'3.0':<6} {1:<4} {num_cpe(e):<4} {dotted(e.mac):<15} {ipv4(e)}").rstrip()
+
+
+def summary(entries: list[CmEntry]) -> str:
+    oper = sum(1 for e in entries if e.forwarding)
+    disabled = sum(1 for e in entries if e.online and not e.forwarding)
+    offline = sum(1 for e in entries if e.phase is Phase.OFFLINE)
+    init = len(entries) - oper - disabled - offline
+    return "\n".join((at_columns((0, "Total"), (8, "Oper"), (15, "Disable"), (24, "Init"),
+                                  (31, "Offline")),
+                      at_columns((0, str(len(entries))), (8, str(oper)), (15, str(disabled)),
+                                 (24, str(init)), (31, str(offline)))))
 
 
 def show_modems(sh: Shell, a: Args) -> str:
-    entries = listed(cmts_of(sh))
+    c = cmts_of(sh)
+    entries = listed(c)
     if a.macs:
         entries = [e for e in entries if e.mac == a.macs[0].packed]
         if not entries:
             return ""
-    up = sum(1 for e in entries if e.online)
-    return "\n".join([HEADER, *map(row, entries),
-                      f"Total: {len(entries)}  Registered: {up}"])
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(c.wall_now()))
+    return "\n".join([stamp, HEADER, *map(row, entries), "", summary(entries)])
 
 
 def privacy(e: CmEntry) -> str:
@@ -159,9 +179,10 @@ DIALECT = Dialect(
     prompts={USER: "{host}>", PRIV: "{host}#", CONFIG: "{host}(config)#"},
     login_mode=USER,
     errors=ErrorText(
-        invalid="% Invalid input detected at '^' marker.\n",
-        incomplete="% Incomplete command.\n",
-        ambiguous='% Ambiguous command:  "{line}"\n',
+        invalid="Error: Bad command\n",
+        incomplete="Error: Missing parameter\n",
+        ambiguous="Error: Ambiguous parameter\n",
+        caret=False,
     ),
     commands=(
         *ios_common(configure="configure"),

@@ -86,6 +86,7 @@ class Dialect:
     case_sensitive: bool = False
     ctrl_z_ends_config: bool = True
     do_in_config: bool = True  # IOS "do <exec command>" from config mode
+    pipes: bool = True  # "<command> | include <regex>" output filters
     ssh_version: str = "OpenSSH_8.0"  # sent as "SSH-2.0-<ssh_version>"
 
 

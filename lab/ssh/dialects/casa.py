@@ -1,26 +1,27 @@
-"""casa-c100g: a Casa C-series command line.
+r"""casa-c100g: a Casa C-series command line.
 
-From docsis-facts.md sections 3-4: prompts ``CASA-C10G>`` / ``#`` / ``(config)#``;
-``page-off``; ``config`` enters configuration and Ctrl-Z leaves it; ``show cable
-modem`` has the column header below and ends with ``online cm N ; offline cm N ;
-ranging cm N``; ``clear cable modem <mac> reset``. No deny or hotlist command exists
-(none found), so those are errors.
+Prompts ``<host>>`` / ``#`` / ``(config)#``; ``page-off``; ``config`` enters
+configuration and Ctrl-Z leaves it; ``clear cable modem <mac> reset``. No deny or
+hotlist command exists (none found), so those are refused. Sessions start in privileged
+mode (``#``): netmiko's ``casa_cmts`` driver never sends ``enable`` yet enters
+``config`` and expects ``#`` after Ctrl-Z. Refusals are IOS-style (``% Invalid input
+detected at '^' marker.``). Sources per command: lab/README.md ("Fidelity").
 
-Sessions start in privileged mode (``#``): netmiko's ``casa_cmts`` driver never sends
-``enable`` (facts section 4: "no enable") yet enters ``config`` and expects ``#`` after
-Ctrl-Z. ``enable`` / ``disable`` still work. The error text is ``ERROR``
-[inference: no Casa error text was found].
+``show cable modem``: two header lines, one row per modem (an IPv6 address on a
+continuation line under the IP column), then ``online cm N ; offline cm N ; ranging cm
+N``. Interfaces read ``<slot>/<port>.<channel>/<logical>`` (upstream) and
+``<slot>/<port>/<channel>`` (downstream), with ``*`` for a bonded modem and ``#`` for one
+in partial service; offline rows show ``0.0.0.0``::
 
-Row regex (fields are single tokens separated by two or more spaces)::
-
-    ^(?P<mac>[0-9a-f]{4}\\.[0-9a-f]{4}\\.[0-9a-f]{4}) +(?P<ip>\\S+) +(?P<us>\\S+) +
-    (?P<ds>\\S+) +(?P<state>\\S+) +(?P<sid>\\d+) +(?P<rxpwr>\\S+) +(?P<timing>\\d+) +
-    (?P<cpe>\\d+) +(?P<bpi>yes|no)$
-    summary: ^online cm (\\d+) ; offline cm (\\d+) ; ranging cm (\\d+)$
+    ^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\d+\.\d+\.\d+\.\d+ +)?
+    (?P<us>\d+/\d+\.\d+/\d+[*#]?) +(?P<ds>\d+/\d+/\d+[*#]?) +(?P<state>\S+) +
+    (?P<sid>\d+) +(?P<rxpwr>\S+) +(?P<timing>\d+) +(?P<cpe>\d+) +(?P<bpi>yes|no)$
+    summary: ^online cm (\d+) ; offline cm (\d+) ; ranging cm (\d+)$
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
 from lab.model import CmEntry
@@ -39,6 +40,7 @@ from lab.ssh.dialects.base import (
     ios_common,
 )
 from lab.ssh.dialects.common import (
+    at_columns,
     cmts_of,
     counts,
     dotted,
@@ -52,18 +54,30 @@ if TYPE_CHECKING:
     from lab.ssh.shell import Shell
 
 _PRIV = frozenset({PRIV})
-HEADER = ("MAC Address  IP Address  US Intf  DS Intf  MAC Status  Prim Sid  RxPwr  "
-          "Timing Offset  Num CPEs  BPI Enb")
+HEADER = "\n".join((
+    at_columns((0, "MAC Address"), (16, "IP Address"), (33, "US"), (45, "DS"), (57, "MAC"),
+               (70, "Prim"), (76, "RxPwr"), (83, "Timing"), (91, "Num"), (96, "BPI")),
+    at_columns((33, "Intf"), (45, "Intf"), (57, "Status"), (70, "Sid"), (76, "(dBmV)"),
+               (83, "Offset"), (91, "CPEs"), (96, "Enb")),
+))
 
 
-def row(e: CmEntry) -> str:
+def _ipv4(e: CmEntry) -> str:
+    return ipv4(e) if e.online else "0.0.0.0"  # noqa: S104 (a listed address, not a bind)
+
+
+def row(e: CmEntry, progress: float = 1.0) -> str:
     m = e.modem
-    us = f"{m.md_if % 16}/{m.us_if % 8}.0"
-    ds = f"{m.md_if % 16}/{m.ds_if % 8}/0"
-    rx = rx_power(e)[:-1] or "-"  # one decimal on Casa
-    return (f"{dotted(e.mac)}  {ipv4(e):<15}  {us:<7}  {ds:<7}  {casa_state(e):<10}  "
-            f"{e.status_index:<8}  {rx:<5}  {timing_offset(e):<13}  {num_cpe(e):<8}  "
-            f"{'yes' if m.bpi_plus else 'no'}")
+    mark = "#" if m.partial else "*" if m.bonded else ""
+    us = f"{m.md_if % 16}/{m.us_if % 8}.0/0{mark}"
+    ds = f"{m.md_if % 16}/{m.ds_if % 8}/0{mark}"
+    rx = rx_power(e)[:-1] or "0.0"  # one decimal on Casa
+    line = (f"{dotted(e.mac)}  {_ipv4(e):<15}  {us:<10}  {ds:<10}  "
+            f"{casa_state(e, progress):<11}  {e.status_index:<4}  {rx:<5}  "
+            f"{timing_offset(e):<6}  {num_cpe(e):<3}  {'yes' if m.bpi_plus else 'no'}")
+    if m.ipv6 is not None and e.online:
+        line += "\n" + " " * 16 + str(ipaddress.IPv6Address(m.ipv6))
+    return line
 
 
 def summary(entries: list[CmEntry]) -> str:
@@ -72,12 +86,13 @@ def summary(entries: list[CmEntry]) -> str:
 
 
 def show_modems(sh: Shell, a: Args) -> str:
-    entries = listed(cmts_of(sh))
+    c = cmts_of(sh)
+    entries = listed(c)
     if a.macs:
         entries = [e for e in entries if e.mac == a.macs[0].packed]
         if not entries:
             return ""
-    return "\n".join([HEADER, *map(row, entries), summary(entries)])
+    return "\n".join([HEADER, *(row(e, c.progress(e)) for e in entries), summary(entries)])
 
 
 def clear_reset(sh: Shell, a: Args) -> str:
@@ -104,10 +119,9 @@ DIALECT = Dialect(
     prompts={USER: "{host}>", PRIV: "{host}#", CONFIG: "{host}(config)#"},
     login_mode=PRIV,
     errors=ErrorText(
-        invalid="ERROR: Invalid command '{line}'",
-        incomplete="ERROR: Incomplete command '{line}'",
-        ambiguous="ERROR: Ambiguous command '{line}'",
-        caret=False,
+        invalid="% Invalid input detected at '^' marker.\n",
+        incomplete="% Incomplete command.\n",
+        ambiguous='% Ambiguous command:  "{line}"\n',
     ),
     commands=(
         *ios_common(configure="config"),

@@ -1,15 +1,18 @@
-"""cisco-cbr8: an IOS-XE command line in the style of the Cisco cBR-8.
+r"""cisco-cbr8: an IOS-XE command line in the style of the Cisco cBR-8.
 
-Commands (docsis-facts.md section 3): ``show cable modem [<mac>]`` with rows in the
-genieparser golden format, ``clear cable modem <mac> reset|delete``, and in config
-mode ``[no] cable privacy hotlist cm <mac>`` (a BPI+ hotlist row added by MAC, so it
-matches any certificate). ``show cable modem <mac>`` for an unknown MAC prints nothing.
+Commands: ``show cable modem [<mac>]`` (three header lines as recorded on a uBR10k,
+rows in the genieparser cBR-8 golden format), ``clear cable modem <mac> reset|delete``,
+in config mode ``[no] cable privacy hotlist cm <mac>`` (a BPI+ hotlist row added by
+MAC, so it matches any certificate), ``show running-config`` with ``| include`` and
+friends (the enforcer's hotlist read-back is filtered). ``show cable modem <mac>`` for
+an unknown MAC prints nothing. State words follow the situation
+(``lab.model.render.cisco_state``). Sources per command: lab/README.md ("Fidelity").
 
 Row regex (one listed modem)::
 
-    ^(?P<mac>[0-9a-f]{4}\\.[0-9a-f]{4}\\.[0-9a-f]{4}) +(?P<ip>\\S+) +(?P<iface>C\\S+) +
-    (?P<state>\\S+) +(?P<sid>\\d+) +(?P<rxpwr>-?\\d+\\.\\d+)? +(?P<timing>\\d+) +
-    (?P<cpe>\\d+) +(?P<dip>[YN])$
+    ^(?P<mac>[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}) +(?P<ip>\S+) +(?P<iface>C\S+) +
+    (?P<state>\S+) +(?P<sid>\d+) +(?P<rxpwr>-?\d+\.\d+)? +(?P<timing>\d+) +
+    (?P<cpe>\d+) +(?P<dip>[YN])$
 """
 
 from __future__ import annotations
@@ -47,38 +50,43 @@ _PRIV = frozenset({PRIV})
 _CONF = frozenset({CONFIG})
 
 
+# Three header lines as on the uBR10k recording (lab/README.md fidelity table), with the
+# columns where the cBR-8 golden rows put them (its MAC State column is wider).
 HEADER = "\n".join((
     at_columns((87, "D")),
     at_columns((0, "MAC Address"), (15, "IP Address"), (31, "I/F"), (45, "MAC"), (63, "Prim"),
                (68, "RxPwr"), (74, "Timing"), (81, "Num"), (87, "I")),
-    at_columns((45, "State"), (63, "Sid"), (67, "(dBmV)"), (74, "Offset"), (81, "CPE"),
+    at_columns((45, "State"), (63, "Sid"), (67, "(dBmv)"), (74, "Offset"), (81, "CPE"),
                (87, "P")),
 ))
 
 
-def interface(e: CmEntry) -> str:
+def interface(e: CmEntry, state: str | None = None) -> str:
     """cBR-8 upstream name from the modem's MAC domain and upstream ifIndex:
-    ``C<slot>/0/<port>/UB`` when bonded (w-online), else ``.../U<n>`` (facts)."""
+    ``C<slot>/0/<port>/UB`` when bonded (a ``w-``/``p-`` state), else ``.../U<n>``."""
     m = e.modem
     base = f"C{m.md_if % 10}/0/{(m.md_if // 10) % 8}"
-    return f"{base}/UB" if cisco_state(e).startswith("w-") else f"{base}/U{m.us_if % 4}"
+    word = state if state is not None else cisco_state(e)
+    return f"{base}/UB" if word.startswith(("w-", "p-")) else f"{base}/U{m.us_if % 4}"
 
 
-def row(e: CmEntry) -> str:
+def row(e: CmEntry, progress: float = 1.0) -> str:
     """``d4b9.2f6e.f2b0 101.113.1.15    C2/0/0/UB     w-online(pt)      1     15.00  1407
     0   N`` (one line)."""
-    return (f"{dotted(e.mac):<14} {ipv4(e):<15} {interface(e):<13} {cisco_state(e):<17} "
+    state = cisco_state(e, progress)
+    return (f"{dotted(e.mac):<14} {ipv4(e):<15} {interface(e, state):<13} {state:<17} "
             f"{e.status_index:<5} {rx_power(e):>5}{timing_offset(e):>6}{num_cpe(e):>4}"
             f"{'N':>4}")
 
 
 def show_modems(sh: Shell, a: Args) -> str:
-    entries = listed(cmts_of(sh))
+    c = cmts_of(sh)
+    entries = listed(c)
     if a.macs:
         entries = [e for e in entries if e.mac == a.macs[0].packed]
         if not entries:
             return ""
-    return "\n".join([HEADER, *map(row, entries)]) + "\n"
+    return "\n".join([HEADER, *(row(e, c.progress(e)) for e in entries)]) + "\n"
 
 
 def clear_reset(sh: Shell, a: Args) -> str:

@@ -129,6 +129,7 @@ DIALECT = Dialect(
     case_sensitive=True,
     ctrl_z_ends_config=False,
     do_in_config=False,
+    pipes=False,
     errors=ErrorText(
         invalid="-bash: {cmd}: command not found",
         incomplete="-bash: {cmd}: command not found",
