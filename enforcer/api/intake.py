@@ -5,7 +5,6 @@ wake the engine and answer 202. A refused request creates no order."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from enforcer.api import jsonbody
 from enforcer.api.context import ApiContext, ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.models import OrderRequest
@@ -39,11 +39,7 @@ def _rate_limit(ctx: ApiContext) -> None:
 
 
 def _parse(ctx: ApiContext, raw: bytes) -> OrderRequest:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(422, "invalid_json", "the body is not valid JSON",
-                       fields={"body": str(e)[:200]}) from None
+    doc = jsonbody.loads(raw)
     try:
         req = OrderRequest.model_validate(doc)
     except ValidationError as e:

@@ -17,8 +17,10 @@ from enforcer.api.models import UserIn
 from enforcer.api.orders import parse_body
 from enforcer.auth import Permission
 from enforcer.domain.mac import Mac
+from enforcer.domain.model import Role
 from enforcer.errors import HostKeyError, InputError, MacError, TransportError
 from enforcer.store import Conflict, UserRecord
+from enforcer.store.users import check_user_name
 
 router = APIRouter()
 DeviceReader = Annotated[UserRecord, Depends(require(Permission.DEVICE_READ))]
@@ -118,6 +120,17 @@ async def list_users(request: Request, _user: Admin) -> dict[str, Any]:
 async def add_user(request: Request, user: Admin) -> JSONResponse:
     ctx = ctx_of(request)
     body = await parse_body(request, UserIn)
+    if body.role is Role.APPROVER:
+        # Separation of duties: whoever holds the admin token must not be able to mint
+        # the approvals a lift needs. Approvers (and their groups) are made on the
+        # daemon's host with ``enforcer users add``, which needs the configuration.
+        raise ApiError(403, "local_only", "approvers are created only with the local "
+                       "command on the daemon's host: enforcer users add NAME "
+                       "--role approver --group GROUP")
+    try:
+        check_user_name(body.name)
+    except ValueError as e:
+        raise ApiError(422, "invalid", str(e), fields={"name": str(e)}) from None
     expires = (ctx.clock() + timedelta(days=body.expires_in_days)
                if body.expires_in_days else None)
     try:
@@ -125,6 +138,8 @@ async def add_user(request: Request, user: Admin) -> JSONResponse:
                                   actor=user.name)
     except Conflict as e:
         raise ApiError(409, "conflict", str(e)) from None
+    except ValueError as e:
+        raise ApiError(422, "invalid", str(e)) from None
     return JSONResponse({"user": views.user(rec), "token": token}, status_code=201)
 
 

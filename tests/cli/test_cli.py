@@ -124,7 +124,8 @@ def test_connection_refused() -> None:
 
 
 def test_lift_and_approve(served: Served) -> None:
-    served.store.add_user("u-approver-2", Role.APPROVER)  # the default policy needs 2
+    # the default policy needs 2 members of lift-approvers
+    served.store.add_user("u-approver-2", Role.APPROVER, groups=("lift-approvers",))
     order_id = _ban(served)
     res = served.run("lift", order_id, "--reason", "settled")
     assert res.exit_code == 0 and "lift_pending" in res.stdout
