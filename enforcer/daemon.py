@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from enforcer.api.embedded import EmbeddedServer
+from enforcer.api.server import uvicorn_config
 from enforcer.config import Settings, default_config, load_settings
 from enforcer.errors import ConfigError, HostKeyError
 
@@ -157,9 +157,10 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         ThreadPoolExecutor(max_workers=settings.engine.store_threads,
                            thread_name_prefix="store"))
     host, _, port = settings.http.listen.rpartition(":")
-    server = EmbeddedServer(uvicorn.Config(parts["app"], host=host.strip("[]"), port=int(port),
-                                           log_level="warning", lifespan="off",
-                                           access_log=False))
+    closed = parts["metrics"].http_connections_closed
+    server = EmbeddedServer(uvicorn_config(
+        parts["app"], listen_host=host.strip("[]"), port=int(port), http=settings.http,
+        on_close=lambda reason: closed.labels(reason=reason).inc()))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -71,6 +71,14 @@ class Metrics:
         self.intake_refused = Counter(
             "enforcer_intake_refused", "Order requests refused, by reason.", ["reason"],
             registry=r)
+        self.unauthenticated_refused = Counter(
+            "enforcer_unauthenticated_refused", "Requests refused with no valid token or "
+            "webhook signature (audited at most once per interval per client address).",
+            ["route", "code"], registry=r)
+        self.http_connections_closed = Counter(
+            "enforcer_http_connections_closed", "Connections the server closed: request "
+            "head or body not received in time, or too many connections open.", ["reason"],
+            registry=r)
         self.http_requests = Counter(
             "enforcer_http_requests", "HTTP requests served.", ["route", "method", "code"],
             registry=r)

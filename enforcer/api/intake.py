@@ -86,7 +86,8 @@ async def escalation_webhook(
     webhook_signature: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     ctx = ctx_of(request)
-    _rate_limit(ctx)
+    # The signature is checked before the intake bucket is touched: unsigned posts must
+    # not spend the tokens the escalation system and the engineers share.
     raw = await read_body(request, ctx.settings.api.max_body_bytes)
     try:
         verify(keys=ctx.keys, webhook_id=webhook_id, timestamp=webhook_timestamp,
@@ -96,6 +97,7 @@ async def escalation_webhook(
         raise ApiError(401, e.code, str(e)) from None
     assert webhook_id is not None
     request.state.actor = "escalation-system"  # proven by the signature from here on
+    _rate_limit(ctx)
     req = _parse(ctx, raw)
     return await _accept(ctx, req, actor="escalation-system", source="webhook",
                          idempotency=(webhook_id, hashlib.sha256(raw).hexdigest()))
@@ -109,7 +111,7 @@ async def create_order(
     idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
 ) -> JSONResponse:
     ctx = ctx_of(request)
-    _rate_limit(ctx)
+    _rate_limit(ctx)  # after ``require``: the bearer token is already proven
     raw = await read_body(request, ctx.settings.api.max_body_bytes)
     req = _parse(ctx, raw)
     idem = None

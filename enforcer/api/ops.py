@@ -15,6 +15,7 @@ from enforcer.api.errors import ApiError
 from enforcer.api.intake import body_doc
 from enforcer.api.models import UserIn
 from enforcer.api.orders import parse_body
+from enforcer.api.ratelimit import retry_after
 from enforcer.auth import Permission
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Role
@@ -87,7 +88,11 @@ async def trust_device(
 
 
 @router.get("/v1/where/{mac}", summary="Where a MAC is registered right now")
-async def where(request: Request, mac: str, _user: DeviceReader) -> dict[str, Any]:
+async def where(request: Request, mac: str, user: DeviceReader) -> dict[str, Any]:
+    wait = ctx_of(request).where_allowed(user.name)
+    if wait > 0:  # each lookup asks every device: one user must not keep them all busy
+        raise ApiError(429, "rate_limited", "too many /v1/where lookups; retry later",
+                       headers={"Retry-After": retry_after(wait)})
     try:
         parsed = Mac(mac)
     except MacError as e:
