@@ -49,7 +49,7 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.inventory.profiles import load_profiles
     from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
-    from enforcer.notify import build_notifier
+    from enforcer.notify import OutboxDelivery, build_notifier
     from enforcer.policy import policy_for
     from enforcer.store.db import upgrade
     from enforcer.store.repository import Store
@@ -67,8 +67,9 @@ def build(settings: Settings) -> dict[str, Any]:
                               f"{dev.profile!r} (have: {', '.join(sorted(profiles))})")
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    notifier = build_notifier(settings)
+    notifier = build_notifier(settings, store)
     policy = policy_for(settings)
+    delivery = OutboxDelivery(policy, store, metrics=metrics) if policy.webhooks else None
     snmp_engine = SnmpEngineHandle()
     transport_metrics = TransportMetricsAdapter(metrics)
     def pinned(name: str) -> str | None:
@@ -132,6 +133,9 @@ def build(settings: Settings) -> dict[str, Any]:
         ("anchor-audit", settings.audit.anchor_interval_s, lambda: anchor_audit(store, sinks)),
         ("check-audit-chain", settings.audit.anchor_interval_s, check_chain),
     ]
+    if delivery is not None:  # one instance of a cluster delivers (the housekeeping lease)
+        housekeeping.append(("deliver-notifications", policy.delivery.poll_s,
+                             lambda: asyncio.to_thread(delivery.run_once)))
     if hasattr(notifier, "bind_store"):
         notifier.bind_store(lambda oid: store.get_order(oid).reason.value)
     engine = Engine(store=store, inventory=inventory, pool=pool, ops=ops, settings=settings,
@@ -145,7 +149,8 @@ def build(settings: Settings) -> dict[str, Any]:
     metrics.check_audit(store.verify_audit)
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
             "bridge": bridge,
-            "app": app, "metrics": metrics, "registry": registry, "pool": pool}
+            "app": app, "metrics": metrics, "registry": registry, "pool": pool,
+            "delivery": delivery}
 
 
 async def run(settings: Settings, *, stop: asyncio.Event | None = None,
@@ -189,6 +194,8 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         server.should_exit = True
         await asyncio.to_thread(api.join, 15)
         await engine.stop()
+        if parts.get("delivery") is not None:
+            parts["delivery"].close()
         parts["store"].dispose()
 
 

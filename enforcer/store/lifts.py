@@ -84,7 +84,12 @@ class LiftsMixin(StoreBase):
                 "order_state_before": before, "on_behalf_of": on_behalf_of, "group": group,
                 "rule": rule, "needed": needed,
                 "electorate": list(electorate) if electorate is not None else None})
-            return _load(session, row.id)
+            lift = _load(session, row.id)
+            if getattr(self, "outbox_enabled", False):  # notified in this transaction
+                from enforcer.lifts import event_payload
+                self.outbox_add(session, "lift.requested",  # type: ignore[attr-defined]
+                                event_payload(lift, order.reason), reason=order.reason)
+            return lift
 
     def record_approval(self, lift_id: str, *, approver: str, decision: str,
                         note: str | None = None) -> LiftRequestRecord:

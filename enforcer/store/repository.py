@@ -12,12 +12,14 @@ from enforcer.store.cluster import ClusterMixin
 from enforcer.store.devices import DevicesMixin
 from enforcer.store.lifts import LiftsMixin
 from enforcer.store.orders import OrdersMixin
+from enforcer.store.outbox import OutboxMixin
 from enforcer.store.records import AuditRecord
 from enforcer.store.targets import TargetsMixin
 from enforcer.store.users import UsersMixin
 
 
-class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin):
+class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin,
+            OutboxMixin):
     """Every method opens its own short session; writes run in one serialised
     transaction together with their audit entry. Safe to call from worker threads."""
 
