@@ -13,7 +13,7 @@ from enforcer.api import views
 from enforcer.api.context import ctx_of, require
 from enforcer.api.errors import ApiError
 from enforcer.api.intake import body_doc
-from enforcer.api.models import UserIn
+from enforcer.api.models import TrustIn, UserIn
 from enforcer.api.orders import parse_body
 from enforcer.api.ratelimit import retry_after
 from enforcer.auth import Permission
@@ -73,14 +73,16 @@ async def check_device(
         raise _engine_error(e) from None
 
 
-@router.post("/v1/devices/{name}/trust",
-             summary="Pin the SSH host key the device presents now (devices trust)")
+@router.post("/v1/devices/{name}/trust", openapi_extra=body_doc("TrustIn"),
+             summary="Pin the SSH host key the device presents now, if it is the "
+             "expected one (devices trust --expect)")
 async def trust_device(
     request: Request, name: str,
     user: Annotated[UserRecord, Depends(require(Permission.DEVICE_TRUST))],
 ) -> dict[str, Any]:
+    body = await parse_body(request, TrustIn)
     try:
-        return await ctx_of(request).engine.trust_device(name, user.name)
+        return await ctx_of(request).engine.trust_device(name, user.name, body.expect)
     except HostKeyError as e:
         raise ApiError(409, "host_key_conflict", str(e)) from None
     except (LookupError, InputError, TransportError) as e:

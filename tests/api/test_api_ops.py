@@ -20,6 +20,19 @@ async def test_devices_and_check(env: Env) -> None:
     assert ("check_device", "nope") in env.engine.calls
 
 
+async def test_trust_needs_the_expected_fingerprint(env: Env) -> None:
+    r = await env.client.post("/v1/devices/cmts1/trust", headers=env.auth("engineer"))
+    assert r.status_code == 422 and "expect" in r.json()["error"]["fields"], r.text
+    r = await env.client.post("/v1/devices/cmts1/trust", json={"expect": "md5:aa"},
+                              headers=env.auth("engineer"))
+    assert r.status_code == 422 and "expect" in r.json()["error"]["fields"], r.text
+    assert not [c for c in env.engine.calls if c[0] == "trust_device"]
+    other = "SHA256:" + "B" * 43
+    r = await env.client.post("/v1/devices/cmts1/trust", json={"expect": other},
+                              headers=env.auth("engineer"))
+    assert r.status_code == 409 and "not the expected" in r.json()["error"]["message"]
+
+
 async def test_where(env: Env) -> None:
     env.engine.sightings["00:11:22:33:44:55"] = [{"device": "cmts1", "status": "online"}]
     r = await env.client.get("/v1/where/0011.2233.4455", headers=env.auth("engineer"))
