@@ -51,11 +51,11 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.metrics import Metrics, TransportMetricsAdapter
     from enforcer.notify import OutboxDelivery, build_notifier
     from enforcer.policy import policy_for
-    from enforcer.store.db import upgrade
+    from enforcer.store.db import private_dir, upgrade
     from enforcer.store.repository import Store
     from enforcer.transport.snmp import SnmpEngineHandle
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.state_dir)
     url = settings.resolved_database_url()
     upgrade(url)
     store = Store.from_url(url)
