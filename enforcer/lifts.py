@@ -59,7 +59,7 @@ def evaluate(lift: LiftRequestRecord) -> str | None:
     return None
 
 
-def event_payload(lift: LiftRequestRecord, reason: str, **extra: Any) -> dict[str, Any]:
+def _event_payload(lift: LiftRequestRecord, reason: str, **extra: Any) -> dict[str, Any]:
     return {"order_id": lift.order_id, "reason": reason, "lift_request_id": lift.id,
             "requested_by": lift.requested_by, "on_behalf_of": lift.on_behalf_of,
             "why": lift.reason, "group": lift.group, "rule": lift.rule,
@@ -106,7 +106,7 @@ class LiftWorkflow:
                 rule=lp.rule.value, needed=needed, electorate=electorate)
         except Conflict as e:
             raise LiftError(409, "conflict", str(e)) from None
-        self.notifier.notify(Event.LIFT_REQUESTED, event_payload(lift, order.reason.value))
+        self.notifier.notify(Event.LIFT_REQUESTED, _event_payload(lift, order.reason.value))
         return lift
 
     def decide(self, order_id: str, user: UserRecord, *, decision: str,
@@ -132,15 +132,15 @@ class LiftWorkflow:
                                       note=note, evaluate=evaluate)
         reason = order.reason.value
         if done.outcome == "expired" and lift.state == "open":
-            self.notifier.notify(Event.LIFT_EXPIRED, event_payload(done.lift, reason))
+            self.notifier.notify(Event.LIFT_EXPIRED, _event_payload(done.lift, reason))
         if done.outcome in _REJECTED:
             status, code = _REJECTED[done.outcome]
             raise LiftError(status, code, done.message)
         if done.outcome == "approved":
-            self.notifier.notify(Event.LIFT_APPROVED, event_payload(done.lift, reason))
+            self.notifier.notify(Event.LIFT_APPROVED, _event_payload(done.lift, reason))
             self.wake(order_id)
         elif done.outcome == "refused":
-            self.notifier.notify(Event.LIFT_REFUSED, event_payload(done.lift, reason))
+            self.notifier.notify(Event.LIFT_REFUSED, _event_payload(done.lift, reason))
         return done.lift, done.outcome
 
 
@@ -153,5 +153,5 @@ async def expire_lifts(store: Store, notifier: Notifier,
     expired = await asyncio.to_thread(store.expire_open_lifts, clock() if clock else None)
     for lift in expired:
         order = await asyncio.to_thread(store.get_order, lift.order_id)
-        notifier.notify(Event.LIFT_EXPIRED, event_payload(lift, order.reason.value))
+        notifier.notify(Event.LIFT_EXPIRED, _event_payload(lift, order.reason.value))
     return len(expired)

@@ -86,7 +86,7 @@ class LiftsMixin(StoreBase):
                 "electorate": list(electorate) if electorate is not None else None})
             lift = _load(session, row.id)
             if getattr(self, "outbox_enabled", False):  # notified in this transaction
-                from enforcer.lifts import event_payload
+                from enforcer.lifts import _event_payload as event_payload
                 self.outbox_add(session, "lift.requested",  # type: ignore[attr-defined]
                                 event_payload(lift, order.reason), reason=order.reason)
             return lift

@@ -167,6 +167,10 @@ def test_users_add_and_audit_verify_are_local(served: Served) -> None:
     res = runner.invoke(app, ["users", "add", "zoe", "--role", "approver",
                               "--config", str(served.config)])
     assert res.exit_code == 8
+    for reserved in ("engine", "Watcher", "escalation-system"):
+        res = runner.invoke(app, ["users", "add", reserved, "--role", "engineer",
+                                  "--config", str(served.config)])
+        assert res.exit_code == 7 and "reserved" in res.stderr, res.output
     res = runner.invoke(app, ["audit", "verify", "--config", str(served.config)])
     assert res.exit_code == 0 and "audit chain OK" in res.stdout
     with served.store.engine.begin() as conn:
