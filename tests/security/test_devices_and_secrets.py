@@ -213,9 +213,8 @@ def test_unknown_key_is_refused_until_trusted(sec: tuple[LabHandle, Daemon]) -> 
     st = store_of(d)
     try:
         assert not st.audit_entries(action="device.trusted")
-        assert [e.payload["reason"] for e in st.audit_entries(
-            action="device.host_key_refused") if e.payload["device"] == "cbr8-1"][-1] == \
-            "unexpected"
+        assert "unexpected" in [e.payload["reason"] for e in st.audit_entries(
+            action="device.host_key_refused") if e.payload["device"] == "cbr8-1"]
         state = st.get_device_state("cbr8-1")
         assert state is None or state.host_key is None
     finally:
