@@ -49,7 +49,7 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.inventory.profiles import load_profiles
     from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
-    from enforcer.notify import OutboxDelivery, build_notifier
+    from enforcer.notify import OutboxDelivery, OutboxNotifier, build_notifier
     from enforcer.policy import policy_for
     from enforcer.store.db import private_dir, upgrade
     from enforcer.store.repository import Store
@@ -70,6 +70,8 @@ def build(settings: Settings) -> dict[str, Any]:
     notifier = build_notifier(settings, store)
     policy = policy_for(settings)
     delivery = OutboxDelivery(policy, store, metrics=metrics) if policy.webhooks else None
+    if delivery is not None and isinstance(notifier, OutboxNotifier):
+        notifier.wake = delivery.wake
     snmp_engine = SnmpEngineHandle()
     transport_metrics = TransportMetricsAdapter(metrics)
     def pinned(name: str) -> str | None:
@@ -133,9 +135,6 @@ def build(settings: Settings) -> dict[str, Any]:
         ("anchor-audit", settings.audit.anchor_interval_s, lambda: anchor_audit(store, sinks)),
         ("check-audit-chain", settings.audit.anchor_interval_s, check_chain),
     ]
-    if delivery is not None:  # one instance of a cluster delivers (the housekeeping lease)
-        housekeeping.append(("deliver-notifications", policy.delivery.poll_s,
-                             lambda: asyncio.to_thread(delivery.run_once)))
     if hasattr(notifier, "bind_store"):
         notifier.bind_store(lambda oid: store.get_order(oid).reason.value)
     engine = Engine(store=store, inventory=inventory, pool=pool, ops=ops, settings=settings,
@@ -172,6 +171,10 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    if parts["delivery"] is not None:
+        # One instance of a cluster delivers notifications: the housekeeping lease holder.
+        from enforcer.engine.core import HOUSEKEEPING
+        parts["delivery"].start(lambda: engine.leases.holds(HOUSEKEEPING))
     parts["bridge"].bind(loop)
     # The HTTP API runs on its own event loop in its own thread: intake latency does not
     # queue behind device work on the engine's loop.

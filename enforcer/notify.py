@@ -196,6 +196,9 @@ class OutboxNotifier:
         self.policy = policy
         self.store = store
         self.events: list[tuple[str, dict[str, Any]]] = []  # last ones, for tests
+        #: Called once a message is in the outbox (``OutboxDelivery.wake``): the
+        #: delivery loop sends it now rather than at its next poll.
+        self.wake: Callable[[], None] = lambda: None
         store.route_notifications(policy.targets_for)
 
     def notify(self, event: str, payload: dict[str, Any]) -> None:
@@ -203,6 +206,7 @@ class OutboxNotifier:
         self.events.append((event, payload))
         del self.events[:-1000]
         if event in STORE_WRITTEN:
+            self.wake()  # the store wrote it with the event, before this call
             return
         try:
             loop = asyncio.get_running_loop()
@@ -219,17 +223,22 @@ class OutboxNotifier:
             if reason is None and payload.get("order_id"):
                 reason = self.store.get_order(str(payload["order_id"])).reason.value
             self.store.enqueue_notification(event, payload, reason=reason)
+            self.wake()
         except Exception as e:  # noqa: BLE001 - the caller's work must go on
             log.error("could not write notification %s for order %s to the outbox: %s",
                       event, payload.get("order_id"), type(e).__name__)
 
 
 _PENDING_WRITES: set[asyncio.Future[None]] = set()
+#: Messages attempted per delivery pass.
+BATCH = 100
 
 
 class OutboxDelivery:
-    """Sends due outbox messages, one pass per call (the engine runs it as a
-    housekeeping job, so one instance of a cluster delivers at a time). At least once:
+    """Sends due outbox messages: :meth:`run_once` is one pass; :meth:`start` runs
+    passes in a thread every ``delivery.poll_s`` and whenever :meth:`wake` is called,
+    only while ``holds()`` (the daemon passes "this instance holds the housekeeping
+    lease", so one instance of a cluster delivers at a time). At least once:
     a message is marked delivered only after a 2xx; a crash in between sends it again
     with the same ``webhook-id`` (its row id) and body. Network errors, 5xx, 408 and
     429 are retried with exponential backoff and jitter up to ``delivery.max_attempts``
@@ -244,9 +253,33 @@ class OutboxDelivery:
         self._wall, self._rand = wall, rand
         self._lock = threading.Lock()
         self._last_prune = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def run_once(self, limit: int = 100) -> int:
-        """Attempt every due message (at most ``limit``); returns how many were sent."""
+    def wake(self) -> None:
+        """Look for due messages now (a message was just written)."""
+        self._wake.set()
+
+    def start(self, holds: Callable[[], bool]) -> None:
+        """Run delivery passes in a background thread while ``holds()``."""
+        def loop() -> None:
+            while not self._stop.is_set():
+                self._wake.wait(self.policy.delivery.poll_s)
+                self._wake.clear()
+                if self._stop.is_set() or not holds():
+                    continue
+                try:
+                    while self.run_once() == BATCH and not self._stop.is_set():
+                        pass  # a full batch: there may be more due
+                except Exception:
+                    log.exception("notification delivery pass failed")
+
+        self._thread = threading.Thread(target=loop, name="outbox-delivery", daemon=True)
+        self._thread.start()
+
+    def run_once(self, limit: int = BATCH) -> int:
+        """Attempt every due message (at most ``limit``); returns how many."""
         with self._lock:
             rows = self.store.outbox_due(limit=limit)
             for row in rows:
@@ -256,7 +289,12 @@ class OutboxDelivery:
                 self.store.outbox_prune(timedelta(days=self.policy.delivery.keep_days))
             return len(rows)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread (after the pass in progress) and close the HTTP client."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
         self._http.close()
 
     def _count(self, what: str, target: str) -> None:

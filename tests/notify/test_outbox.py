@@ -159,3 +159,30 @@ def test_backoff_has_jitter(store: Store, rec: Receiver) -> None:
         due = sorted(session.scalars(select(s.OutboxMessage.due_at)))
     now = store.clock()
     assert [round((d - now).total_seconds(), 3) for d in due] == [0.5, 1.0]
+
+
+def test_delivery_thread_sends_on_wake_only_while_holding_the_lease(
+        store: Store, rec: Receiver) -> None:
+    import threading
+    import time
+
+    policy = _policy(rec.url, poll_s=60)  # a poll too slow to matter: wake() must do it
+    notifier = OutboxNotifier(policy, store)
+    delivery = OutboxDelivery(policy, store)
+    notifier.wake = delivery.wake
+    holding = threading.Event()
+    delivery.start(holding.is_set)
+    try:
+        order, _ = store.create_order(_spec(), actor="eng", source="api")
+        notifier.notify("ban.imposed", {"order_id": order.id})  # wakes; not the holder
+        time.sleep(0.3)
+        assert not rec.attempts and store.outbox_messages(state="pending")
+        holding.set()
+        notifier.notify("ban.verified", {"order_id": order.id, "reason": "fraud"})
+        deadline = time.monotonic() + 10
+        while len(rec.accepted) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sorted(b["type"] for b in rec.bodies.values()) == ["ban.imposed",
+                                                                  "ban.verified"]
+    finally:
+        delivery.close()
