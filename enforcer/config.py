@@ -45,6 +45,14 @@ def split_host_port(listen: str) -> tuple[str, int]:
 class HttpSettings(BaseModel):
     model_config = _STRICT
     listen: str = DEFAULT_LISTEN
+    # Slow or idle clients: a request head must arrive within header_timeout_s, its
+    # body within body_timeout_s after the head; connections beyond max_connections are
+    # closed at once; an idle kept-alive connection is closed after keep_alive_s.
+    header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 512
+    keep_alive_s: Annotated[float, Field(ge=1, le=600)] = 5.0
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 16384
 
     @field_validator("listen")
     @classmethod
@@ -111,6 +119,12 @@ class ApiSettings(BaseModel):
     intake_burst: Annotated[int, Field(gt=0)] = 100
     #: Lifetime of a web page (``/ui/``) session after signing in with a token.
     ui_session_minutes: Annotated[float, Field(gt=0, le=1440)] = 30
+    # Unauthenticated refusals are audited at most once per this many seconds per client
+    # address (each entry counts the ones folded into it); all are counted in metrics.
+    refusal_audit_interval_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
+    # GET /v1/where asks every device: per user, this many per second, this burst.
+    where_rate_per_s: Annotated[float, Field(gt=0)] = 0.5
+    where_burst: Annotated[int, Field(gt=0, le=1000)] = 5
 
 
 class EngineSettings(BaseModel):

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from enforcer.api.embedded import EmbeddedServer
+from enforcer.api.server import uvicorn_config
 from enforcer.config import Settings, default_config, load_settings
 from enforcer.errors import ConfigError, HostKeyError
 
@@ -49,13 +49,13 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.inventory.profiles import load_profiles
     from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
-    from enforcer.notify import build_notifier
+    from enforcer.notify import OutboxDelivery, OutboxNotifier, build_notifier
     from enforcer.policy import policy_for
-    from enforcer.store.db import upgrade
+    from enforcer.store.db import private_dir, upgrade
     from enforcer.store.repository import Store
     from enforcer.transport.snmp import SnmpEngineHandle
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.state_dir)
     url = settings.resolved_database_url()
     upgrade(url)
     store = Store.from_url(url)
@@ -67,8 +67,11 @@ def build(settings: Settings) -> dict[str, Any]:
                               f"{dev.profile!r} (have: {', '.join(sorted(profiles))})")
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    notifier = build_notifier(settings)
+    notifier = build_notifier(settings, store)
     policy = policy_for(settings)
+    delivery = OutboxDelivery(policy, store, metrics=metrics) if policy.webhooks else None
+    if delivery is not None and isinstance(notifier, OutboxNotifier):
+        notifier.wake = delivery.wake
     snmp_engine = SnmpEngineHandle()
     transport_metrics = TransportMetricsAdapter(metrics)
     def pinned(name: str) -> str | None:
@@ -150,7 +153,8 @@ def build(settings: Settings) -> dict[str, Any]:
     metrics.check_audit(store.verify_audit)
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
             "bridge": bridge,
-            "app": app, "metrics": metrics, "registry": registry, "pool": pool}
+            "app": app, "metrics": metrics, "registry": registry, "pool": pool,
+            "delivery": delivery}
 
 
 def _export_job(feed: Any, source: str, store: Any) -> Any:
@@ -182,15 +186,20 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         ThreadPoolExecutor(max_workers=settings.engine.store_threads,
                            thread_name_prefix="store"))
     host, _, port = settings.http.listen.rpartition(":")
-    server = EmbeddedServer(uvicorn.Config(parts["app"], host=host.strip("[]"), port=int(port),
-                                           log_level="warning", lifespan="off",
-                                           access_log=False))
+    closed = parts["metrics"].http_connections_closed
+    server = EmbeddedServer(uvicorn_config(
+        parts["app"], listen_host=host.strip("[]"), port=int(port), http=settings.http,
+        on_close=lambda reason: closed.labels(reason=reason).inc()))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    if parts["delivery"] is not None:
+        # One instance of a cluster delivers notifications: the housekeeping lease holder.
+        from enforcer.engine.core import HOUSEKEEPING
+        parts["delivery"].start(lambda: engine.leases.holds(HOUSEKEEPING))
     parts["bridge"].bind(loop)
     # The HTTP API runs on its own event loop in its own thread: intake latency does not
     # queue behind device work on the engine's loop.
@@ -213,6 +222,8 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         server.should_exit = True
         await asyncio.to_thread(api.join, 15)
         await engine.stop()
+        if parts.get("delivery") is not None:
+            parts["delivery"].close()
         parts["store"].dispose()
 
 

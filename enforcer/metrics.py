@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -33,7 +34,7 @@ class StoreCollector(Collector):
         self._store = store
 
     def describe(self) -> list[Metric]:
-        return [_orders_family(), _targets_family()]
+        return [_orders_family(), _targets_family()]  # the outbox families are optional
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -49,11 +50,35 @@ class StoreCollector(Collector):
         for state, n in sorted(targets.items()):
             tfam.add_metric([state], n)
         yield tfam
+        count_outbox = getattr(self._store, "count_outbox", None)
+        if count_outbox is None:
+            return
+        try:
+            by_state, oldest = count_outbox()
+        except Exception as e:  # noqa: BLE001
+            log.warning("metrics: cannot read the outbox: %s", type(e).__name__)
+            return
+        nfam = _outbox_family()
+        for state in ("pending", "delivered", "failed", "dropped"):
+            nfam.add_metric([state], by_state.get(state, 0))
+        yield nfam
+        age = GaugeMetricFamily(
+            "enforcer_notification_oldest_pending_seconds", "Age of the oldest outbound "
+            "webhook message not yet delivered (0 when none is pending).")
+        age.add_metric([], max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+                       if oldest is not None else 0.0)
+        yield age
 
 
 def _orders_family() -> GaugeMetricFamily:
     return GaugeMetricFamily("enforcer_orders", "Orders by state and reason.",
                              labels=["state", "reason"])
+
+
+def _outbox_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily("enforcer_notifications", "Outbound webhook messages in the "
+                             "outbox by state (pending, delivered, failed, dropped).",
+                             labels=["state"])
 
 
 def _targets_family() -> GaugeMetricFamily:
@@ -70,6 +95,14 @@ class Metrics:
             "enforcer_orders_accepted", "Orders accepted.", ["source", "reason"], registry=r)
         self.intake_refused = Counter(
             "enforcer_intake_refused", "Order requests refused, by reason.", ["reason"],
+            registry=r)
+        self.unauthenticated_refused = Counter(
+            "enforcer_unauthenticated_refused", "Requests refused with no valid token or "
+            "webhook signature (audited at most once per interval per client address).",
+            ["route", "code"], registry=r)
+        self.http_connections_closed = Counter(
+            "enforcer_http_connections_closed", "Connections the server closed: request "
+            "head or body not received in time, or too many connections open.", ["reason"],
             registry=r)
         self.http_requests = Counter(
             "enforcer_http_requests", "HTTP requests served.", ["route", "method", "code"],
@@ -121,6 +154,16 @@ class Metrics:
             "enforcer_owned_devices", "Devices whose lease this instance holds.", registry=r)
         self.lease_failovers = Counter(
             "enforcer_lease_failovers", "Device leases taken over from another instance.",
+            registry=r)
+        self.notifications_delivered = Counter(
+            "enforcer_notifications_delivered", "Outbound webhook messages a target "
+            "acknowledged (2xx).", ["target"], registry=r)
+        self.notifications_failed = Counter(
+            "enforcer_notifications_failed", "Outbound webhook messages a target refused "
+            "(4xx other than 408/429): not retried.", ["target"], registry=r)
+        self.notifications_dropped = Counter(
+            "enforcer_notifications_dropped", "Outbound webhook messages given up after the "
+            "policy's max_attempts (or whose target left the policy).", ["target"],
             registry=r)
         self.audit_chain_ok = Gauge(
             "enforcer_audit_chain_ok", "1 if the last audit chain verification passed.",

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from enforcer.api import views
+from enforcer.api import jsonbody, views
 from enforcer.api.context import ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.intake import _parse, body_doc
@@ -49,7 +49,7 @@ async def provisioning_webhook(
     assert webhook_id is not None
     request.state.actor = "provisioning"
     try:
-        ev = ProvisioningEvent.model_validate_json(raw)
+        ev = ProvisioningEvent.model_validate(jsonbody.loads(raw))
     except ValidationError as e:
         raise invalid(e, "the provisioning event is invalid") from None
     d = ev.data

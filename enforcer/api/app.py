@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -73,6 +74,11 @@ class _Observe:
 
         try:
             await self.app(scope, receive, send_observed)
+        except ClientDisconnect:
+            # The client went away mid-body: nothing to answer, nothing went wrong here.
+            log.info("client disconnected during %s %s", scope.get("method"),
+                     scope.get("path"))
+            status[0] = status[0] or 499
         except Exception as e:
             log.error("unhandled %s on %s %s", type(e).__name__, scope.get("method"),
                       scope.get("path"), exc_info=e)

@@ -35,9 +35,11 @@ class Engine(Protocol):
     async def check_device(self, name: str) -> dict[str, Any]:
         """Contact a device now and report what was found."""
 
-    async def trust_device(self, name: str, actor: str) -> dict[str, Any]:
-        """Pin the SSH host key the device presents now (``enforcer devices trust``);
-        ``enforcer.errors.HostKeyError`` when the inventory pins a different key."""
+    async def trust_device(self, name: str, actor: str,
+                           expect: str | None = None) -> dict[str, Any]:
+        """Pin the SSH host key the device presents now (``enforcer devices trust``) if
+        its fingerprint is ``expect``; ``enforcer.errors.HostKeyError`` when it is not,
+        or when the inventory pins a different key."""
 
     def node_names(self) -> set[str]:
         """Names of the inventory's nodes, to validate an order's ``node``."""

@@ -5,7 +5,6 @@ wake the engine and answer 202. A refused request creates no order."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from enforcer.api import jsonbody
 from enforcer.api.context import ApiContext, ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.models import OrderRequest
@@ -39,11 +39,7 @@ def _rate_limit(ctx: ApiContext) -> None:
 
 
 def _parse(ctx: ApiContext, raw: bytes) -> OrderRequest:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(422, "invalid_json", "the body is not valid JSON",
-                       fields={"body": str(e)[:200]}) from None
+    doc = jsonbody.loads(raw)
     try:
         req = OrderRequest.model_validate(doc)
     except ValidationError as e:
@@ -90,7 +86,8 @@ async def escalation_webhook(
     webhook_signature: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     ctx = ctx_of(request)
-    _rate_limit(ctx)
+    # The signature is checked before the intake bucket is touched: unsigned posts must
+    # not spend the tokens the escalation system and the engineers share.
     raw = await read_body(request, ctx.settings.api.max_body_bytes)
     try:
         verify(keys=ctx.keys, webhook_id=webhook_id, timestamp=webhook_timestamp,
@@ -100,25 +97,18 @@ async def escalation_webhook(
         raise ApiError(401, e.code, str(e)) from None
     assert webhook_id is not None
     request.state.actor = "escalation-system"  # proven by the signature from here on
+    _rate_limit(ctx)
     idempotency = (webhook_id, hashlib.sha256(raw).hexdigest())
-    if _is_amendment(raw):
-        return await _amend(ctx, raw, idempotency)
+    doc = jsonbody.loads(raw)
+    if isinstance(doc, dict) and "amend" in doc:
+        return await _amend(ctx, doc, idempotency)
     req = _parse(ctx, raw)
     return await _accept(ctx, req, actor="escalation-system", source="webhook",
                          idempotency=idempotency)
 
 
-def _is_amendment(raw: bytes) -> bool:
-    """A body ``{"amend": {...}}`` (decided before full validation, which then names
-    the bad fields of whichever kind of body it is)."""
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False
-    return isinstance(doc, dict) and "amend" in doc
-
-
-async def _amend(ctx: ApiContext, raw: bytes, idempotency: tuple[str, str]) -> JSONResponse:
+async def _amend(ctx: ApiContext, doc: dict[str, Any],
+                 idempotency: tuple[str, str]) -> JSONResponse:
     """The escalation system amends an order it filed (by id or by ticket)."""
     from datetime import UTC, datetime
 
@@ -127,7 +117,7 @@ async def _amend(ctx: ApiContext, raw: bytes, idempotency: tuple[str, str]) -> J
     from enforcer.domain.model import Role
 
     try:
-        body = EscalationAmend.model_validate_json(raw).amend
+        body = EscalationAmend.model_validate(doc).amend
     except ValidationError as e:
         raise invalid(e, "the amendment is invalid") from None
     check_node(ctx, body.node)
@@ -156,7 +146,7 @@ async def create_order(
     idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
 ) -> JSONResponse:
     ctx = ctx_of(request)
-    _rate_limit(ctx)
+    _rate_limit(ctx)  # after ``require``: the bearer token is already proven
     raw = await read_body(request, ctx.settings.api.max_body_bytes)
     req = _parse(ctx, raw)
     idem = None

@@ -204,5 +204,14 @@ class UserIn(BaseModel):
     expires_in_days: Annotated[float, Field(gt=0, le=3650)] | None = None
 
 
-BODY_MODELS: tuple[type[BaseModel], ...] = (OrderRequest, LiftIn, ApprovalIn, UserIn,
+class TrustIn(BaseModel):
+    """``POST /v1/devices/{name}/trust``: the fingerprint the operator read from the
+    device's console. The key the device presents is pinned only if it matches."""
+
+    model_config = _STRICT
+    expect: Annotated[str, Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$",
+                                 description="SHA256:<base64>, as ssh-keygen -l prints it")]
+
+
+BODY_MODELS: tuple[type[BaseModel], ...] = (OrderRequest, LiftIn, ApprovalIn, UserIn, TrustIn,
                                             AmendmentIn, EscalationAmend, ProvisioningEvent)

@@ -13,12 +13,15 @@ from enforcer.api import views
 from enforcer.api.context import ctx_of, require
 from enforcer.api.errors import ApiError
 from enforcer.api.intake import body_doc
-from enforcer.api.models import UserIn
+from enforcer.api.models import TrustIn, UserIn
 from enforcer.api.orders import parse_body
+from enforcer.api.ratelimit import retry_after
 from enforcer.auth import Permission
 from enforcer.domain.mac import Mac
+from enforcer.domain.model import Role
 from enforcer.errors import HostKeyError, InputError, MacError, TransportError
 from enforcer.store import Conflict, UserRecord
+from enforcer.store.users import check_user_name
 
 router = APIRouter()
 DeviceReader = Annotated[UserRecord, Depends(require(Permission.DEVICE_READ))]
@@ -70,14 +73,16 @@ async def check_device(
         raise _engine_error(e) from None
 
 
-@router.post("/v1/devices/{name}/trust",
-             summary="Pin the SSH host key the device presents now (devices trust)")
+@router.post("/v1/devices/{name}/trust", openapi_extra=body_doc("TrustIn"),
+             summary="Pin the SSH host key the device presents now, if it is the "
+             "expected one (devices trust --expect)")
 async def trust_device(
     request: Request, name: str,
     user: Annotated[UserRecord, Depends(require(Permission.DEVICE_TRUST))],
 ) -> dict[str, Any]:
+    body = await parse_body(request, TrustIn)
     try:
-        return await ctx_of(request).engine.trust_device(name, user.name)
+        return await ctx_of(request).engine.trust_device(name, user.name, body.expect)
     except HostKeyError as e:
         raise ApiError(409, "host_key_conflict", str(e)) from None
     except (LookupError, InputError, TransportError) as e:
@@ -85,7 +90,11 @@ async def trust_device(
 
 
 @router.get("/v1/where/{mac}", summary="Where a MAC is registered right now")
-async def where(request: Request, mac: str, _user: DeviceReader) -> dict[str, Any]:
+async def where(request: Request, mac: str, user: DeviceReader) -> dict[str, Any]:
+    wait = ctx_of(request).where_allowed(user.name)
+    if wait > 0:  # each lookup asks every device: one user must not keep them all busy
+        raise ApiError(429, "rate_limited", "too many /v1/where lookups; retry later",
+                       headers={"Retry-After": retry_after(wait)})
     try:
         parsed = Mac(mac)
     except MacError as e:
@@ -121,6 +130,17 @@ async def list_users(request: Request, _user: Admin) -> dict[str, Any]:
 async def add_user(request: Request, user: Admin) -> JSONResponse:
     ctx = ctx_of(request)
     body = await parse_body(request, UserIn)
+    if body.role is Role.APPROVER:
+        # Separation of duties: whoever holds the admin token must not be able to mint
+        # the approvals a lift needs. Approvers (and their groups) are made on the
+        # daemon's host with ``enforcer users add``, which needs the configuration.
+        raise ApiError(403, "local_only", "approvers are created only with the local "
+                       "command on the daemon's host: enforcer users add NAME "
+                       "--role approver --group GROUP")
+    try:
+        check_user_name(body.name)
+    except ValueError as e:
+        raise ApiError(422, "invalid", str(e), fields={"name": str(e)}) from None
     expires = (ctx.clock() + timedelta(days=body.expires_in_days)
                if body.expires_in_days else None)
     try:
@@ -128,6 +148,8 @@ async def add_user(request: Request, user: Admin) -> JSONResponse:
                                   actor=user.name)
     except Conflict as e:
         raise ApiError(409, "conflict", str(e)) from None
+    except ValueError as e:
+        raise ApiError(422, "invalid", str(e)) from None
     return JSONResponse({"user": views.user(rec), "token": token}, status_code=201)
 
 

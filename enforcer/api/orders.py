@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from enforcer.api import views
+from enforcer.api import jsonbody, views
 from enforcer.api.context import ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.intake import body_doc
@@ -30,12 +29,11 @@ Reader = Annotated[UserRecord, Depends(require(Permission.ORDER_READ))]
 
 async def parse_body(request: Request, model: type[M]) -> M:
     raw = await read_body(request, ctx_of(request).settings.api.max_body_bytes)
+    doc = jsonbody.loads(raw or b"{}")
     try:
-        return model.model_validate(json.loads(raw or b"{}"))
-    except ValueError as e:
-        if isinstance(e, ValidationError):
-            raise invalid(e) from None
-        raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
+        return model.model_validate(doc)
+    except ValidationError as e:
+        raise invalid(e) from None
 
 
 _LIST_PARAMS = frozenset({"state", "reason", "account", "ticket", "mac", "limit", "offset"})

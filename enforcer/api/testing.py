@@ -9,6 +9,9 @@ from typing import Any
 
 from enforcer.domain.mac import Mac
 
+#: The host key fingerprint every device of the recording engine presents.
+FAKE_FINGERPRINT = "SHA256:" + "f" * 43
+
 
 @dataclass
 class RecordingEngine:
@@ -63,11 +66,16 @@ class RecordingEngine:
                 return {"name": name, "reachable": d.get("reachable", False)}
         raise LookupError(f"no device {name!r} in inventory")
 
-    async def trust_device(self, name: str, actor: str) -> dict[str, Any]:
+    async def trust_device(self, name: str, actor: str,
+                           expect: str | None = None) -> dict[str, Any]:
         self.calls.append(("trust_device", (name, actor)))
         if not any(d["name"] == name for d in self.device_list):
             raise LookupError(f"no device {name!r} in inventory")
-        return {"name": name, "fingerprint": "SHA256:fake", "host_key": "ssh-ed25519 AAAA",
+        if expect is not None and expect != FAKE_FINGERPRINT:
+            from enforcer.errors import HostKeyError
+            raise HostKeyError(f"{name} presents {FAKE_FINGERPRINT}, not the expected {expect}",
+                               device=name, reason="unexpected", presented=FAKE_FINGERPRINT)
+        return {"name": name, "fingerprint": FAKE_FINGERPRINT, "host_key": "ssh-ed25519 AAAA",
                 "pinned_in": "store", "previous_fingerprint": None, "changed": True}
 
     async def reconcile_all(self) -> dict[str, Any]:

@@ -70,12 +70,17 @@ def check(name: str, url: Url = None, token: Token = None, config: Config = None
 
 
 @devices_app.command("trust")
-def trust(name: str, url: Url = None, token: Token = None, config: Config = None,
+def trust(name: str,
+          expect: Annotated[str, typer.Option(
+              "--expect", metavar="SHA256:...",
+              help="The host key fingerprint read from the device's console "
+              "(ssh-keygen -l); any other key is refused and nothing is pinned")],
+          url: Url = None, token: Token = None, config: Config = None,
           json: Json = False) -> None:
-    """Pin the SSH host key the device presents now (compare its fingerprint with the
-    device's console first). Refused when the inventory pins another key."""
+    """Pin the SSH host key the device presents now, if its fingerprint is the one given
+    with --expect. Refused when it is not, or when the inventory pins another key."""
     with client(url, token, config) as c:
-        res = c.post(f"/v1/devices/{name}/trust")
+        res = c.post(f"/v1/devices/{name}/trust", {"expect": expect})
     if json:
         print_json(res)
         return

@@ -61,8 +61,10 @@ class EngineBridge:
         result: dict[str, Any] = await self._there(self._engine.check_device(name))
         return result
 
-    async def trust_device(self, name: str, actor: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._there(self._engine.trust_device(name, actor))
+    async def trust_device(self, name: str, actor: str,
+                           expect: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._there(
+            self._engine.trust_device(name, actor, expect))
         return result
 
     async def reconcile_all(self) -> dict[str, Any]:

@@ -403,9 +403,12 @@ class Engine:
             "failovers_here": self.leases.failovers,
         }
 
-    async def trust_device(self, name: str, actor: str) -> dict[str, Any]:
+    async def trust_device(self, name: str, actor: str,
+                           expect: str | None = None) -> dict[str, Any]:
         """``devices trust``: read the SSH host key the device presents now and pin it in
-        the store (audited as ``device.trusted`` by ``actor``). A key pinned in the
+        the store (audited as ``device.trusted`` by ``actor``), only if its fingerprint is
+        ``expect`` (read from the device's console): any other key is refused, audited
+        and counted, and nothing is pinned. A key pinned in the
         inventory wins: such a device is only confirmed, and a device presenting another
         key is refused (HostKeyError, alert metric) until the inventory is corrected."""
         from enforcer.transport.ssh import fetch_host_key, fingerprint_of_line
@@ -417,6 +420,15 @@ class Engine:
         if profile is None or profile.transports.ssh is None:
             raise InputError(f"{name} has no SSH transport; there is no host key to trust")
         key_line, fp = await asyncio.to_thread(fetch_host_key, dev.host, dev.ssh_port)
+        if expect is not None and expect.rstrip("=") != fp:
+            self.metrics.host_key_mismatch.labels(name).inc()
+            await asyncio.to_thread(
+                self.store.record_event, actor, "device.host_key_refused", None,
+                {"device": name, "reason": "unexpected", "presented": fp, "expected": expect,
+                 "message": "devices trust refused: not the expected key"})
+            raise HostKeyError(f"{name} presents {fp}, not the expected {expect}; nothing "
+                               "pinned (a different device, or someone in between)",
+                               device=name, reason="unexpected", presented=fp)
         if dev.host_key is not None:
             pinned = fingerprint_of_line(dev.host_key)
             if pinned != fp:

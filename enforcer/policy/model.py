@@ -143,6 +143,10 @@ class Delivery(BaseModel):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_base_s: Annotated[float, Field(gt=0)] = 2.0
     retry_max_s: Annotated[float, Field(gt=0)] = 600.0
+    # The outbox (the daemon's store): how often due messages are looked for, and how
+    # long delivered / failed / dropped messages are kept.
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    keep_days: Annotated[float, Field(gt=0, le=3650)] = 7.0
 
 
 class Policy(BaseModel):

@@ -8,6 +8,7 @@ writers serialise on a transaction-scoped advisory lock (see ``audit.lock_chain`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,34 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "enforcer_write"
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by this user only (0700) whatever
+    the umask; a directory we create is never left wider."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for d in missing:
+        os.chmod(d, 0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it is missing; an existing file of ours
+    that others may read is narrowed to 0600 (a database once created 0644)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            os.chmod(path, 0o600)
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -35,8 +64,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, **kwargs)
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and \
+            not parsed.database.startswith("file:"):
+        # The database holds token hashes and the audit trail: 0600 in a 0700 directory
+        # we create, whatever the umask. SQLite gives -wal and -shm the database's mode.
+        db_file = Path(parsed.database)
+        private_dir(db_file.parent)
+        private_file(db_file)
+        for extra in ("-wal", "-shm", "-journal"):
+            side = db_file.with_name(db_file.name + extra)
+            if side.exists():
+                private_file(side)
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
     )

@@ -90,7 +90,12 @@ class LiftsMixin(StoreBase):
                 "rule": rule, "needed": needed,
                 "electorate": list(electorate) if electorate is not None else None,
                 "amendment": amendment})
-            return _load(session, row.id)
+            lift = _load(session, row.id)
+            if getattr(self, "outbox_enabled", False):  # notified in this transaction
+                from enforcer.lifts import _event_payload as event_payload
+                self.outbox_add(session, "lift.requested",  # type: ignore[attr-defined]
+                                event_payload(lift, order.reason), reason=order.reason)
+            return lift
 
     def record_approval(self, lift_id: str, *, approver: str, decision: str,
                         note: str | None = None) -> LiftRequestRecord:

@@ -118,7 +118,19 @@ class OrdersMixin(StoreBase):
                 "webhook_id": idempotency[0] if idempotency else None,
                 "all_devices": spec.all_devices, "linked_devices": from_links,
             })
+            self._outbox_event(session, "ban.imposed", record, source)
             return record, True
+
+    def _outbox_event(self, session: Session, event: str, order: OrderRecord,
+                      source: str) -> None:
+        """The ``ban.imposed`` notification, in the order's own transaction."""
+        if not getattr(self, "outbox_enabled", False):
+            return
+        self.outbox_add(session, event, {  # type: ignore[attr-defined]
+            "order_id": order.id, "reason": order.reason.value, "ticket": order.ticket,
+            "account": order.account, "scope": order.scope.value, "source": source,
+            "devices": [{"mac": str(d.mac), "kind": d.kind.value} for d in order.devices]},
+            reason=order.reason.value)
 
     def get_order(self, order_id: str) -> OrderRecord:
         """The order with its devices; raises :class:`NotFound`."""

@@ -15,6 +15,7 @@ from enforcer.store.devices import DevicesMixin
 from enforcer.store.lifts import LiftsMixin
 from enforcer.store.links import LinksMixin
 from enforcer.store.orders import OrdersMixin
+from enforcer.store.outbox import OutboxMixin
 from enforcer.store.records import AuditRecord
 from enforcer.store.sessions import SessionsMixin
 from enforcer.store.targets import TargetsMixin
@@ -22,7 +23,7 @@ from enforcer.store.users import UsersMixin
 
 
 class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, ClusterMixin,
-            CoverageMixin, AmendmentsMixin, LinksMixin, SessionsMixin):
+            CoverageMixin, AmendmentsMixin, LinksMixin, SessionsMixin, OutboxMixin):
     """Every method opens its own short session; writes run in one serialised
     transaction together with their audit entry. Safe to call from worker threads."""
 

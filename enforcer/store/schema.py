@@ -281,6 +281,28 @@ class OrderScan(Base):
     scanned_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class OutboxMessage(Base):
+    """One outbound webhook message to one target, written in the same transaction as
+    the event it announces. ``id`` is the message's ``webhook-id`` on every attempt
+    (receivers deduplicate on it); ``body`` is fixed when the row is written. ``state``:
+    ``pending`` -> ``delivered``, ``failed`` (the target refused it: 4xx) or ``dropped``
+    (attempts used up, or the target left the policy)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due", "state", "due_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
 def _table(model: type[Base]) -> Table:
     t = model.__table__
     assert isinstance(t, Table)

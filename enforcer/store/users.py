@@ -27,6 +27,23 @@ from enforcer.store.records import UserRecord
 _TOKEN = re.compile(r"^enf_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Names the daemon itself writes into the audit log as the actor (or that stand for a
+#: caller who is not a user): a user so named could pass their actions off as the
+#: engine's. Compared case-insensitively.
+RESERVED_NAMES = frozenset({
+    "engine", "reconciler", "watcher", "system", "provisioning", "dry-run", "cli",
+    "anonymous", "escalation-system", "housekeeping", "notifier", "outbox", "sweep",
+    "enforcer", "root", "admin-cli"})
+
+
+def check_user_name(name: str) -> str:
+    """A user name: 1-100 characters (letters, digits, ``. _ @ -``), not reserved."""
+    if not _NAME.match(name):
+        raise ValueError("a user name is 1-100 characters: letters, digits, . _ @ -")
+    if name.lower() in RESERVED_NAMES:
+        raise ValueError(f"user name {name!r} is reserved (the daemon writes it into the "
+                         "audit log as its own actor)")
+    return name
 
 
 def check_group(name: str) -> str:
@@ -60,8 +77,7 @@ class UsersMixin(StoreBase):
                  actor: str = "cli", groups: Iterable[str] = ()) -> tuple[UserRecord, str]:
         """Create a user (a member of ``groups``); returns the record and the plaintext
         token (shown once, never stored). Raises :class:`Conflict` if the name is taken."""
-        if not _NAME.match(name):
-            raise ValueError("a user name is 1-100 characters: letters, digits, . _ @ -")
+        check_user_name(name)
         role = Role(role)
         group_names = sorted({check_group(g) for g in groups})
         prefix, token = new_token()

@@ -34,7 +34,13 @@ from enforcer.transport.fastsnmp_codec import (
     varbinds_tlv,
 )
 from enforcer.transport.fastsnmp_net import Exchanger, RequestBudget
-from enforcer.transport.fastsnmp_usm import USM_REPORT_TEXT, Response, UsmReport, V3User
+from enforcer.transport.fastsnmp_usm import (
+    USM_REPORT_TEXT,
+    EngineState,
+    Response,
+    UsmReport,
+    V3User,
+)
 from enforcer.transport.snmpwire.ber import OID, SnmpWireError, Tag, enc_oid
 from enforcer.transport.snmpwire.message import PduType, decode_varbind_list
 from enforcer.transport.snmpwire.usm import UsmError
@@ -159,25 +165,37 @@ class FastSnmpClient:
         """One confirmed-class request, with USM resync (at most once per cause)."""
         dev = self.target.device
         resynced: set[UsmError] = set()
-        while True:
-            answer = await self._net.exchange(pdu_of)
-            if not isinstance(answer, UsmReport):
-                if answer[0] != PduType.RESPONSE:
-                    raise SnmpError("answer is not a Response-PDU", device=dev)
-                return answer
-            err = answer.error
-            if err is UsmError.NOT_IN_TIME_WINDOW and err not in resynced:
-                resynced.add(err)  # RFC 3414 section 4: resync the clock and resend
-                self._net.resync(answer)
-                continue
-            if err is UsmError.UNKNOWN_ENGINE_ID and err not in resynced:
-                resynced.add(err)  # the engine changed (device replaced): rediscover
-                self._net.forget_engine()
-                continue
-            if err is None:
-                raise SnmpError("agent answered with a Report", device=dev,
-                                detail=_dotted(answer.oid))
-            raise SnmpAuthError(f"SNMPv3 refused: {USM_REPORT_TEXT[err]}", device=dev)
+        previous: EngineState | None = None  # the engine before an unproven rediscovery
+        try:
+            while True:
+                answer = await self._net.exchange(pdu_of)
+                if not isinstance(answer, UsmReport):
+                    if answer[0] != PduType.RESPONSE:
+                        raise SnmpError("answer is not a Response-PDU", device=dev)
+                    previous = None  # authenticated: the (new) engine is proven
+                    return answer
+                err = answer.error
+                if err is UsmError.NOT_IN_TIME_WINDOW and err not in resynced \
+                        and answer.authenticated:
+                    # RFC 3414 section 4: the authenticated Report moved our clock
+                    # forward (fastsnmp_usm); resend once.
+                    resynced.add(err)
+                    continue
+                if err is UsmError.UNKNOWN_ENGINE_ID and err not in resynced:
+                    # The engine changed (device replaced): rediscover. Such a Report is
+                    # never authenticated, so the old engine comes back unless the new
+                    # one answers an authenticated request.
+                    resynced.add(err)
+                    previous = self._net.forget_engine()
+                    continue
+                break
+        finally:
+            if previous is not None:
+                self._net.restore_engine(previous)
+        if err is None:
+            raise SnmpError("agent answered with a Report", device=dev,
+                            detail=_dotted(answer.oid))
+        raise SnmpAuthError(f"SNMPv3 refused: {USM_REPORT_TEXT[err]}", device=dev)
 
     def _status_error(self, op: str, oids: Sequence[OID], status: int,
                       index: int) -> SnmpStatusError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from enforcer.errors import DeviceUnreachable, SnmpError
 from enforcer.transport.fastsnmp_codec import parse_community, parse_pdu
-from enforcer.transport.fastsnmp_usm import Response, UsmReport, V3Engine, V3User
+from enforcer.transport.fastsnmp_usm import EngineState, Response, UsmReport, V3Engine, V3User
 from enforcer.transport.snmpwire.ber import SnmpWireError
 from enforcer.transport.snmpwire.message import (
     VERSION_2C,
@@ -106,7 +106,7 @@ class Exchanger:
         self.community = community
         self.engine = V3Engine(user) if user is not None else None
         self.stats = {"requests": 0, "retransmits": 0, "stray": 0, "malformed": 0,
-                      "unauthentic": 0}
+                      "unauthentic": 0, "not_in_time_window": 0}
         self._sem = asyncio.Semaphore(budget.max_in_flight)
         rate = budget.requests_per_s
         self._bucket = _Bucket(rate, budget.burst) if rate else None
@@ -140,13 +140,17 @@ class Exchanger:
             self._transport.close()
             self._transport = None
 
-    def resync(self, report: UsmReport) -> None:
-        if self.engine is not None:
-            self.engine.set_clock(report.boots, report.engine_time)
+    def forget_engine(self) -> EngineState | None:
+        """Back to undiscovered; returns what :meth:`restore_engine` needs to undo it."""
+        if self.engine is None:
+            return None
+        state = self.engine.snapshot()
+        self.engine.forget()
+        return state
 
-    def forget_engine(self) -> None:
-        if self.engine is not None:
-            self.engine.forget()
+    def restore_engine(self, state: EngineState | None) -> None:
+        if self.engine is not None and state is not None:
+            self.engine.restore(state)
 
     # ------------------------------------------------------------------------------------------
 
@@ -262,9 +266,11 @@ class Exchanger:
                 if slot is None or self.engine is None or not isinstance(msg, V3Message):
                     self.stats["stray"] += 1
                     return
+                stale = self.engine.stale_dropped
                 opened = self.engine.incoming(msg)
                 if opened is None:
-                    self.stats["unauthentic"] += 1
+                    self.stats["not_in_time_window" if self.engine.stale_dropped > stale
+                               else "unauthentic"] += 1
                     return
                 answer = opened
         except (SnmpWireError, ValueError) as exc:

@@ -40,7 +40,10 @@ async def env(store: Store, settings: Settings) -> AsyncIterator[Env]:
     engine, registry = RecordingEngine(), CollectorRegistry()
     app = create_app(settings=settings, store=store, engine=engine, registry=registry,
                      clock=clock)
-    tokens = {role.value: store.add_user(f"u-{role.value}", role)[1] for role in Role}
+    # The built-in policy's ordinary reasons need two members of lift-approvers.
+    tokens = {role.value: store.add_user(
+        f"u-{role.value}", role,
+        groups=("lift-approvers",) if role is Role.APPROVER else ())[1] for role in Role}
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://enforcer") as client:
         yield Env(client, store, engine, clock, registry, settings, tokens)

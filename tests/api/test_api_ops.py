@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from enforcer.domain.model import Role
 from tests.api.api_env import Env, order_body
 
 pytestmark = pytest.mark.asyncio
@@ -17,6 +18,19 @@ async def test_devices_and_check(env: Env) -> None:
     r = await env.client.post("/v1/devices/nope/check", headers=env.auth("engineer"))
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
     assert ("check_device", "nope") in env.engine.calls
+
+
+async def test_trust_needs_the_expected_fingerprint(env: Env) -> None:
+    r = await env.client.post("/v1/devices/cmts1/trust", headers=env.auth("engineer"))
+    assert r.status_code == 422 and "expect" in r.json()["error"]["fields"], r.text
+    r = await env.client.post("/v1/devices/cmts1/trust", json={"expect": "md5:aa"},
+                              headers=env.auth("engineer"))
+    assert r.status_code == 422 and "expect" in r.json()["error"]["fields"], r.text
+    assert not [c for c in env.engine.calls if c[0] == "trust_device"]
+    other = "SHA256:" + "B" * 43
+    r = await env.client.post("/v1/devices/cmts1/trust", json={"expect": other},
+                              headers=env.auth("engineer"))
+    assert r.status_code == 409 and "not the expected" in r.json()["error"]["message"]
 
 
 async def test_where(env: Env) -> None:
@@ -45,7 +59,7 @@ async def test_plan(env: Env) -> None:
 
 
 async def test_users_admin(env: Env) -> None:
-    r = await env.client.post("/v1/users", json={"name": "dana", "role": "approver",
+    r = await env.client.post("/v1/users", json={"name": "dana", "role": "engineer",
                                                  "expires_in_days": 30},
                               headers=env.auth("admin"))
     assert r.status_code == 201
@@ -55,12 +69,41 @@ async def test_users_admin(env: Env) -> None:
     names = [u["name"] for u in (await env.client.get(
         "/v1/users", headers=env.auth("admin"))).json()["users"]]
     assert "dana" in names and all("token" not in u for u in names)
-    r = await env.client.post("/v1/users", json={"name": "dana", "role": "approver"},
+    r = await env.client.post("/v1/users", json={"name": "dana", "role": "auditor"},
                               headers=env.auth("admin"))
     assert r.status_code == 409
     r = await env.client.post("/v1/users", json={"name": "eve", "role": "god"},
                               headers=env.auth("admin"))
     assert r.status_code == 422 and "role" in r.json()["error"]["fields"]
+
+
+async def test_admin_cannot_create_approvers_or_groups(env: Env) -> None:
+    """Separation of duties: the admin token alone cannot mint the approvals an ordinary
+    lift needs. Approvers and group membership are made only on the daemon's host."""
+    before = env.store.eligible_approvers(None)
+    for body in ({"name": "sock1", "role": "approver"},
+                 {"name": "sock2", "role": "approver", "expires_in_days": 1}):
+        r = await env.client.post("/v1/users", json=body, headers=env.auth("admin"))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "local_only", r.text
+    r = await env.client.post("/v1/users", json={"name": "sock3", "role": "engineer",
+                                                 "groups": ["hs-board"]},
+                              headers=env.auth("admin"))
+    assert r.status_code == 422 and "groups" in r.json()["error"]["fields"], r.text
+    r = await env.client.patch("/v1/users/u-approver", json={"groups": ["hs-board"]},
+                               headers=env.auth("admin"))
+    assert r.status_code in (404, 405)
+    assert env.store.eligible_approvers(None) == before
+    assert all(u.name not in ("sock1", "sock2", "sock3") for u in env.store.list_users())
+
+
+async def test_reserved_actor_names_refused(env: Env) -> None:
+    for name in ("engine", "Reconciler", "watcher", "system", "escalation-system", "cli",
+                 "anonymous"):
+        r = await env.client.post("/v1/users", json={"name": name, "role": "engineer"},
+                                  headers=env.auth("admin"))
+        assert r.status_code == 422 and "reserved" in r.text, (name, r.text)
+        with pytest.raises(ValueError, match="reserved"):
+            env.store.add_user(name, Role.ENGINEER)
 
 
 async def test_health_and_readiness(env: Env) -> None:

@@ -137,7 +137,8 @@ async def _order(env: Env) -> str:
 
 
 async def test_lift_and_approvals_are_recorded_but_lift_nothing(env: Env) -> None:
-    env.store.add_user("u-approver-2", Role.APPROVER)  # the default policy needs 2 of them
+    # the default policy needs 2 members of lift-approvers
+    env.store.add_user("u-approver-2", Role.APPROVER, groups=("lift-approvers",))
     order_id = await _order(env)
     r = await env.client.post(f"/v1/orders/{order_id}/approvals", json={},
                               headers=env.auth("approver"))

@@ -58,7 +58,10 @@ def served(config_file: Path) -> Iterator[Served]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    tokens = {r.value: store.add_user(f"u-{r.value}", r)[1] for r in Role}
+    # The built-in policy's ordinary reasons need two members of lift-approvers.
+    tokens = {r.value: store.add_user(
+        f"u-{r.value}", r, groups=("lift-approvers",) if r is Role.APPROVER else ())[1]
+        for r in Role}
     try:
         yield Served(f"http://127.0.0.1:{port}", store, engine, tokens, config_file)
     finally:

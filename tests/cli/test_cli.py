@@ -172,7 +172,8 @@ def test_help_names_values_in_words() -> None:
 
 
 def test_lift_and_approve(served: Served) -> None:
-    served.store.add_user("u-approver-2", Role.APPROVER)  # the default policy needs 2
+    # the default policy needs 2 members of lift-approvers
+    served.store.add_user("u-approver-2", Role.APPROVER, groups=("lift-approvers",))
     order_id = _ban(served)
     res = served.run("lift", order_id, "--reason", "settled")
     assert res.exit_code == 0 and "lift_pending" in res.stdout
@@ -214,6 +215,10 @@ def test_users_add_and_audit_verify_are_local(served: Served) -> None:
     res = runner.invoke(app, ["users", "add", "zoe", "--role", "approver",
                               "--config", str(served.config)])
     assert res.exit_code == 8
+    for reserved in ("engine", "Watcher", "escalation-system"):
+        res = runner.invoke(app, ["users", "add", reserved, "--role", "engineer",
+                                  "--config", str(served.config)])
+        assert res.exit_code == 7 and "reserved" in res.stderr, res.output
     res = runner.invoke(app, ["audit", "verify", "--config", str(served.config)])
     assert res.exit_code == 0 and "audit chain OK" in res.stdout
     with served.store.engine.begin() as conn:

@@ -75,6 +75,9 @@ def exported_names() -> set[str]:
         def count_targets(self) -> dict[str, int]:
             return {}
 
+        def count_outbox(self) -> tuple[dict[str, int], None]:
+            return {}, None
+
     m = Metrics(CollectorRegistry())
     TransportMetricsAdapter(m)
     m.bind_store(_NoCounts())

@@ -35,6 +35,11 @@ def test_builtin_policy() -> None:
     assert p.default_scope(Reason.FRAUD) is Scope.NODE
     assert p.for_reason("fraud").lift.needed(5) == 2
     assert policy_for(Settings()) is p
+    # Separation of duties: every reason names its approving group (approvers and
+    # groups are made only on the daemon's host), none falls back to "any approver".
+    assert {r: p.for_reason(r).lift.group for r in Reason} == {
+        r: "hs-board" if r in (Reason.THREAT_OF_VIOLENCE, Reason.HARASSMENT)
+        else "lift-approvers" for r in Reason}
 
 
 def test_story_example(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from enforcer.api.testing import FAKE_FINGERPRINT
 from enforcer.auth import PERMISSIONS, Permission
 from enforcer.domain.model import Role
 from tests.api.api_env import Env, order_body
@@ -67,6 +68,8 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
         return {"reason": "test"}
     if path.endswith("/approvals"):
         return {"decision": "approve"}
+    if path.endswith("/trust"):
+        return {"expect": FAKE_FINGERPRINT}
     if path.endswith("/amendments"):
         return {"reason": "threat_of_violence"}
     return None
@@ -132,21 +135,26 @@ def _bad_credentials(env: Env) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize(("method", "path"), BEARER)
 async def test_bad_credentials_are_401_and_refused_posts_are_audited(
         env: Env, method: str, path: str) -> None:
-    before = len(env.store.list_orders())
-    for label, headers in _bad_credentials(env).items():
-        n = len(env.refusals())
+    before, n = len(env.store.list_orders()), len(env.refusals())
+    bad = _bad_credentials(env)
+    for label, headers in bad.items():
         r = await env.client.request(method, _url(path), json=_body(method, path),
                                      headers=headers)
         assert r.status_code == 401, (label, r.status_code, r.text)
         assert r.json()["error"]["code"] == "unauthorized", label
         assert r.headers["www-authenticate"] == "Bearer"
-        if method == "POST":
-            refusals = env.refusals()
-            assert len(refusals) == n + 1, label
-            entry = refusals[-1]
-            assert entry["status"] == 401 and entry["code"] == "unauthorized"
-            text = repr(entry)
-            assert env.tokens["admin"] not in text and "Bearer" not in text
+    if method == "POST":
+        # Anonymous refusals are counted one by one and audited once per client per
+        # interval (a flood must not become a flood of audit entries).
+        refusals = env.refusals()
+        assert len(refusals) == n + 1
+        entry = refusals[-1]
+        assert entry["status"] == 401 and entry["code"] == "unauthorized"
+        text = repr(entry)
+        assert env.tokens["admin"] not in text and "Bearer" not in text
+        route = path
+        assert env.sample("enforcer_unauthenticated_refused_total",
+                          {"route": route, "code": "unauthorized"}) == len(bad)
     assert len(env.store.list_orders()) == before  # nothing was created
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,15 +184,43 @@ def test_wrong_credentials_and_timeouts_read_differently_in_the_cli(
 
 # ---- SSH host keys -------------------------------------------------------------------
 
+def _fingerprint_in(text: str) -> str:
+    found = re.search(r"SHA256:[A-Za-z0-9+/]{43}", text)
+    assert found, text
+    return found.group(0)
+
+
 def test_unknown_key_is_refused_until_trusted(sec: tuple[LabHandle, Daemon]) -> None:
     _, d = sec
     before = _check(d, "cbr8-1")
     assert before["reachable"] is False
     assert "no pinned host key" in before["error"] and "devices trust" in before["error"]
+    # The operator reads the fingerprint from the device's console; in the lab the
+    # refusal names the presented key, which is the lab device's own.
+    fp = _fingerprint_in(before["error"])
     # An auditor may look but not pin.
-    denied = d.cli("devices", "trust", "cbr8-1", token=d.tokens["auditor"], check=False)
+    denied = d.cli("devices", "trust", "cbr8-1", "--expect", fp, token=d.tokens["auditor"],
+                   check=False)
     assert denied.returncode == 5, denied.stderr
-    out = d.cli("devices", "trust", "cbr8-1", "--json", token=d.tokens["engineer"])
+    # Without --expect nothing is pinned; with another fingerprint it is refused.
+    missing = d.cli("devices", "trust", "cbr8-1", token=d.tokens["engineer"], check=False)
+    assert missing.returncode != 0 and "--expect" in missing.stderr
+    wrong = "SHA256:" + "A" * 43
+    refused = d.cli("devices", "trust", "cbr8-1", "--expect", wrong,
+                    token=d.tokens["engineer"], check=False)
+    assert refused.returncode == 8 and "not the expected" in refused.stderr, refused.stderr
+    assert _check(d, "cbr8-1")["reachable"] is False  # nothing was pinned
+    st = store_of(d)
+    try:
+        assert not st.audit_entries(action="device.trusted")
+        assert "unexpected" in [e.payload["reason"] for e in st.audit_entries(
+            action="device.host_key_refused") if e.payload["device"] == "cbr8-1"]
+        state = st.get_device_state("cbr8-1")
+        assert state is None or state.host_key is None
+    finally:
+        st.dispose()
+    out = d.cli("devices", "trust", "cbr8-1", "--expect", fp, "--json",
+                token=d.tokens["engineer"])
     res = json.loads(out.stdout)
     assert res["pinned_in"] == "store" and res["changed"] is True
     assert res["fingerprint"].startswith("SHA256:")
@@ -199,7 +228,7 @@ def test_unknown_key_is_refused_until_trusted(sec: tuple[LabHandle, Daemon]) -> 
     assert before["error"].find(res["fingerprint"]) >= 0  # the refusal showed the same key
     after = _check(d, "cbr8-1")
     assert after["reachable"] is True, after
-    table = d.cli("devices", "trust", "cbr8-1", token=d.tokens["admin"])
+    table = d.cli("devices", "trust", "cbr8-1", "--expect", fp, token=d.tokens["admin"])
     assert res["fingerprint"] in table.stdout
     st = store_of(d)
     try:
@@ -214,7 +243,8 @@ def test_changed_key_is_refused_alerted_and_audited(sec: tuple[LabHandle, Daemon
     lab, d = sec
     # Sessions already open stay open (they were authenticated with the pinned key);
     # the devices below have none yet, so the check after the rotation connects anew.
-    d.cli("devices", "trust", "casa-1", token=d.tokens["engineer"])
+    d.cli("devices", "trust", "casa-1", "--expect",
+          _fingerprint_in(_check(d, "casa-1")["error"]), token=d.tokens["engineer"])
     for device, pinned_in in (("casa-1", "store"), ("e6000-1", "inventory")):
         before = _metric(d, "enforcer_host_key_mismatch_total", device)
         new = lab.rotate_host_key(device)
@@ -232,14 +262,15 @@ def test_changed_key_is_refused_alerted_and_audited(sec: tuple[LabHandle, Daemon
         assert refused[-1].payload["presented"] == new["fingerprint"]
         if pinned_in == "inventory":
             # `trust` cannot override the inventory's pin: the inventory must be fixed.
-            r = d.cli("devices", "trust", device, token=d.tokens["engineer"], check=False)
+            r = d.cli("devices", "trust", device, "--expect", new["fingerprint"],
+                      token=d.tokens["engineer"], check=False)
             assert r.returncode == 8, r.stderr
             assert "inventory pins" in r.stderr
             assert _check(d, device)["reachable"] is False
         else:
             # An engineer who has verified the new key re-pins it consciously.
-            out = json.loads(d.cli("devices", "trust", device, "--json",
-                                   token=d.tokens["engineer"]).stdout)
+            out = json.loads(d.cli("devices", "trust", device, "--expect", new["fingerprint"],
+                                   "--json", token=d.tokens["engineer"]).stdout)
             assert out["changed"] is True and out["fingerprint"] == new["fingerprint"]
             assert _check(d, device)["reachable"] is True
 

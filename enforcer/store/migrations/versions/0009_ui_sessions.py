@@ -1,7 +1,7 @@
 """ui_sessions: signed-in sessions of the web page (/ui/)
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,188 @@
+"""The notification outbox on a real SQLite store with a real HTTP receiver on
+loopback: messages are written in the event's transaction, delivered at least once
+under a stable ``webhook-id``, retried with backoff, then dropped or failed, counted."""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from enforcer.api.testing import FakeClock
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, Reason, Role, Scope
+from enforcer.errors import StoreError
+from enforcer.lifts import LiftWorkflow
+from enforcer.metrics import Metrics
+from enforcer.notify import OutboxDelivery, OutboxNotifier
+from enforcer.policy import Policy
+from enforcer.store import OrderSpec, Store, upgrade
+from enforcer.store.records import DeviceSpec
+from tests.notify.receiver import Receiver, receiver
+
+KEY = b"k" * 32
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
+
+
+def _policy(url: str, **delivery: float) -> Policy:
+    every = {"default_scope": "node", "lift": {"group": "g", "rule": "any"},
+             "notify": [{"to": ["noc"]}]}
+    return Policy.model_validate({
+        "webhooks": {"noc": {"url": url, "secret": SECRET, "timeout_s": 2}},
+        "delivery": {"max_attempts": 3, "retry_base_s": 1, "retry_max_s": 4, **delivery},
+        "reasons": {r.value: every for r in Reason}})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    upgrade(url)
+    s = Store.from_url(url, clock=FakeClock())
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def rec() -> Iterator[Receiver]:
+    with receiver(KEY) as r:
+        yield r
+
+
+def _spec(ticket: str = "T-1") -> OrderSpec:
+    return OrderSpec(ticket=ticket, account="acct-1", reason=Reason.FRAUD, scope=Scope.NODE,
+                     node="node-a",
+                     devices=(DeviceSpec(Mac("00:11:22:33:44:55"), DeviceKind.CABLE_MODEM),))
+
+
+def test_ban_imposed_is_written_with_the_order(store: Store, rec: Receiver) -> None:
+    OutboxNotifier(_policy(rec.url), store)
+    order, _ = store.create_order(_spec(), actor="eng", source="api")
+    rows = store.outbox_messages()
+    assert [(r["event"], r["target"], r["order_id"], r["state"]) for r in rows] == [
+        ("ban.imposed", "noc", order.id, "pending")]
+
+
+def test_a_rolled_back_event_leaves_no_message(store: Store, rec: Receiver) -> None:
+    OutboxNotifier(_policy(rec.url), store)
+    with pytest.raises(StoreError), store.write_session() as session:
+        store.outbox_add(session, "ban.imposed", {"order_id": "ord_x"}, reason="fraud")
+        raise StoreError("the event's transaction fails")
+    assert store.outbox_messages() == []
+
+
+def test_lift_requested_is_written_in_the_lift_transaction(store: Store, rec: Receiver) -> None:
+    policy = _policy(rec.url)
+    notifier = OutboxNotifier(policy, store)
+    order, _ = store.create_order(_spec(), actor="eng", source="api")
+    eng, _ = store.add_user("eng", Role.ENGINEER)
+    store.add_user("ann", Role.APPROVER, groups=("g",))
+    wf = LiftWorkflow(store=store, policy=policy, notifier=notifier, wake=lambda _o: None)
+    lift = wf.request(order.id, eng, reason="paid")
+    events = sorted(r["event"] for r in store.outbox_messages())
+    assert events == ["ban.imposed", "lift.requested"]  # once each, not twice
+    assert {r["order_id"] for r in store.outbox_messages()} == {lift.order_id}
+
+
+def test_delivery_stable_id_signature_and_metrics(store: Store, rec: Receiver) -> None:
+    policy = _policy(rec.url)
+    notifier = OutboxNotifier(policy, store)
+    metrics = Metrics(CollectorRegistry())
+    metrics.bind_store(store)
+    delivery = OutboxDelivery(policy, store, metrics=metrics)
+    order, _ = store.create_order(_spec(), actor="eng", source="api")
+    notifier.notify("ban.verified", {"order_id": order.id})  # reason looked up
+    reg = metrics.registry
+    assert reg.get_sample_value("enforcer_notifications", {"state": "pending"}) == 2
+    rec.status = 503  # the receiver is down: retried later, same id
+    assert delivery.run_once() == 2
+    assert delivery.run_once() == 0  # not due yet (backoff)
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(5)
+    rec.status = 204
+    assert delivery.run_once() == 2
+    ids = {r["id"] for r in store.outbox_messages()}
+    assert set(rec.accepted) == ids and all(n == 1 for n in rec.accepted.values())
+    assert all(rec.attempts[i] == 2 for i in ids) and rec.bad_signatures == 0
+    assert {b["type"] for b in rec.bodies.values()} == {"ban.imposed", "ban.verified"}
+    assert reg.get_sample_value("enforcer_notifications_delivered_total",
+                                {"target": "noc"}) == 2
+    assert reg.get_sample_value("enforcer_notifications", {"state": "pending"}) == 0
+    assert reg.get_sample_value("enforcer_notifications", {"state": "delivered"}) == 2
+    assert delivery.run_once() == 0  # delivered messages are never sent again
+    delivery.close()
+
+
+def test_retries_are_bounded_then_dropped_and_4xx_fails(store: Store, rec: Receiver) -> None:
+    policy = _policy(rec.url)
+    OutboxNotifier(policy, store)
+    metrics = Metrics(CollectorRegistry())
+    delivery = OutboxDelivery(policy, store, metrics=metrics, rand=lambda: 1.0)
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    store.create_order(_spec(), actor="eng", source="api")
+    rec.status = 503
+    for _ in range(3):
+        assert delivery.run_once() == 1
+        clock.advance(10)
+    assert delivery.run_once() == 0
+    [row] = store.outbox_messages()
+    assert row["state"] == "dropped" and row["attempts"] == 3
+    assert metrics.registry.get_sample_value("enforcer_notifications_dropped_total",
+                                             {"target": "noc"}) == 1
+    rec.status = 400
+    store.create_order(_spec("T-2"), actor="eng", source="api")
+    assert delivery.run_once() == 1
+    assert store.outbox_messages(state="failed")[0]["attempts"] == 1
+    assert metrics.registry.get_sample_value("enforcer_notifications_failed_total",
+                                             {"target": "noc"}) == 1
+    delivery.close()
+
+
+def test_backoff_has_jitter(store: Store, rec: Receiver) -> None:
+    """The first retry waits retry_base_s x (0.5 .. 1.0): two senders with different
+    random draws do not retry in step."""
+    from sqlalchemy import select
+
+    from enforcer.store import schema as s
+    policy = _policy(rec.url)
+    OutboxNotifier(policy, store)
+    rec.status = 503
+    for i, draw in enumerate((0.0, 1.0)):
+        store.create_order(_spec(f"T-{i}"), actor="eng", source="api")
+        OutboxDelivery(policy, store, rand=functools.partial(float, draw)).run_once()
+    with store.read_session() as session:
+        due = sorted(session.scalars(select(s.OutboxMessage.due_at)))
+    now = store.clock()
+    assert [round((d - now).total_seconds(), 3) for d in due] == [0.5, 1.0]
+
+
+def test_delivery_thread_sends_on_wake_only_while_holding_the_lease(
+        store: Store, rec: Receiver) -> None:
+    import threading
+    import time
+
+    policy = _policy(rec.url, poll_s=60)  # a poll too slow to matter: wake() must do it
+    notifier = OutboxNotifier(policy, store)
+    delivery = OutboxDelivery(policy, store)
+    notifier.wake = delivery.wake
+    holding = threading.Event()
+    delivery.start(holding.is_set)
+    try:
+        order, _ = store.create_order(_spec(), actor="eng", source="api")
+        notifier.notify("ban.imposed", {"order_id": order.id})  # wakes; not the holder
+        time.sleep(0.3)
+        assert not rec.attempts and store.outbox_messages(state="pending")
+        holding.set()
+        notifier.notify("ban.verified", {"order_id": order.id, "reason": "fraud"})
+        deadline = time.monotonic() + 10
+        while len(rec.accepted) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sorted(b["type"] for b in rec.bodies.values()) == ["ban.imposed",
+                                                                  "ban.verified"]
+    finally:
+        delivery.close()
