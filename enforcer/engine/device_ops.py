@@ -41,7 +41,8 @@ class DeviceOps:
                  persistence: Callable[[str, str], str] = lambda d, m: "persistent",
                  layers: Callable[[OrderRecord], list[str]] = lambda o: ["cmts", "headend"],
                  immediate: Callable[[str, str], str | None] = lambda d, m: None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 lift_gate: Any = None) -> None:
         self.store = store
         self.inv = inventory
         self.pool = pool
@@ -52,6 +53,9 @@ class DeviceOps:
         self.layers = layers
         self.immediate = immediate
         self.clock = clock
+        # ``enforcer.audit.proof.LiftGate``: no block is removed for a lift the audit
+        # trail does not prove (None only in unit tests of the device work itself).
+        self.lift_gate = lift_gate
         # Kicks put off until the (order, device) scan is recorded: an immediate
         # per-registration block already cut the modem off (profile ``immediate``).
         self._deferred: dict[tuple[str, str], list[TargetRecord]] = {}
@@ -384,8 +388,11 @@ class DeviceOps:
 
     async def scan_lift(self, order: OrderRecord, device: str) -> bool:
         """Remove this device's blocks for the order and confirm service is back; True
-        (the device's answer is recorded and the order settled)."""
+        (the device's answer is recorded and the order settled); False, removing
+        nothing, when the audit trail does not prove the lift."""
         with order_context(order.id):
+            if self.lift_gate is not None and not await self.lift_gate.allows(order.id):
+                return False
             targets = [t for t in await self._db(self.store.targets_for_order, order.id)
                        if t.device == device]
             for t in targets:
