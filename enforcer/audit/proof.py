@@ -142,11 +142,11 @@ def evaluate_entries(req: dict[str, Any], decisions: Sequence[AuditRecord]
 
 def prove_lift(store: Store, policy: Policy, order_id: str,
                lift_request_id: str | None = None, *,
-               guard: ChainGuard | None = None) -> LiftProof:
+               guard: ChainGuard | None = None, legacy_until: int = 0) -> LiftProof:
     """Whether the chain proves a consented lift of ``order_id``: the request
     ``lift_request_id``, or (None) the order's newest approved one. ``guard`` also checks
-    the chain up to its newest anchor (incrementally)."""
-    legacy_until = 0
+    the chain up to its newest anchor (incrementally); without one, unkeyed entries are
+    accepted up to ``legacy_until``."""
     if guard is not None:
         verdict = guard.check()
         if not verdict.ok:
