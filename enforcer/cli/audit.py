@@ -25,12 +25,11 @@ Anchors = Annotated[Path | None, typer.Option(
     "(state_dir/anchors/anchors.jsonl)")]
 
 
-def _anchors(settings: Settings, path: Path | None) -> list[Anchor]:
-    path = path or settings.anchor_file()
+def _anchors(settings: Settings, given: Path | None) -> list[Anchor]:
+    path = given or settings.anchor_file()
     if not path.exists():
-        if path == settings.anchor_file() and \
-                not (path.parent / "checkpoint.json").exists():
-            return []  # nothing anchored or verified yet (the daemon has not run)
+        if given is None:
+            return []  # nothing anchored yet (the daemon has not run here)
         fail(f"anchor file {path} does not exist (was it removed?)", Exit.AUDIT_BROKEN)
     try:
         return read_anchor_file(path)

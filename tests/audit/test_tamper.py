@@ -124,5 +124,6 @@ def test_cli_audit_verify_with_anchors(store: Store, order_id: str, db_url: str,
     res = runner.invoke(app, ["audit", "verify", "--config", str(cfg)])
     assert res.exit_code == 11 and "verified before, is missing" in res.stderr
     anchors.unlink()
-    res = runner.invoke(app, ["audit", "verify", "--full", "--config", str(cfg)])
+    res = runner.invoke(app, ["audit", "verify", "--full", "--anchors", str(anchors),
+                              "--config", str(cfg)])
     assert res.exit_code == 11 and "does not exist" in res.stderr
