@@ -7,7 +7,8 @@
 * an order ``lifting`` or ``lifted`` without a lift :func:`prove_lift` accepts;
 * a removed target without an entry removing it, or without the lift, the amendment
   or the mechanism fallback that justifies the removal;
-* an approval row without the ``lift.approval`` entry that records that decision.
+* an approval row without the ``lift.approval`` entry that records that decision;
+* an order the chain accepted that is missing from the database.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from enforcer.store import schema as s
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # state, lift, target, approval
+    kind: str  # state, lift, target, approval, missing
     order_id: str
     detail: str
 
@@ -64,6 +65,11 @@ def _findings(store: Store, policy: Policy, legacy_until: int) -> Iterator[Findi
             s.LiftRequest.order_id).join(
             s.LiftRequest, s.LiftRequest.id == s.Approval.lift_request_id)).all()
     proven: dict[str, bool] = {}
+    present = {o for o, _ in orders}
+    for order_id, entries in trail.items():
+        if order_id not in present and any(r.action == "order.accepted" for r in entries):
+            yield Finding("missing", order_id, "the chain accepted this order; the database "
+                          "has no row for it")
     for order_id, state in orders:
         entries = trail.get(order_id, [])
         states = [r.payload.get("to") for r in entries if r.action == "order.state"]
