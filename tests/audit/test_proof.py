@@ -202,3 +202,16 @@ def test_gate_audits_and_counts_once_per_interval(store: Store, policy: Policy) 
     unproven = [e for e in store.audit_entries(order_id=oid) if e.action == "lift.unproven"]
     assert len(unproven) == 1 and "no lift.approved" in unproven[0].payload["why"]
     assert metrics.registry.get_sample_value("enforcer_lift_unproven_total") == 1.0
+
+
+def test_an_order_without_targets_is_not_lifted_without_a_lift_scan() -> None:
+    """A flipped order with no targets: no device answered for a lift (the gate records
+    no scan), so deriving its state keeps it lifting instead of a vacuous "lifted"."""
+    from types import SimpleNamespace
+
+    from enforcer.store.cluster import _derive
+
+    ban = SimpleNamespace(device="cbr8-1", phase="ban", ok=True, detail={})
+    assert _derive("lifting", [], {"cbr8-1": ban}, [])[0] == "lifting"
+    lift = SimpleNamespace(device="cbr8-1", phase="lift", ok=True, detail={})
+    assert _derive("lifting", [], {"cbr8-1": lift}, [])[0] == "lifted"
