@@ -397,8 +397,8 @@ def _derive(state: str, relevant: list[str], scans: dict[str, Any],
         bad = [x for x in done if not x.ok]
         # With no target at all, some device must still have answered for the lift:
         # only a lift the audit trail proves gets a lift scan (``LiftGate``).
-        answered = bool(n) or any(x.phase == "lift" for x in scans.values())
-        if len(done) == n and not bad and answered:
+        any_lift = bool(n) or any(x.phase == "lift" for x in scans.values())
+        if len(done) == n and not bad and any_lift:
             return "lifted", f"every block removed; service confirmed on {n} device(s)"
         if bad:
             return "lifting", f"{bad[0].device}: {bad[0].detail.get('why', 'not restored yet')}"
