@@ -214,9 +214,9 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
 
 
 def _all_secrets(settings: Settings) -> list[str]:
-    """Configured secrets plus the inventory's device credentials and the policy's
-    notification secrets: none of them may reach a log line. (A file that does not load
-    is reported by ``build`` a moment later.)"""
+    """Configured secrets plus the inventory's device credentials, the policy's
+    notification secrets and the audit chain keys: none of them may reach a log line.
+    (A file that does not load is reported by ``build`` a moment later.)"""
     from enforcer.inventory.model import load_inventory
     from enforcer.policy import policy_for
 
@@ -225,6 +225,11 @@ def _all_secrets(settings: Settings) -> list[str]:
         out += load_inventory(settings.inventory).secret_values()
     with contextlib.suppress(ConfigError):
         out += policy_for(settings).secret_values()
+    with contextlib.suppress(ConfigError):  # the audit chain's keys (made later if none)
+        from enforcer.store.auditkey import load_keyring
+
+        out += [k.hex() for k in load_keyring(settings.audit_key_dir(), create=False)
+                .keys.values()]
     return out
 
 
