@@ -143,16 +143,45 @@ class ChainCheck:
     legacy: int = 0
 
 
-def check_entry(row: Any, keys: AuditKeyring, legacy_until: int) -> str | None:
+_encode_str = json.encoder.py_encode_basestring  # replaced by the C one below if present
+if json.encoder.c_encode_basestring is not None:  # type: ignore[attr-defined]
+    _encode_str = json.encoder.c_encode_basestring  # type: ignore[attr-defined]
+
+
+def _jstr(v: str | None) -> str:
+    return "null" if v is None else str(_encode_str(v))
+
+
+def _stored_doc(seq: int, at: datetime, actor: str, action: str, order_id: str | None,
+                payload_text: str, prev_hash: str, key_id: str) -> bytes:
+    """The canonical JSON of a keyed entry's document, built around the stored payload
+    text (which ``append_audit`` wrote canonical): the same bytes as ``canonical_json``
+    of the document with the payload parsed, without parsing and re-encoding it."""
+    return ('{"action":' + _jstr(action) + ',"actor":' + _jstr(actor) + ',"at":"'
+            + iso_utc(at) + '","key_id":' + _jstr(key_id) + ',"order_id":' + _jstr(order_id)
+            + ',"payload":' + payload_text + ',"prev_hash":' + _jstr(prev_hash)
+            + ',"seq":' + str(int(seq)) + "}").encode("utf-8")
+
+
+def check_entry(row: Any, keys: AuditKeyring, legacy_until: int,
+                bases: dict[str, Any] | None = None) -> str | None:
     """Why one stored entry (``seq, at, actor, action, order_id, payload, prev_hash,
     hash, key_id``) is not authentic, or None. A legacy (unkeyed) entry is accepted
-    only at or before ``legacy_until``."""
+    only at or before ``legacy_until``. ``bases``: HMAC objects per key id to copy (a
+    walk over many entries passes them)."""
     seq, at, actor, action, order_id, payload_text, prev_hash, digest, key_id = row
     if key_id is None and seq > legacy_until:
         return ("entry has no key id (not authenticated); legacy entries are accepted "
                 f"only up to seq {legacy_until}")
     if key_id is not None and key_id not in keys.keys:
         return f"entry is keyed with {key_id}, which is not in the keyring ({keys.where})"
+    if key_id is not None:
+        base = (bases or {}).get(key_id) or hmac.new(keys.keys[key_id], digestmod="sha256")
+        h = base.copy()
+        h.update(_stored_doc(seq, at, actor, action, order_id, payload_text, prev_hash,
+                             key_id))
+        if hmac.compare_digest(h.hexdigest().encode(), str(digest).encode()):
+            return None
     try:
         payload = json.loads(payload_text)
     except ValueError:
@@ -162,6 +191,10 @@ def check_entry(row: Any, keys: AuditKeyring, legacy_until: int) -> str | None:
     if want is None or not hmac_equal(want, digest):
         return "hash does not match the entry's content (not made with the audit key)"
     return None
+
+
+def hmac_bases(keys: AuditKeyring) -> dict[str, Any]:
+    return {kid: hmac.new(k, digestmod="sha256") for kid, k in keys.keys.items()}
 
 
 def hmac_equal(a: str, b: str) -> bool:
@@ -178,6 +211,7 @@ def walk_chain(session: Session, keys: AuditKeyring, *, after_seq: int = 0,
     expected_seq, prev = after_seq + 1, after_hash
     count = legacy = 0
     keyed_seen = False
+    bases = hmac_bases(keys)
     for row in _rows(session, after_seq):
         seq = row[0]
         if seq != expected_seq:
@@ -188,7 +222,7 @@ def walk_chain(session: Session, keys: AuditKeyring, *, after_seq: int = 0,
             return ChainCheck(False, seq, "prev_hash does not match the previous entry's "
                               "hash", seq - 1, prev, count, legacy)
         limit = seq if adopt_legacy and not keyed_seen else legacy_until
-        why = check_entry(row, keys, limit)
+        why = check_entry(row, keys, limit, bases)
         if why is not None:
             return ChainCheck(False, seq, why, seq - 1, prev, count, legacy)
         if row[8] is None:

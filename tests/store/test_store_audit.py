@@ -199,3 +199,23 @@ def test_payload_must_be_json(store: Store) -> None:
     with pytest.raises(TypeError, match="not JSON serialisable"):
         store.record_event("a", "b", None, {"x": object()})
     assert store.audit_entries() == []
+
+
+def test_stored_document_bytes_equal_the_canonical_encoding(store: Store) -> None:
+    """The verifier's fast path (document built around the stored payload text) hashes
+    exactly the bytes ``canonical_json`` gives for the parsed entry."""
+    from enforcer.store.audit import _stored_doc, iso_utc
+
+    store.record_event('a "quoted" \u00e9\u2028 actor', "x.y", None,
+                       {"z": [1, 2.5, None, True], "a": "\u00e9\\\n\u0001", "n": 10**20})
+    store.record_event("b", "x.z", "ord_1", {})
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, payload, prev_hash, key_id FROM audit_log "
+                                 "ORDER BY seq")).all()
+    for e, (seq, payload_text, prev, key_id) in zip(store.audit_entries(), rows,
+                                                     strict=True):
+        doc = {"seq": seq, "at": iso_utc(e.at), "actor": e.actor, "action": e.action,
+               "order_id": e.order_id, "payload": json.loads(payload_text),
+               "prev_hash": prev, "key_id": key_id}
+        assert _stored_doc(seq, e.at, e.actor, e.action, e.order_id, payload_text, prev,
+                           key_id) == canonical_json(doc).encode("utf-8")
