@@ -233,3 +233,32 @@ def test_recomputed_chain_leaves_the_modem_blocked(
     assert res.returncode == 11 and "BROKEN" in res.stderr, res.stdout + res.stderr
     health = httpx.get(d.base + "/metrics", timeout=10).text
     assert "enforcer_audit_chain_ok 0.0" in health
+
+
+def test_keys_are_announced_and_anchored(insider: tuple[Daemon, dict[str, str]]) -> None:
+    """The daemon made its keys outside the database (0600), recorded the HMAC key id
+    and the evidence key in the chain, and anchors carry both."""
+    d, _board = insider
+    state = Path(d.env["ENFORCER_STATE_DIR"])
+    keys = sorted((state / "audit-keys").glob("*.key"))
+    assert keys and all(k.stat().st_mode & 0o077 == 0 for k in keys)
+    out = json.loads(d.cli("audit", "pubkey", "--json").stdout)
+    with _db(d) as conn:
+        [(payload, key_id)] = conn.execute("SELECT payload, key_id FROM audit_log WHERE "
+                                           "action = 'audit.keys'").fetchall()
+        keyed = conn.execute("SELECT count(*) FROM audit_log WHERE key_id IS NULL").fetchone()
+    conn.close()
+    announced = json.loads(payload)
+    assert announced["hmac_key_id"] == key_id == keys[-1].stem and keyed == (0,)
+    assert announced["evidence_public_key"] == out["public_key"]
+    assert announced["evidence_key_fingerprint"] == out["fingerprint"]
+    deadline = time.monotonic() + 10
+    while not (state / "anchors" / "anchors.jsonl").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    last = json.loads((state / "anchors" / "anchors.jsonl").read_text().splitlines()[-1])
+    assert last["key_id"] == key_id and last["evidence_key"] == out["fingerprint"]
+    with _db(d) as conn:
+        assert conn.execute("SELECT hash FROM audit_log WHERE seq = ?",
+                            (last["seq"],)).fetchone() == (last["hash"],)
+    conn.close()
