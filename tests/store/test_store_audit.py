@@ -212,8 +212,8 @@ def test_stored_document_bytes_equal_the_canonical_encoding(store: Store) -> Non
     with store.engine.connect() as conn:
         rows = conn.execute(text("SELECT seq, payload, prev_hash, key_id FROM audit_log "
                                  "ORDER BY seq")).all()
-    for e, (seq, payload_text, prev, key_id) in zip(store.audit_entries(), rows,
-                                                     strict=True):
+    for e, row in zip(store.audit_entries(), rows, strict=True):
+        seq, payload_text, prev, key_id = int(row[0]), str(row[1]), str(row[2]), str(row[3])
         doc = {"seq": seq, "at": iso_utc(e.at), "actor": e.actor, "action": e.action,
                "order_id": e.order_id, "payload": json.loads(payload_text),
                "prev_hash": prev, "key_id": key_id}
