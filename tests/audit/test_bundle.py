@@ -202,3 +202,17 @@ def test_scrub() -> None:
     assert scrub("community=public1 x") == "community=<scrubbed> x"
     assert scrub("enable secret 5 abc") == "enable secret 5 <scrubbed>"
     assert scrub("token s3cr3t-value", ["s3cr3t-value"]) == "token <scrubbed>"
+
+
+def test_a_tampered_chain_is_not_signed(store: Store, order_id: str,
+                                        signing: Ed25519PrivateKey) -> None:
+    from sqlalchemy import text
+
+    from enforcer.audit.export import ChainBroken
+
+    seq = next(e.seq for e in store.audit_entries(order_id=order_id)
+               if e.action == "lift.approval")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = :s"), {"s": seq})
+    with pytest.raises(ChainBroken, match=f"seq {seq}"):
+        build_bundle(store, order_id, signing_key=signing)
