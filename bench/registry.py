@@ -22,6 +22,7 @@ BENCHMARK_MODULES = (
     "bench.bench_many_bans",
     "bench.bench_ban_latency",
     "bench.bench_intake",
+    "bench.bench_audit",
 )
 
 

@@ -157,10 +157,12 @@ class EngineSettings(BaseModel):
 
 
 class AnchorSettings(BaseModel):
-    """External sinks the audit chain head is anchored to (so truncation shows)."""
+    """Sinks the audit chain head is anchored to (so truncation and rewrites show)."""
 
     model_config = _STRICT
-    file: Path | None = None  # append-only JSON lines of {seq, hash, at}
+    # Append-only JSON lines of {seq, hash, at, key_id, evidence_key}; default
+    # ``state_dir/anchors/anchors.jsonl`` (the verification checkpoint sits beside it).
+    file: Path | None = None
     syslog: str | None = None  # host:port (UDP), tcp://host:port, or a unix socket path
 
     @field_validator("syslog")
@@ -177,6 +179,13 @@ class AuditSettings(BaseModel):
     model_config = _STRICT
     anchor: AnchorSettings = Field(default_factory=AnchorSettings)
     anchor_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    # HMAC keys of the audit chain (one ``<key_id>.key`` per key, 0600); default
+    # ``state_dir/audit-keys``. Never inside the database; the first key is made on
+    # first start.
+    key_dir: Path | None = None
+    # Ed25519 private key (PEM, 0600) that signs evidence bundles; default
+    # ``state_dir/audit-keys/evidence-ed25519.pem``, made on first use.
+    evidence_key: Path | None = None
 
 
 class LogSettings(BaseModel):
@@ -230,6 +239,15 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.state_dir / 'enforcer.db'}"
+
+    def audit_key_dir(self) -> Path:
+        return self.audit.key_dir or self.state_dir / "audit-keys"
+
+    def evidence_key_path(self) -> Path:
+        return self.audit.evidence_key or self.audit_key_dir() / "evidence-ed25519.pem"
+
+    def anchor_file(self) -> Path:
+        return self.audit.anchor.file or self.state_dir / "anchors" / "anchors.jsonl"
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redaction filter."""

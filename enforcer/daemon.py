@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from enforcer.api.embedded import EmbeddedServer
 from enforcer.api.server import uvicorn_config
+from enforcer.audit.guard import GuardVerdict
 from enforcer.config import Settings, default_config, load_settings
 from enforcer.errors import ConfigError, HostKeyError
 
@@ -37,7 +38,11 @@ def profiles_dir(settings: Settings) -> Path:
 def build(settings: Settings) -> dict[str, Any]:
     """Everything the daemon runs, built but not started (tests use this too)."""
     from enforcer.api.app import create_app
-    from enforcer.audit import anchor_audit, build_sinks
+    from enforcer.audit import build_sinks
+    from enforcer.audit.anchor import anchor_now
+    from enforcer.audit.guard import ChainGuard
+    from enforcer.audit.keys import announce_keys, evidence_public_key, open_keys
+    from enforcer.audit.proof import LiftGate
     from enforcer.drivers import build_driver
     from enforcer.engine.bridge import EngineBridge
     from enforcer.engine.core import Engine
@@ -58,7 +63,8 @@ def build(settings: Settings) -> dict[str, Any]:
     private_dir(settings.state_dir)
     url = settings.resolved_database_url()
     upgrade(url)
-    store = Store.from_url(url)
+    keyring, evidence_fpr = open_keys(settings)
+    store = Store.from_url(url, audit_keys=keyring)
     inventory = load_inventory(settings.inventory)
     profiles = load_profiles(profiles_dir(settings))
     for name, dev in inventory.devices.items():
@@ -115,26 +121,33 @@ def build(settings: Settings) -> dict[str, Any]:
     def requeue(order_id: str, device: str) -> None:
         engine_ref[0].enforce_again(order_id, device)
 
+    sinks = build_sinks(settings)
+    guard = ChainGuard(store, settings.anchor_file())
+    lift_gate = LiftGate(store, policy, metrics, guard, settings.audit.anchor_interval_s)
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
                     metrics=metrics, kick_needed=kick_needed, persistence=persistence,
                     policy_layers=lambda reason: list(policy.for_reason(reason).layers),
                     immediate=lambda d, m: profiles[inventory.devices[d].profile]
-                    .mechanism(m).immediate)
+                    .mechanism(m).immediate, lift_gate=lift_gate)
     reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
                             metrics=metrics, requeue=requeue, breach=ops.breach)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
                       requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions,
                       breach=ops.breach)
-    sinks = build_sinks(settings)
+
+    def check_and_anchor() -> None:
+        """The chain from the last checkpoint against the newest anchor, then (only
+        when it is intact) a new anchor of the head."""
+        if metrics.check_audit(lambda: _logged(guard.check())):
+            anchor_now(store, sinks, evidence_fpr)
 
     async def check_chain() -> None:
-        await asyncio.to_thread(metrics.check_audit, store.verify_audit)
+        await asyncio.to_thread(check_and_anchor)
 
     housekeeping = [
         ("expire-lifts", settings.engine.lift_expiry_check_s,
          lambda: expire_lifts(store, notifier)),
-        ("anchor-audit", settings.audit.anchor_interval_s, lambda: anchor_audit(store, sinks)),
-        ("check-audit-chain", settings.audit.anchor_interval_s, check_chain),
+        ("check-and-anchor-audit", settings.audit.anchor_interval_s, check_chain),
     ]
     if hasattr(notifier, "bind_store"):
         notifier.bind_store(lambda oid: store.get_order(oid).reason.value)
@@ -150,11 +163,18 @@ def build(settings: Settings) -> dict[str, Any]:
         housekeeping.append(("pull-links-export", settings.provisioning.export_interval_s,
                              _export_job(app.state.ctx.feed, settings.provisioning.export,
                                          store)))
-    metrics.check_audit(store.verify_audit)
+    announce_keys(store, keyring.current, evidence_fpr, evidence_public_key(settings))
+    check_and_anchor()
     return {"store": store, "inventory": inventory, "profiles": profiles, "engine": engine,
-            "bridge": bridge,
-            "app": app, "metrics": metrics, "registry": registry, "pool": pool,
-            "delivery": delivery}
+            "bridge": bridge, "app": app, "metrics": metrics, "registry": registry,
+            "pool": pool, "guard": guard, "anchor": check_and_anchor, "delivery": delivery}
+
+
+def _logged(v: GuardVerdict) -> tuple[bool, int | None, str]:
+    if not v.ok:
+        log.critical("AUDIT CHAIN BROKEN at seq %s: %s", v.first_bad_seq, v.reason,
+                     extra={"event": "audit.chain_broken", "audit_seq": v.first_bad_seq})
+    return v.as_tuple()
 
 
 def _export_job(feed: Any, source: str, store: Any) -> Any:
@@ -224,13 +244,14 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         await engine.stop()
         if parts.get("delivery") is not None:
             parts["delivery"].close()
+        await asyncio.to_thread(parts["anchor"])  # the head at a clean stop
         parts["store"].dispose()
 
 
 def _all_secrets(settings: Settings) -> list[str]:
-    """Configured secrets plus the inventory's device credentials and the policy's
-    notification secrets: none of them may reach a log line. (A file that does not load
-    is reported by ``build`` a moment later.)"""
+    """Configured secrets plus the inventory's device credentials, the policy's
+    notification secrets and the audit chain keys: none of them may reach a log line.
+    (A file that does not load is reported by ``build`` a moment later.)"""
     from enforcer.inventory.model import load_inventory
     from enforcer.policy import policy_for
 
@@ -239,6 +260,11 @@ def _all_secrets(settings: Settings) -> list[str]:
         out += load_inventory(settings.inventory).secret_values()
     with contextlib.suppress(ConfigError):
         out += policy_for(settings).secret_values()
+    with contextlib.suppress(ConfigError):  # the audit chain's keys (made later if none)
+        from enforcer.store.auditkey import load_keyring
+
+        out += [k.hex() for k in load_keyring(settings.audit_key_dir(), create=False)
+                .keys.values()]
     return out
 
 

@@ -168,6 +168,10 @@ class Metrics:
         self.audit_chain_ok = Gauge(
             "enforcer_audit_chain_ok", "1 if the last audit chain verification passed.",
             registry=r)
+        self.lift_unproven = Counter(
+            "enforcer_lift_unproven", "Lifts the engine refused because the audit trail does "
+            "not prove them (counted once per order per audit interval); every block stays "
+            "in place.", registry=r)
         self._store_collector: StoreCollector | None = None
 
     def bind_store(self, store: CountingStore) -> None:

@@ -35,9 +35,16 @@ class Anchor:
     seq: int
     hash: str
     at: str  # ISO 8601 UTC of the anchored entry
+    key_id: str | None = None  # the HMAC key the chain head was made with
+    evidence_key: str | None = None  # fingerprint of the evidence signing key
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash, "at": self.at}
+        d: dict[str, Any] = {"seq": self.seq, "hash": self.hash, "at": self.at}
+        if self.key_id is not None:
+            d["key_id"] = self.key_id
+        if self.evidence_key is not None:
+            d["evidence_key"] = self.evidence_key
+        return d
 
     def line(self) -> str:
         return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
@@ -61,7 +68,7 @@ class FileAnchorSink:
         self.last_seq: int | None = None
 
     def write(self, anchor: Anchor) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, (anchor.line() + "\n").encode())
@@ -101,38 +108,51 @@ def _syslog_target(address: str) -> dict[str, Any]:
 
 
 def build_sinks(settings: Any) -> list[AnchorSink]:
-    """The sinks configured under ``audit.anchor`` (none by default)."""
+    """The anchor file (``audit.anchor.file``, default ``state_dir/anchors/
+    anchors.jsonl``: anchors are always on) and syslog when configured."""
     cfg = settings.audit.anchor
-    sinks: list[AnchorSink] = []
-    if cfg.file is not None:
-        sinks.append(FileAnchorSink(Path(cfg.file)))
+    sinks: list[AnchorSink] = [FileAnchorSink(Path(settings.anchor_file()))]
     if cfg.syslog is not None:
         sinks.append(SyslogAnchorSink(cfg.syslog))
     return sinks
 
 
-def head(store: Store) -> Anchor | None:
+def head(store: Store, evidence_key: str | None = None) -> Anchor | None:
     """The newest chain entry as an anchor (None for an empty chain)."""
     with store.read_session() as session:
-        row = session.execute(select(AuditEntry.seq, AuditEntry.hash, AuditEntry.at)
+        row = session.execute(select(AuditEntry.seq, AuditEntry.hash, AuditEntry.at,
+                                     AuditEntry.key_id)
                               .order_by(AuditEntry.seq.desc()).limit(1)).first()
-    return Anchor(row[0], row[1], iso_utc(row[2])) if row else None
+    return Anchor(row[0], row[1], iso_utc(row[2]), row[3], evidence_key) if row else None
 
 
-async def anchor_audit(store: Store, sinks: Sequence[AnchorSink]) -> None:
-    """Write the current chain head to every sink (skipped for a sink that already holds
-    this head). A failing sink is logged and does not stop the others."""
-    current = await asyncio.to_thread(head, store)
+def anchor_now(store: Store, sinks: Sequence[AnchorSink],
+               evidence_key: str | None = None, current: Anchor | None = None) -> None:
+    """Write the chain head (or ``current``) to every sink (skipped for a sink that
+    already holds it). A failing sink is logged and does not stop the others."""
+    current = current or head(store, evidence_key)
     if current is None:
         return
     for sink in sinks:
         if sink.last_seq == current.seq:
             continue
         try:
-            await asyncio.to_thread(sink.write, current)
+            sink.write(current)
             sink.last_seq = current.seq
         except OSError as e:
             log.error("audit anchor to %s failed: %s", sink.name, e)
+
+
+async def anchor_audit(store: Store, sinks: Sequence[AnchorSink],
+                       evidence_key: str | None = None) -> None:
+    await asyncio.to_thread(anchor_now, store, sinks, evidence_key)
+
+
+def _parse(line: str) -> Anchor:
+    d = json.loads(line)
+    return Anchor(int(d["seq"]), str(d["hash"]), str(d["at"]),
+                  str(d["key_id"]) if d.get("key_id") is not None else None,
+                  str(d["evidence_key"]) if d.get("evidence_key") is not None else None)
 
 
 def read_anchor_file(path: Path) -> list[Anchor]:
@@ -142,11 +162,30 @@ def read_anchor_file(path: Path) -> list[Anchor]:
         if not line.strip():
             continue
         try:
-            d = json.loads(line)
-            out.append(Anchor(int(d["seq"]), str(d["hash"]), str(d["at"])))
+            out.append(_parse(line))
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}:{n}: not an anchor line ({e})") from None
     return out
+
+
+def newest_anchor(path: Path) -> Anchor | None:
+    """The last anchor of a file sink, read from its tail (constant time however long
+    the file); None when there is no file or no anchor. ValueError for a bad line."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    lines = [ln for ln in tail.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    try:
+        return _parse(lines[-1])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: the last line is not an anchor ({e})") from None
 
 
 def check_anchors(chain: dict[int, str], last_seq: int,

@@ -1,25 +1,32 @@
-"""``enforcer audit export ORDER --out FILE``: one evidence bundle for an order.
+"""``enforcer audit export ORDER --out FILE``: one signed evidence bundle for an order.
 
-The bundle holds the order (ticket, account, devices, evidence references such as a
-call-recording link and offset), its timeline, lift requests and every decision, the
-push transcripts with secrets scrubbed (with the SHA-256 of the stored transcript,
-which the audit chain carries), the verification results, and the audit chain segment
-from the order's first entry to the head, with the anchors inside it. Entries of other
-orders and users are redacted to ``{seq, prev_hash, hash}`` unless ``full_chain``.
-The file is canonical JSON; ``enforcer.audit.verify_bundle`` checks it offline.
+The bundle holds the audit chain segment from the order's first entry to the head
+(with the anchors inside it; entries of other orders and users redacted to ``{seq,
+prev_hash, hash}`` unless ``full_chain``) and sections derived from the order's
+entries alone: the order (ticket, account, reason, scope, state), its devices, the
+evidence references (e.g. a call-recording link and offset), targets and their
+verification results, lift requests with every decision, amendments and the
+timeline, each item naming the seqs it comes from. Push transcripts are included with
+secrets scrubbed, with the SHA-256 of the stored transcript that the chain carries.
+The whole is signed with the enforcer's Ed25519 evidence key. The file is canonical
+JSON; ``enforcer.audit.verify_bundle`` checks it offline.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from enforcer.api import views
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from enforcer.audit.anchor import Anchor
-from enforcer.audit.verify_bundle import FORMAT, canonical
+from enforcer.audit.proof import authentic
+from enforcer.audit.signing import PREFIX, fingerprint, raw_public
+from enforcer.audit.verify_bundle import FORMAT, canonical, derive_sections
 from enforcer.store import AuditRecord, Store
 from enforcer.store.audit import iso_utc
 
@@ -33,7 +40,6 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)\b(auth\s+(?:md5|sha\S*)\s+)(\S+)"),
     re.compile(r"(?i)\b(priv\s+(?:des|3des|aes)(?:\s+\d+)?\s+)(\S+)"),
 )
-_VERIFY_ACTIONS = ("order.verification", "target.verified")
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -62,50 +68,67 @@ def _segment(store: Store, first: int) -> list[AuditRecord]:
         after = chunk[-1].seq
 
 
-def build_bundle(store: Store, order_id: str, *, anchors: Sequence[Anchor] = (),
-                 secrets: Iterable[str] = (), full_chain: bool = False) -> dict[str, Any]:
-    """The bundle document ``{"bundle": ..., "sha256": ...}`` (raises NotFound)."""
-    order = store.get_order(order_id)
+def _authentic_segment(store: Store, segment: Sequence[AuditRecord],
+                       legacy_until: int) -> None:
+    """Refuse to sign entries that are not authentic (HMAC) or not linked."""
+    prev: str | None = None
+    for r in segment:
+        if prev is not None and r.prev_hash != prev:
+            raise ChainBroken(r.seq, "prev_hash does not match the previous entry's hash")
+        why = authentic(r, store.audit_keys, legacy_until)
+        if why is not None:
+            raise ChainBroken(r.seq, why)
+        prev = r.hash
+
+
+class ChainBroken(Exception):
+    """The chain segment a bundle would hold does not verify: nothing is signed."""
+
+    def __init__(self, seq: int, why: str) -> None:
+        super().__init__(f"audit chain broken at seq {seq}: {why}")
+        self.seq = seq
+
+
+def build_bundle(store: Store, order_id: str, *, signing_key: Ed25519PrivateKey,
+                 anchors: Sequence[Anchor] = (), secrets: Iterable[str] = (),
+                 full_chain: bool = False, legacy_until: int = 0) -> dict[str, Any]:
+    """The signed bundle document ``{"bundle", "sha256", "signature"}``. Every section
+    is derived from the order's chain entries (``derive_sections``), which the bundle
+    holds; the entries are checked against the audit key first (raises
+    :class:`ChainBroken`; :class:`NotFound` for an unknown order)."""
+    store.get_order(order_id)
     targets = store.targets_for_order(order_id)
-    lifts = store.lift_requests_for_order(order_id)
     own = store.audit_entries(order_id=order_id, limit=1_000_000)
     segment = _segment(store, own[0].seq if own else 1)
+    _authentic_segment(store, segment, legacy_until)
     entries = [_entry(r) if full_chain or r.order_id == order_id
                else {"seq": r.seq, "prev_hash": r.prev_hash, "hash": r.hash, "redacted": True}
                for r in segment]
     first = segment[0].seq if segment else 0
     last = segment[-1].seq if segment else 0
     secret_list = list(secrets)
+    raw_pub = raw_public(signing_key)
     bundle: dict[str, Any] = {
         "format": FORMAT,
         "order_id": order_id,
         "exported_at": iso_utc(store.clock()),
-        "order": views.order_detail(order, targets, lifts),
-        "evidence": {"ticket": order.ticket, "account": order.account,
-                     "requested_by": order.requested_by,
-                     "references": [e.as_dict() for e in order.evidence]},
-        "timeline": [{"seq": r.seq, "at": iso_utc(r.at), "actor": r.actor,
-                      "action": r.action} for r in own],
-        "approvals": [{"lift_request_id": lr.id, "approver": a.approver,
-                       "decision": a.decision, "note": a.note,
-                       "at": views.ts(a.created_at)} for lr in lifts for a in lr.approvals],
-        "rejected_decisions": [{"seq": r.seq, "at": iso_utc(r.at), "actor": r.actor,
-                                **r.payload} for r in own
-                               if r.action == "lift.approval_rejected"],
+        "signer": {"public_key": PREFIX + base64.b64encode(raw_pub).decode(),
+                   "fingerprint": fingerprint(raw_pub)},
+        "sections": derive_sections(entries, order_id),
         "transcripts": [{"target_id": t.id, "device": t.device, "mac": str(t.mac),
                          "mechanism": t.mechanism, "sha256": t.transcript_sha256,
                          "text": scrub(t.transcript, secret_list)}
                         for t in targets if t.transcript],
-        "verifications": [{"seq": r.seq, "at": iso_utc(r.at), "action": r.action,
-                           "result": r.payload} for r in own if r.action in _VERIFY_ACTIONS],
         "chain": {"first_seq": first, "last_seq": last,
                   "head_hash": segment[-1].hash if segment else "", "entries": entries,
                   "anchors": [a.as_dict() for a in anchors if first <= a.seq <= last]},
-        "how_to_verify": "python -m enforcer.audit.verify_bundle FILE "
-                         "(or: enforcer audit verify-bundle FILE)",
+        "how_to_verify": "python -m enforcer.audit.verify_bundle FILE --pubkey "
+                         "ed25519:<key from `enforcer audit pubkey`> (needs the "
+                         "cryptography package)",
     }
-    digest = hashlib.sha256(canonical(bundle).encode("utf-8")).hexdigest()
-    return {"bundle": bundle, "sha256": digest}
+    text = canonical(bundle).encode("utf-8")
+    return {"bundle": bundle, "sha256": hashlib.sha256(text).hexdigest(),
+            "signature": base64.b64encode(signing_key.sign(text)).decode()}
 
 
 def write_bundle(doc: dict[str, Any], out: Path) -> None:

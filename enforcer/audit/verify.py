@@ -1,4 +1,5 @@
-"""``enforcer audit verify``: the hash chain, and the chain against its anchors."""
+"""``enforcer audit verify --full``: the whole keyed chain, and the chain against every
+anchor."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ class Verdict:
     anchors_checked: int = 0
 
 
-def verify_store(store: Store, anchors: Sequence[Anchor] = ()) -> Verdict:
-    """Walk the chain (modified, deleted, inserted, reordered entries), then check every
-    anchor: an anchored entry that differs, or an anchor past the chain's end
-    (truncation), is named."""
-    ok, bad, reason = store.verify_audit()
+def verify_store(store: Store, anchors: Sequence[Anchor] = (),
+                 legacy_until: int | None = 0) -> Verdict:
+    """Walk the whole chain (modified, deleted, inserted, reordered or unkeyed entries),
+    then check every anchor: an anchored entry that differs, or an anchor past the
+    chain's end (truncation), is named."""
+    ok, bad, reason = store.verify_audit(legacy_until)
     if not ok:
         return Verdict(False, bad, reason, 0)
     if not anchors:

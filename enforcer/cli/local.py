@@ -29,13 +29,21 @@ def load_config(config: Config) -> Settings:
 
 
 def open_store(config: Config) -> Store:
-    """The store named by the config, migrated to the current schema."""
-    url = load_config(config).resolved_database_url()
+    """The store named by the config, migrated to the current schema, with the audit
+    chain's keys (``audit.key_dir``; the first key is made if there is none)."""
+    from enforcer.store.auditkey import load_keyring
+
+    settings = load_config(config)
+    url = settings.resolved_database_url()
+    try:
+        keys = load_keyring(settings.audit_key_dir())
+    except ConfigError as e:
+        fail(str(e), Exit.CONFIG)
     try:
         upgrade(url)
     except StoreError as e:
         fail(f"{e} ({type(e.__cause__).__name__ if e.__cause__ else 'database'})", Exit.CONFIG)
-    return Store.from_url(url)
+    return Store.from_url(url, audit_keys=keys)
 
 
 @users_app.command("add")

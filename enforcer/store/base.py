@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from enforcer.errors import StoreError
 from enforcer.store import schema as sch
 from enforcer.store.audit import Clock, append_audit, lock_chain, utcnow
+from enforcer.store.auditkey import AuditKeyring, ephemeral_keyring
 from enforcer.store.db import make_engine, make_sessionmakers
 
 #: Timestamp column set when an order enters each state.
@@ -58,9 +59,13 @@ class PriorityLock:
 
 
 class StoreBase:
-    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow,
+                 audit_keys: AuditKeyring | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        # The audit chain's HMAC keys (never stored in the database). The daemon and
+        # the CLI pass the configured ones; without them, a key only this process holds.
+        self.audit_keys = audit_keys or ephemeral_keyring()
         self._read, self._write = make_sessionmakers(engine)
         # SQLite has one writer at a time. A thread that finds the database locked
         # sleeps in SQLite's busy handler (steps of 1 ms up to 100 ms) and may keep
@@ -74,9 +79,10 @@ class StoreBase:
             PriorityLock() if engine.dialect.name == "sqlite" else None)
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock = utcnow) -> Self:
+    def from_url(cls, url: str, *, clock: Clock = utcnow,
+                 audit_keys: AuditKeyring | None = None) -> Self:
         """A store on a fresh engine for ``url`` (run ``db.upgrade`` first)."""
-        return cls(make_engine(url), clock=clock)
+        return cls(make_engine(url), clock=clock, audit_keys=audit_keys)
 
     @property
     def dialect(self) -> str:
@@ -107,7 +113,8 @@ class StoreBase:
 
     def audit(self, session: Session, actor: str, action: str, order_id: str | None,
               payload: dict[str, Any]) -> None:
-        append_audit(session, actor, action, order_id, payload, at=self.clock())
+        append_audit(session, actor, action, order_id, payload, at=self.clock(),
+                     keys=self.audit_keys)
 
     def _write_state(self, session: Session, order_id: str, before: str, new: str,
                      detail: str | None, actor: str, *, audited: bool = True) -> None:

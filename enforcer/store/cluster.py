@@ -408,7 +408,10 @@ def _derive(state: str, relevant: list[str], scans: dict[str, Any],
     if state == "lifting":
         done = [scans[d] for d in relevant if d in scans and scans[d].phase == "lift"]
         bad = [x for x in done if not x.ok]
-        if len(done) == n and not bad:
+        # With no target at all, some device must still have answered for the lift:
+        # only a lift the audit trail proves gets a lift scan (``LiftGate``).
+        any_lift = bool(n) or any(x.phase == "lift" for x in scans.values())
+        if len(done) == n and not bad and any_lift:
             return "lifted", f"every block removed; service confirmed on {n} device(s)"
         if bad:
             return "lifting", f"{bad[0].device}: {bad[0].detail.get('why', 'not restored yet')}"

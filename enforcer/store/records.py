@@ -178,3 +178,4 @@ class AuditRecord:
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    key_id: str | None = None

@@ -34,11 +34,14 @@ class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, Clu
         with self.write_session() as session:
             self.audit(session, actor, action, order_id, payload)
 
-    def verify_audit(self) -> tuple[bool, int | None, str]:
-        """(ok, first bad seq or None, reason). Detects modified, deleted, inserted and
-        reordered entries; truncation of the newest entries needs an exported head hash."""
+    def verify_audit(self, legacy_until: int | None = 0) -> tuple[bool, int | None, str]:
+        """(ok, first bad seq or None, reason): the whole chain against the audit keys.
+        Detects modified, deleted, inserted, reordered and forged (not keyed) entries;
+        truncation of the newest entries needs an anchor (``enforcer.audit``).
+        ``legacy_until``: unkeyed entries accepted up to this seq (None: those before the
+        first keyed entry, for a chain from before keys when no checkpoint says more)."""
         with self.read_session() as session:
-            return audit.verify_chain(session)
+            return audit.verify_chain(session, self.audit_keys, legacy_until)
 
     def audit_entries(self, *, order_id: str | None = None, action: str | None = None,
                       after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:

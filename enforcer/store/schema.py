@@ -199,6 +199,8 @@ class AuditEntry(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Which HMAC key made ``hash`` (``enforcer.store.auditkey``); null: legacy SHA-256.
+    key_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class DeviceLink(Base):

@@ -11,6 +11,7 @@ from enforcer.api.testing import FakeClock
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, Role, Scope
 from enforcer.store import DeviceSpec, Evidence, OrderSpec, Store, TargetSpec, upgrade
+from enforcer.store.auditkey import load_keyring
 
 
 @pytest.fixture
@@ -21,8 +22,11 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.from_url(db_url, clock=FakeClock())
+def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
+    """Keyed with the keys in ``tmp_path/state/audit-keys`` (what a config with
+    ``state_dir: tmp_path/state`` names)."""
+    keys = load_keyring(tmp_path / "state" / "audit-keys")
+    s = Store.from_url(db_url, clock=FakeClock(), audit_keys=keys)
     yield s
     s.dispose()
 

@@ -23,6 +23,7 @@ from enforcer.audit import (
 )
 from enforcer.cli.main import app
 from enforcer.config import Settings
+from enforcer.domain.model import Reason
 from enforcer.store import Store
 
 
@@ -35,7 +36,8 @@ def _sql(store: Store, *stmts: str, **params: int) -> None:
 #: A forged entry at seq 5 (a copy of entry 2 under another actor, with a new hash).
 FORGED = ("INSERT INTO audit_log (seq, at, actor, action, order_id, payload, prev_hash, hash) "
           "SELECT 5, at, 'mallory', action, order_id, payload, prev_hash, "
-          "'f' || substr(hash, 2) FROM audit_log WHERE seq = 2")
+          "CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END || substr(hash, 2) "
+          "FROM audit_log WHERE seq = 2")
 
 
 @pytest.mark.parametrize(("tamper", "bad_seq", "why"), [
@@ -78,16 +80,20 @@ def test_truncation_is_detected_with_a_file_anchor(store: Store, order_id: str,
     assert not verify_store(store, anchors[:1]).ok
 
 
-def test_syslog_sink_on_loopback(store: Store, order_id: str) -> None:
+def test_syslog_sink_on_loopback(store: Store, order_id: str, tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
         rx.bind(("127.0.0.1", 0))
         rx.settimeout(5)
         port = rx.getsockname()[1]
-        sinks = build_sinks(Settings(audit={"anchor": {"syslog": f"127.0.0.1:{port}"}}))
-        assert isinstance(sinks[0], SyslogAnchorSink)
+        sinks = build_sinks(Settings(state_dir=tmp_path / "state",
+                                     audit={"anchor": {"syslog": f"127.0.0.1:{port}"}}))
+        # The anchor file is always there (state_dir/anchors), syslog when configured.
+        assert isinstance(sinks[0], FileAnchorSink)
+        assert sinks[0].path == tmp_path / "state" / "anchors" / "anchors.jsonl"
+        assert isinstance(sinks[1], SyslogAnchorSink)
         asyncio.run(anchor_audit(store, sinks))
         msg = rx.recv(4096).decode()
-        sinks[0].close()
+        sinks[1].close()
     assert "enforcer-audit-anchor: " in msg
     anchor = json.loads(msg.split("enforcer-audit-anchor: ", 1)[1].rstrip("\x00"))
     head = store.audit_entries(after_seq=anchor["seq"] - 1, limit=1)[0]
@@ -98,15 +104,26 @@ def test_cli_audit_verify_with_anchors(store: Store, order_id: str, db_url: str,
                                        tmp_path: Path) -> None:
     anchors = tmp_path / "anchors.jsonl"
     cfg = tmp_path / "enforcer.yaml"
-    cfg.write_text(f"database_url: '{db_url}'\naudit: {{anchor: {{file: '{anchors}'}}}}\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(json.dumps({"reasons": {r.value: {
+        "default_scope": "footprint", "lift": {"rule": "any"}} for r in Reason}}))
+    cfg.write_text(f"database_url: '{db_url}'\nstate_dir: '{tmp_path / 'state'}'\n"
+                   f"policy: '{policy}'\naudit: {{anchor: {{file: '{anchors}'}}}}\n")
     asyncio.run(anchor_audit(store, build_sinks(Settings(audit={"anchor": {
         "file": anchors}}))))
     runner = CliRunner()
-    res = runner.invoke(app, ["audit", "verify", "--config", str(cfg)])
+    res = runner.invoke(app, ["audit", "verify", "--full", "--config", str(cfg)])
     assert res.exit_code == 0 and "1 anchor(s) match" in res.stdout, res.output
+    assert "database agrees with the trail" in res.stdout
+    res = runner.invoke(app, ["audit", "verify", "--config", str(cfg)])  # incremental
+    assert res.exit_code == 0 and "newest anchor seq" in res.stdout, res.output
+    assert (tmp_path / "checkpoint.json").exists()
     _sql(store, "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
-    res = runner.invoke(app, ["audit", "verify", "--json", "--config", str(cfg)])
+    res = runner.invoke(app, ["audit", "verify", "--full", "--json", "--config", str(cfg)])
     assert res.exit_code == 11 and "truncated" in res.stdout
-    anchors.unlink()
     res = runner.invoke(app, ["audit", "verify", "--config", str(cfg)])
+    assert res.exit_code == 11 and "verified before, is missing" in res.stderr
+    anchors.unlink()
+    res = runner.invoke(app, ["audit", "verify", "--full", "--anchors", str(anchors),
+                              "--config", str(cfg)])
     assert res.exit_code == 11 and "does not exist" in res.stderr

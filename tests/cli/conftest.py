@@ -44,7 +44,10 @@ def served(config_file: Path) -> Iterator[Served]:
     settings: Settings = load_settings(config_file)
     url = settings.resolved_database_url()
     upgrade(url)
-    store = Store.from_url(url)
+    from enforcer.store.auditkey import load_keyring
+
+    # The configured audit keys, as the daemon (and the local CLI commands) use them.
+    store = Store.from_url(url, audit_keys=load_keyring(settings.audit_key_dir()))
     engine = RecordingEngine()
     app = create_app(settings=settings, store=store, engine=engine,
                      registry=CollectorRegistry())

@@ -223,8 +223,16 @@ def test_users_add_and_audit_verify_are_local(served: Served) -> None:
     assert res.exit_code == 0 and "audit chain OK" in res.stdout
     with served.store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"))
-    res = runner.invoke(app, ["audit", "verify", "--json", "--config", str(served.config)])
+    # --full walks every entry; the default walks from the last verified checkpoint.
+    res = runner.invoke(app, ["audit", "verify", "--full", "--json", "--config",
+                              str(served.config)])
     assert res.exit_code == 11 and '"first_bad_seq": 2' in res.stdout
+    head = served.store.audit_entries(limit=1000)[-1].seq
+    with served.store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET hash = :h WHERE seq = :s"),
+                     {"h": "f" * 64, "s": head})
+    res = runner.invoke(app, ["audit", "verify", "--json", "--config", str(served.config)])
+    assert res.exit_code == 11 and f'"first_bad_seq": {head}' in res.stdout
 
 
 def test_bad_config_is_reported(tmp_path: Path) -> None:

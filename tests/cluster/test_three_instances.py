@@ -68,7 +68,10 @@ def test_three_instances_failover(tmp_path: Path, pg_url: str) -> None:
     topo = tmp_path / "topology.yaml"
     topo.write_text(TOPOLOGY)
     with running_lab(topo, state_dir=tmp_path / "lab") as lab:
-        common = {"ENFORCER_DATABASE_URL": pg_url, "ENFORCER_ENGINE__LEASE_TTL_S": "3",
+        # One audit chain, so one set of audit keys for every instance (docs/deployment.md).
+        common = {"ENFORCER_AUDIT__KEY_DIR": str(tmp_path / "audit-keys"),
+                  "ENFORCER_AUDIT__EVIDENCE_KEY": str(tmp_path / "audit-keys" / "ev.pem"),
+                  "ENFORCER_DATABASE_URL": pg_url, "ENFORCER_ENGINE__LEASE_TTL_S": "3",
                   "ENFORCER_ENGINE__RECONCILE_INTERVAL_S": "2",
                   "ENFORCER_ENGINE__WATCH_INTERVAL_S": "2"}
         daemons: list[Daemon] = []

@@ -156,7 +156,12 @@ def restart(d: Daemon, n: int) -> Daemon:
 
 
 def store_of(d: Daemon) -> Store:
-    return Store.from_url(f"sqlite:///{Path(d.env['ENFORCER_STATE_DIR']) / 'enforcer.db'}")
+    """The daemon's database, with its audit keys (state_dir/audit-keys)."""
+    from enforcer.store.auditkey import load_keyring
+
+    state = Path(d.env["ENFORCER_STATE_DIR"])
+    return Store.from_url(f"sqlite:///{state / 'enforcer.db'}",
+                          audit_keys=load_keyring(state / "audit-keys", create=False))
 
 
 def wait_all(d: Daemon, order_ids: set[str], state: str, timeout: float

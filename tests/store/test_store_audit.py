@@ -1,8 +1,10 @@
-"""The audit chain: hashing, concurrent appends from several writers, tamper detection."""
+"""The audit chain: keyed hashing, concurrent appends from several writers, tamper
+detection (including an insider who rewrites rows and recomputes the hashes)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import json
 import threading
@@ -32,16 +34,21 @@ def _sql(store: Store, *statements: str, **params: object) -> None:
             conn.execute(text(s), params if ":" in s else {})
 
 
-def test_hash_is_sha256_over_canonical_json(store: Store, clock: FakeClock) -> None:
+def test_hash_is_hmac_sha256_over_canonical_json(store: Store, clock: FakeClock) -> None:
     store.record_event("alice", "x.y", "ord_1", {"b": [1, 2], "a": "é", "at": clock.now})
     (e,) = store.audit_entries()
     assert e.seq == 1 and e.prev_hash == GENESIS_HASH
+    assert e.key_id == store.audit_keys.current
     doc = {"seq": 1, "at": "2025-03-01T12:00:00.123456+00:00", "actor": "alice",
            "action": "x.y", "order_id": "ord_1",
            "payload": {"a": "é", "at": "2025-03-01T12:00:00.123456+00:00", "b": [1, 2]},
-           "prev_hash": GENESIS_HASH}
+           "prev_hash": GENESIS_HASH, "key_id": e.key_id}
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert e.hash == hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    key = store.audit_keys.keys[e.key_id]
+    assert e.hash == hmac.new(key, raw.encode("utf-8"), "sha256").hexdigest()
+    # Plain SHA-256 of the same document (what an insider without the key computes)
+    # is not the entry's hash.
+    assert e.hash != hashlib.sha256(raw.encode("utf-8")).hexdigest()
     assert canonical_json({"b": 1, "a": [True, None]}) == '{"a":[true,null],"b":1}'
     assert store.verify_audit() == (True, None, "1 entries, chain intact")
 
@@ -96,14 +103,52 @@ def test_detects_modified_actor_and_time(store: Store) -> None:
 
 
 def test_detects_rehashed_modification(store: Store) -> None:
-    """Recomputing the tampered row's own hash breaks the next row's link."""
+    """An insider rewrites a row and recomputes its hash without the key: as a legacy
+    (unkeyed) SHA-256 entry, or keeping the key id: both are refused at that row."""
     _fill(store)
     e = store.audit_entries()[2]
     forged = entry_hash(seq=3, at=e.at, actor="mallory", action=e.action, order_id=None,
                         payload=e.payload, prev_hash=e.prev_hash)
-    _sql(store, "UPDATE audit_log SET actor = 'mallory', hash = :h WHERE seq = 3", h=forged)
+    assert forged is not None
+    _sql(store, "UPDATE audit_log SET actor = 'mallory', hash = :h, key_id = NULL "
+         "WHERE seq = 3", h=forged)
     ok, bad, reason = store.verify_audit()
-    assert (ok, bad) == (False, 4) and "prev_hash" in reason
+    assert (ok, bad) == (False, 3) and "no key id" in reason
+    _sql(store, "UPDATE audit_log SET key_id = :k WHERE seq = 3", k=e.key_id)
+    ok, bad, reason = store.verify_audit()
+    assert (ok, bad) == (False, 3) and "not made with the audit key" in reason
+
+
+def test_detects_whole_chain_recomputed_without_the_key(store: Store) -> None:
+    """Every row rewritten as a legacy SHA-256 chain, links and all: refused from seq 1
+    (no legacy entries are accepted where the checkpoint records none)."""
+    _fill(store, 4)
+    prev = GENESIS_HASH
+    for e in store.audit_entries():
+        h = entry_hash(seq=e.seq, at=e.at, actor="mallory", action=e.action,
+                       order_id=e.order_id, payload=e.payload, prev_hash=prev)
+        _sql(store, "UPDATE audit_log SET actor = 'mallory', hash = :h, prev_hash = :p, "
+             "key_id = NULL WHERE seq = :s", h=h, p=prev, s=e.seq)
+        prev = h or ""
+    ok, bad, _ = store.verify_audit()
+    assert (ok, bad) == (False, 1)
+
+
+def test_other_key_is_refused(db_url: str, store: Store) -> None:
+    """Entries made with a key this keyring lacks do not verify, and say which key."""
+    from enforcer.store.auditkey import load_keyring
+
+    _fill(store, 2)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        other = Store.from_url(db_url, audit_keys=load_keyring(Path(d)))
+        try:
+            ok, bad, reason = other.verify_audit()
+        finally:
+            other.dispose()
+    assert (ok, bad) == (False, 1) and "not in the keyring" in reason
 
 
 def test_detects_deleted_row(store: Store) -> None:
@@ -124,8 +169,9 @@ def test_detects_inserted_row(store: Store) -> None:
          "UPDATE audit_log SET seq = 1 - seq WHERE seq < 0",
          _INSERT, seq=3, at=at.replace(tzinfo=None), actor="mallory", prev=prev.hash,
          hash=forged)
-    ok, bad, _ = store.verify_audit()
-    assert not ok and bad == 4  # the forged row links, the original successor does not
+    ok, bad, reason = store.verify_audit()
+    # The forged row links but is not keyed (its hash is not an HMAC under the key).
+    assert not ok and bad == 3 and "key" in reason
 
 
 def test_detects_appended_row_with_a_bad_link(store: Store) -> None:
@@ -153,3 +199,23 @@ def test_payload_must_be_json(store: Store) -> None:
     with pytest.raises(TypeError, match="not JSON serialisable"):
         store.record_event("a", "b", None, {"x": object()})
     assert store.audit_entries() == []
+
+
+def test_stored_document_bytes_equal_the_canonical_encoding(store: Store) -> None:
+    """The verifier's fast path (document built around the stored payload text) hashes
+    exactly the bytes ``canonical_json`` gives for the parsed entry."""
+    from enforcer.store.audit import _stored_doc, iso_utc
+
+    store.record_event('a "quoted" \u00e9\u2028 actor', "x.y", None,
+                       {"z": [1, 2.5, None, True], "a": "\u00e9\\\n\u0001", "n": 10**20})
+    store.record_event("b", "x.z", "ord_1", {})
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, payload, prev_hash, key_id FROM audit_log "
+                                 "ORDER BY seq")).all()
+    for e, row in zip(store.audit_entries(), rows, strict=True):
+        seq, payload_text, prev, key_id = int(row[0]), str(row[1]), str(row[2]), str(row[3])
+        doc = {"seq": seq, "at": iso_utc(e.at), "actor": e.actor, "action": e.action,
+               "order_id": e.order_id, "payload": json.loads(payload_text),
+               "prev_hash": prev, "key_id": key_id}
+        assert _stored_doc(seq, e.at, e.actor, e.action, e.order_id, payload_text, prev,
+                           key_id) == canonical_json(doc).encode("utf-8")
