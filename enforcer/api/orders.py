@@ -86,6 +86,12 @@ async def get_order(request: Request, order_id: str, _user: Reader) -> dict[str,
     out["breaches"] = views.breaches(await ctx.db(
         ctx.store.audit_entries, order_id=order_id, action="ban.breach", limit=10_000))
     out["order_layers"] = list(order.layers) if order.layers is not None else None
+    origins = views.device_origins(
+        await ctx.db(ctx.store.audit_entries, order_id=order_id, action="order.accepted"),
+        await ctx.db(ctx.store.audit_entries, order_id=order_id, action="order.amended",
+                     limit=100_000))
+    for d in out["devices"]:
+        d["origin"] = origins.get(d["mac"])
     return out
 
 

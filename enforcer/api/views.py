@@ -153,3 +153,26 @@ def breaches(entries: list[AuditRecord]) -> dict[str, Any]:
             "recent": [{"at": ts(e.at), "device": e.payload.get("device"),
                         "mac": e.payload.get("mac"), "state": e.payload.get("state"),
                         "source": e.payload.get("source")} for e in entries[-10:]]}
+
+
+def device_origins(accepted: list[AuditRecord], amended: list[AuditRecord]
+                   ) -> dict[str, dict[str, Any]]:
+    """Where each device of an order came from, by its audit entries: the order as filed,
+    the account's links when it was filed (``all_devices``), or an amendment (by whom,
+    when: the provisioning feed's for a device linked later)."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in accepted:
+        for d in e.payload.get("devices") or []:
+            out[str(d.get("mac"))] = {"source": "order", "by": e.actor, "at": ts(e.at)}
+        for d in e.payload.get("linked_devices") or []:
+            out[str(d.get("mac"))] = {"source": "account link", "by": e.actor,
+                                      "at": ts(e.at)}
+    for e in amended:
+        before = {str(d.get("mac")) for d in (e.payload.get("before") or {}).get("devices", [])}
+        for d in (e.payload.get("after") or {}).get("devices", []):
+            mac = str(d.get("mac"))
+            if mac not in before:
+                out[mac] = {"source": "provisioning feed" if e.actor == "provisioning"
+                            else "amendment", "by": e.actor, "at": ts(e.at),
+                            "note": e.payload.get("note")}
+    return out

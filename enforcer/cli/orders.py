@@ -314,8 +314,10 @@ def order_tables(o: dict[str, Any], wide: bool = False,
         ("time to verified", f"{o['time_to_verified_s']} s"
          if o.get("time_to_verified_s") is not None else None),
         ("note", o.get("note"))) if v])]
-    out.append(grid("devices", [Col("mac", True), Col("kind", True), Col("ecm_mac", True)],
-                    ([d["mac"], d["kind"], d["ecm_mac"]] for d in o["devices"]), width))
+    out.append(grid("devices", [Col("mac", True), Col("kind", True), Col("ecm_mac", True),
+                                Col("from")],
+                    ([d["mac"], d["kind"], d["ecm_mac"],
+                      (d.get("origin") or {}).get("source")] for d in o["devices"]), width))
     targets = o["targets"]
 
     def verdict(t: dict[str, Any]) -> Any:

@@ -110,7 +110,8 @@ def test_account_ban_follows_new_devices(env: tuple[LabHandle, Daemon]) -> None:
     took = _wait(lambda: lab.truth(new).get("forwarding") is False
                  and bool(lab.truth(new)["seen"]), 15, "the new modem blocked")
     order = d.wait_state(oid, "verified", timeout=30)
-    assert new in {x["mac"] for x in order["devices"]}
+    [added] = [x for x in order["devices"] if x["mac"] == new]
+    assert added["origin"]["source"] == "provisioning feed", added
     assert any(t["mac"] == new and t["state"] == "verified" for t in order["targets"])
     verified_in = time.monotonic() - online
     assert verified_in < 5.0 + 2.0, f"blocked in {took:.1f}s, verified in {verified_in:.1f}s"

@@ -67,6 +67,9 @@ async def test_upgrade_takes_effect_at_once_and_is_audited(board: LiftEnv) -> No
     assert entry["before"]["reason"] == "fraud" and entry["after"]["reason"] == (
         "threat_of_violence")
     assert oid in board.engine.accepted  # the engine is woken to enforce it
+    shown = (await board.client.get(f"/v1/orders/{oid}", headers=board.auth("auditor"))).json()
+    origin = {d["mac"]: d["origin"]["source"] for d in shown["devices"]}
+    assert origin == {MODEM: "order", OTHER: "amendment"}
     # From now on the lift needs the whole board.
     r = await board.lift(oid)
     assert r.json()["lift_request"]["electorate"] == ["alice", "bob", "carol"]
