@@ -39,9 +39,12 @@ class CoverageMixin(StoreBase):
         wanted = sorted({str(m) for m in macs})
         if not wanted:
             return []
-        q = (select(s.Order).join(s.OrderDevice, s.OrderDevice.order_id == s.Order.id)
-             .where(or_(s.OrderDevice.mac.in_(wanted), s.OrderDevice.ecm_mac.in_(wanted)))
-             .distinct().order_by(s.Order.created_at, s.Order.id))
+        # A subquery, not DISTINCT over the join: PostgreSQL has no equality for JSON
+        # columns (evidence, layers), so it cannot de-duplicate whole order rows.
+        naming = select(s.OrderDevice.order_id).where(
+            or_(s.OrderDevice.mac.in_(wanted), s.OrderDevice.ecm_mac.in_(wanted)))
+        q = (select(s.Order).where(s.Order.id.in_(naming))
+             .order_by(s.Order.created_at, s.Order.id))
         if active_only:
             q = q.where(s.Order.state.in_(_ACTIVE))
         with self.read_session() as session:
