@@ -107,14 +107,17 @@ def test_account_ban_follows_new_devices(env: tuple[LabHandle, Daemon]) -> None:
     assert out["delivery"]["delivered"] is True, out
     assert out["delivery"]["answer"]["orders_extended"] == [oid]
     online = time.monotonic()
-    took = _wait(lambda: lab.truth(new).get("forwarding") is False
-                 and bool(lab.truth(new)["seen"]), 15, "the new modem blocked")
+    _wait(lambda: any(t["mac"] == new and t["state"] == "verified"
+                      for t in d.get(f"/v1/orders/{oid}")["targets"]), 15,
+          "the new modem's block verified")
     order = d.wait_state(oid, "verified", timeout=30)
+    assert lab.truth(new)["forwarding"] is False
     [added] = [x for x in order["devices"] if x["mac"] == new]
     assert added["origin"]["source"] == "provisioning feed", added
     assert any(t["mac"] == new and t["state"] == "verified" for t in order["targets"])
     verified_in = time.monotonic() - online
-    assert verified_in < 5.0 + 2.0, f"blocked in {took:.1f}s, verified in {verified_in:.1f}s"
+    print(f"new modem blocked and verified {verified_in:.2f} s after coming online")
+    assert verified_in < 5.0, f"verified {verified_in:.1f} s after coming online"
     account = d.get("/v1/accounts/ACC-1")
     assert any(e["action"] == "order.amended" for e in account["timeline"])
     assert any(x["mac"] == new and x["source"] == "event" for x in account["links"])
@@ -137,7 +140,7 @@ def test_lost_event_repaired_by_the_export(env: tuple[LabHandle, Daemon]) -> Non
     assert out["delivery"]["delivered"] is False
     took = _wait(lambda: lab.truth(lost).get("forwarding") is False
                  and lost in _macs(d, oid), EXPORT_S * 2 + 15, "repair by the export")
-    assert took <= EXPORT_S * 2 + 15
+    print(f"lost event repaired by the export in {took:.2f} s (export every {EXPORT_S} s)")
     d.wait_state(oid, "verified", timeout=30)
 
 
