@@ -34,6 +34,7 @@ from enforcer.api.ui.web import (
 )
 from enforcer.auth import Permission, allowed, roles_for
 from enforcer.domain.model import OrderState, Reason, Role
+from enforcer.errors import ConfigError
 from enforcer.lifts import LiftError
 from enforcer.store import NotFound
 from enforcer.store.sessions import UiSession
@@ -218,19 +219,27 @@ async def evidence(request: Request, order_id: str) -> Page:
     if isinstance(session, Response):
         return session
     from enforcer.audit import read_anchor_file
-    from enforcer.audit.export import build_bundle
+    from enforcer.audit.export import ChainBroken, build_bundle
+    from enforcer.audit.guard import CHECKPOINT, read_checkpoint
+    from enforcer.audit.signing import load_signing_key
     from enforcer.audit.verify_bundle import canonical
 
     ctx = ctx_of(request)
-    path = ctx.settings.audit.anchor.file
-    anchors = read_anchor_file(path) if path is not None and path.exists() else []
+    path = ctx.settings.anchor_file()
+    anchors = read_anchor_file(path) if path.exists() else []
     secrets = ctx.settings.secret_values() + ctx.policy.secret_values()
     try:
-        doc = await ctx.db(build_bundle, ctx.store, order_id, anchors=anchors,
-                           secrets=secrets)
+        key = load_signing_key(ctx.settings.evidence_key_path())
+        cp = read_checkpoint(path.parent / CHECKPOINT)
+        doc = await ctx.db(build_bundle, ctx.store, order_id, signing_key=key,
+                           anchors=anchors, secrets=secrets,
+                           legacy_until=(cp.legacy_until if cp else 0) or 0)
     except NotFound:
         return page(request, "error.html", session=session, status=404, title="Not found",
                     message=f"There is no order {order_id}.")
+    except (ChainBroken, ConfigError, ValueError) as e:
+        return page(request, "error.html", session=session, status=503,
+                    title="No bundle", message=f"No evidence bundle was made: {e}")
     await ctx.db(ctx.store.record_event, session.user.name, "evidence.exported", order_id,
                  {"sha256": doc["sha256"], "via": "ui"})
     return Response((canonical(doc) + "\n").encode("utf-8"), media_type="application/json",
