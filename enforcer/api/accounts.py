@@ -3,7 +3,6 @@ body (``POST /v1/plans``)."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,9 +13,8 @@ from pydantic import ValidationError
 from enforcer.api import jsonbody, views
 from enforcer.api.context import ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
-from enforcer.api.intake import _parse, body_doc
+from enforcer.api.intake import _parse, body_doc, signed_body
 from enforcer.api.models import ProvisioningEvent
-from enforcer.api.signature import SignatureError, verify
 from enforcer.auth import Permission
 from enforcer.domain.model import OrderState
 from enforcer.provisioning import LinkRow
@@ -38,16 +36,10 @@ async def provisioning_webhook(
     webhook_signature: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     ctx = ctx_of(request)
-    raw = await read_body(request, ctx.settings.api.max_body_bytes)
     prov = ctx.settings.provisioning
-    try:
-        verify(keys=prov.keys(), webhook_id=webhook_id, timestamp=webhook_timestamp,
-               signature=webhook_signature, body=raw, now=ctx.clock(),
-               tolerance_s=prov.tolerance_s)
-    except SignatureError as e:
-        raise ApiError(401, e.code, str(e)) from None
-    assert webhook_id is not None
-    request.state.actor = "provisioning"
+    raw, idempotency = await signed_body(
+        request, keys=prov.keys(), tolerance_s=prov.tolerance_s, actor="provisioning",
+        headers=(webhook_id, webhook_timestamp, webhook_signature))
     try:
         ev = ProvisioningEvent.model_validate(jsonbody.loads(raw))
     except ValidationError as e:
@@ -57,7 +49,7 @@ async def provisioning_webhook(
     try:
         change, extended = await ctx.db(
             ctx.feed.event, ev.type, row, at=d.at.astimezone(UTC),
-            idempotency=(webhook_id, hashlib.sha256(raw).hexdigest()))
+            idempotency=idempotency)
     except IdempotencyConflict as e:
         raise ApiError(409, "idempotency_conflict", str(e)) from None
     except Conflict as e:

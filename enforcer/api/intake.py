@@ -77,6 +77,25 @@ async def _accept(ctx: ApiContext, req: OrderRequest, *, actor: str, source: str
         status_code=202, headers={"Location": f"/v1/orders/{order.id}"})
 
 
+async def signed_body(request: Request, *, keys: list[bytes], tolerance_s: int, actor: str,
+                      headers: tuple[str | None, str | None, str | None]
+                      ) -> tuple[bytes, tuple[str, str]]:
+    """The raw body of a Standard Webhooks request, proven by its signature under one of
+    ``keys`` (401 otherwise), and its idempotency key (webhook id, body digest). From
+    here on the request's actor is ``actor``."""
+    ctx = ctx_of(request)
+    raw = await read_body(request, ctx.settings.api.max_body_bytes)
+    webhook_id, timestamp, signature = headers
+    try:
+        verify(keys=keys, webhook_id=webhook_id, timestamp=timestamp, signature=signature,
+               body=raw, now=ctx.clock(), tolerance_s=tolerance_s)
+    except SignatureError as e:
+        raise ApiError(401, e.code, str(e)) from None
+    assert webhook_id is not None
+    request.state.actor = actor  # proven by the signature from here on
+    return raw, (webhook_id, hashlib.sha256(raw).hexdigest())
+
+
 @router.post("/v1/hooks/escalation", status_code=202, openapi_extra=body_doc("OrderRequest"),
              summary="Ban request from the escalation system (Standard Webhooks signature)")
 async def escalation_webhook(
@@ -88,17 +107,11 @@ async def escalation_webhook(
     ctx = ctx_of(request)
     # The signature is checked before the intake bucket is touched: unsigned posts must
     # not spend the tokens the escalation system and the engineers share.
-    raw = await read_body(request, ctx.settings.api.max_body_bytes)
-    try:
-        verify(keys=ctx.keys, webhook_id=webhook_id, timestamp=webhook_timestamp,
-               signature=webhook_signature, body=raw, now=ctx.clock(),
-               tolerance_s=ctx.settings.webhook.tolerance_s)
-    except SignatureError as e:
-        raise ApiError(401, e.code, str(e)) from None
-    assert webhook_id is not None
-    request.state.actor = "escalation-system"  # proven by the signature from here on
+    raw, idempotency = await signed_body(
+        request, keys=ctx.keys, tolerance_s=ctx.settings.webhook.tolerance_s,
+        actor="escalation-system", headers=(webhook_id, webhook_timestamp,
+                                            webhook_signature))
     _rate_limit(ctx)
-    idempotency = (webhook_id, hashlib.sha256(raw).hexdigest())
     doc = jsonbody.loads(raw)
     if isinstance(doc, dict) and "amend" in doc:
         return await _amend(ctx, doc, idempotency)

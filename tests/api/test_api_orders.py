@@ -100,7 +100,9 @@ async def test_create_list_show(env: Env) -> None:
     assert doc["state"] == "verified" and doc["scope"] == "footprint"
     assert doc["time_to_verified_s"] == 5.0
     assert doc["devices"] == [{"mac": "00:11:22:33:44:55", "kind": "cable_modem",
-                               "ecm_mac": None}]
+                               "ecm_mac": None, "origin": {
+                                   "source": "order", "by": "u-engineer",
+                                   "at": doc["created_at"]}}]
     assert doc["evidence"][0]["offset"] == "00:01:02"
     (target,) = doc["targets"]
     assert target["state"] == "verified" and target["verdict"] == "blocked"
