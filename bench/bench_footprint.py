@@ -22,6 +22,7 @@ from bench.common import (
     count_varbinds,
     lab_credentials,
     netsnmp_target,
+    rel,
     scaled_topology,
     topology_size,
 )
@@ -124,4 +125,4 @@ def run(ctx: BenchContext) -> BenchResult:
     ]
     return BenchResult("sweep_footprint", "Footprint sweep", {
         "cmts": n_dev, "modems_per_cmts": per_dev, "concurrency": CONCURRENCY, "reps": REPS,
-        "rounds": ctx.rounds, "topology": str(topo)}, figures, notes, {"runs": details})
+        "rounds": ctx.rounds, "topology": rel(topo)}, figures, notes, {"runs": details})

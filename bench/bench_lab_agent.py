@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, rel  # noqa: E402
 from bench.registry import BenchContext, BenchResult, Figure, register  # noqa: E402
 from lab.snmp.agent import SnmpAgent, UsmUser  # noqa: E402
 from lab.snmp.mibtree import Column, MibTree, Syntax, Table  # noqa: E402
@@ -167,7 +167,7 @@ def measure(rows: int, rounds: int, reps: int) -> dict[str, Any]:
         "max_repetitions": reps,
         "rounds": rounds,
         "machine": machine(),
-        "command_line": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "command_line": " ".join(shlex.quote(a) for a in [rel(sys.executable), *sys.argv]),
         "walks": {},
     }
     for name, cmd in commands.items():

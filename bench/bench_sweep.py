@@ -20,6 +20,7 @@ from bench.common import (
     count_varbinds,
     lab_credentials,
     netsnmp_target,
+    rel,
     run_bulkwalks,
     scaled_topology,
     topology_size,
@@ -109,7 +110,7 @@ def run(ctx: BenchContext) -> BenchResult:
         f"Results identical on both sides (OIDs, values): {identical}.",
     ]
     return BenchResult("sweep_cmts", "Sweep of one CMTS", {"modems": modems, "reps": REPS,
-                       "rounds": ctx.rounds, "topology": str(topo)}, figures, notes,
+                       "rounds": ctx.rounds, "topology": rel(topo)}, figures, notes,
                        {"runs": details, "identical": identical})
 
 

@@ -22,6 +22,16 @@ from enforcer.inventory.model import SnmpCredentials
 from lab.testing import LabHandle
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def rel(path: str | Path) -> str:
+    """``path`` relative to the repository when it is inside it (recorded results name
+    no machine's directories)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 TOPOLOGIES = ROOT / "lab" / "topologies"
 WALK_TIMEOUT_S = 120.0
 _NETSNMP_HOME = Path(tempfile.gettempdir()) / "enforcer-bench-netsnmp"

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, machine
+from bench.common import ROOT, machine, rel
 from bench.registry import BenchContext, BenchResult, load_all
 
 RESULTS = ROOT / "bench" / "results"
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {unknown}; known: {', '.join(registry)}")
     out: Path = args.out or (RESULTS / "smoke" if args.smoke else RESULTS)
     rounds = 1 if args.smoke else max(1, min(args.rounds, 50))
-    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "bench.run",
+    command = " ".join(shlex.quote(a) for a in [rel(sys.executable), "-m", "bench.run",
                                                 *(argv if argv is not None else sys.argv[1:])])
     done: list[BenchResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
