@@ -5,7 +5,7 @@ lifting), and the eCM MAC of a set-top. The MAC of every CMTS-side device (modem
 eCM, eMTA, gateway) is also a banned option 82 remote-id: a DOCSIS CMTS relay puts
 the modem's MAC in the remote-id of the requests of the CPEs behind it [inference from
 DOCSIS CMTS relay-agent practice], which is what Kea's ``relay4[2].hex`` matches
-(docsis-facts.md section 6).
+(docs/docsis.md section 6).
 
 File format: one entry per line; ``#`` starts a comment. ``MAC`` bans the MAC and its
 remote-id; ``mac MAC`` only the MAC; ``remote-id HEX`` only that remote-id.

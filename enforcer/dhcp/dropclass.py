@@ -1,7 +1,7 @@
 """Kea's built-in ``DROP`` client class as a set of bans, and back.
 
 Kea drops, without answering, every packet that is classified into the class named
-``DROP`` (docsis-facts.md section 6). The enforcer keeps one such class whose ``test``
+``DROP`` (docs/docsis.md section 6). The enforcer keeps one such class whose ``test``
 is a disjunction of terms it can parse back exactly::
 
     pkt4.mac == 0x001dcf4a127e or relay4[2].hex == 0x001dcf4a127e

@@ -1,9 +1,9 @@
 """DHCPv4 frames: parse what the sentinel and the probe read, build the probe's DISCOVER.
 
 Only scapy's DHCP, BOOTP, IP/UDP and Ethernet layers are imported: ``from scapy.all``
-costs over a second (docsis-facts.md section 7). Option 82 (relay agent information,
+costs over a second (docs/docsis.md section 7). Option 82 (relay agent information,
 RFC 3046) is parsed here into its sub-options; sub-option 2 is the remote-id that Kea's
-``relay4[2].hex`` reads (docsis-facts.md section 6). A DOCSIS CMTS relay puts the cable
+``relay4[2].hex`` reads (docs/docsis.md section 6). A DOCSIS CMTS relay puts the cable
 modem's MAC in the remote-id of the requests it relays for the CPEs behind that modem
 [inference from DOCSIS CMTS relay-agent practice], so banning a modem's MAC as a
 remote-id reaches the devices behind it.

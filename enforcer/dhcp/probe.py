@@ -1,6 +1,6 @@
 """The active probe: send one DHCPDISCOVER as a (banned) MAC and report the OFFER, if
 any. Verification for provisioning-side bans: a MAC in Kea's DROP class gets no OFFER
-(the server drops the packet silently, docsis-facts.md section 6).
+(the server drops the packet silently, docs/docsis.md section 6).
 
 This transmits a DHCP broadcast, so run it only where that is harmless: inside a test
 or lab network namespace, or on a dedicated probe interface of the provisioning

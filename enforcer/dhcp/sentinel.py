@@ -5,7 +5,7 @@ It reads only: an AF_PACKET socket with a kernel BPF filter for DHCP
 (:mod:`enforcer.dhcp.rawsock`), so CAP_NET_RAW is the one capability it needs, and it
 never sends a frame. Every DISCOVER or REQUEST whose client hardware address is a
 banned MAC, or whose option 82 remote-id is a banned remote-id (what Kea's DROP class
-matches, docsis-facts.md section 6), becomes a :class:`DhcpSighting` passed to
+matches, docs/docsis.md section 6), becomes a :class:`DhcpSighting` passed to
 ``on_sighting``. A modem retries DISCOVER every few seconds, so repeats of the same
 (MAC, match) within ``repeat_after_s`` are counted, not reported again.
 """

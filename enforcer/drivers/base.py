@@ -1,7 +1,7 @@
 """What every enforcement driver is: one small Protocol and results that fail closed
-(house-style 6: ``failed`` stays True until success is proven by a read-back).
+(docs/architecture.md §P6: ``failed`` stays True until success is proven by a read-back).
 
-Mechanism semantics (docsis-facts.md section 6): persistent blocks (ARRIS deny list,
+Mechanism semantics (docs/docsis.md section 6): persistent blocks (ARRIS deny list,
 BPI+ hotlist) take effect at the next registration, so the engine kicks after
 applying them (``Mechanism.kick_after_apply``); CM-CTRL acts on the current
 registration at once and is lost at the next one, so the reconciler re-applies it
@@ -85,7 +85,7 @@ def combine(readings: list[tuple[Verdict, str]]) -> tuple[Verdict, str]:
     """The decisive (verdict, state) among several sources' readings, given in the
     profile's order (most specific source first): the first source that says blocked
     or forwarding decides. DOCS-IF has no notion of CM-CTRL, so a modem it calls
-    operational(8) may be forwardingDisabled(17) in DOCS-IF3 (docsis-facts.md
+    operational(8) may be forwardingDisabled(17) in DOCS-IF3 (docs/docsis.md
     section 1): the more specific source must win, not a fixed verdict ranking.
     Without a decisive reading: unknown if any source is in transition, else absent."""
     for v, state in readings:

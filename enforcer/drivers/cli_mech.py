@@ -2,7 +2,7 @@
 
 Config lines go through ``send_config`` (netmiko enters and leaves config mode for
 the platform); exec lines through ``send_command`` one by one. Read back is a show
-command and a regex with ``{mac}`` in the profile's mac_format (docsis-facts.md
+command and a regex with ``{mac}`` in the profile's mac_format (docs/docsis.md
 section 3: all four CMTS families show lower-case dotted MACs).
 
 Fail closed (docs/profiles.md "Reading CLI answers"): a read-back answer is first

@@ -1,4 +1,4 @@
-"""In-memory transports that record every call, for unit tests (house-style 4: fakes
+"""In-memory transports that record every call, for unit tests (docs/architecture.md §P4: fakes
 for unit tests, the real protocols against the lab in integration tests).
 
 FakeSnmp answers from a dict; unknown OIDs answer noSuchInstance (as snmp_exporter's

@@ -2,7 +2,7 @@
 
 apply / remove / observe act on the set-top's own MAC: blocked = digital service off
 and the Service Disconnect Avoidance package gone (the box goes dark at its next
-check, docsis-facts.md section 5); forwarding = decoding. The CMTS side sees the
+check, docs/docsis.md section 5); forwarding = decoding. The CMTS side sees the
 box's embedded modem under a different MAC, which :meth:`ecm_mac` reports.
 """
 

@@ -1,5 +1,5 @@
 """The provisioning-side driver: bans as membership of Kea's built-in ``DROP`` client
-class, through Kea's control channel (docsis-facts.md section 6; docs/dhcp.md).
+class, through Kea's control channel (docs/docsis.md section 6; docs/dhcp.md).
 
 A mechanism's ``drop`` list says what a banned MAC adds to the class: ``mac`` (the
 modem's own DISCOVER/REQUEST, ``pkt4.mac``) and ``remote_id`` (requests the CMTS
@@ -8,7 +8,7 @@ Every change is read-modify-write of the whole configuration (``config-get`` ->
 ``config-test`` -> ``config-set`` -> ``config-write``) and is serialised per server
 (an asyncio lock, and the profile's ``max_sessions: 1``). It reads back first (already
 in the wanted state: ``changed=False``, nothing sent) and again afterwards; ``failed``
-stays True until that last read back agrees (house-style 6).
+stays True until that last read back agrees (docs/architecture.md §P6).
 
 The refusal bites at the modem's next DHCP exchange, so the modem must be reset on its
 CMTS afterwards (``kick_after_apply``): that is the engine's job, since the reset is

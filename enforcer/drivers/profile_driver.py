@@ -1,6 +1,6 @@
 """The driver every platform uses: the profile says what to send, this class sends it
 through the device's limiter (concurrency, retries, reset budget) and proves each
-change by reading it back (results fail closed, house-style 6)."""
+change by reading it back (results fail closed, docs/architecture.md §P6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Drivers by profile kind, built from inventory + profiles (house-style 3: the
+"""Drivers by profile kind, built from inventory + profiles (docs/architecture.md §P3: the
 registry's dict lives on an instance, never on a class)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Profile templates -> SET varbinds, CLI lines and regexes; transcript lines.
 
 Placeholders (enforcer.inventory.profiles): ``{mac}`` in the profile's mac_format,
-``{mac_hex}``, ``{mac_index}`` (six decimal sub-ids, docsis-facts.md section 1),
+``{mac_hex}``, ``{mac_index}`` (six decimal sub-ids, docs/docsis.md section 1),
 ``{ifindex}``, and fetched values (bytes, rendered as hex for ``type: hex``).
 """
 

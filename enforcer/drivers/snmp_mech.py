@@ -2,7 +2,7 @@
 
 Each PDU is sent as one SET, so a CMTS applies it atomically (RFC 3416 section
 4.2.5); CM-CTRL sends MacAddr, DisableForwarding and Commit in one PDU with Commit
-last (docsis-facts.md section 1). A bounded table (ARRIS deny list, capacity 100 per
+last (docs/docsis.md section 1). A bounded table (ARRIS deny list, capacity 100 per
 the MIB note, 1000 on C4) is counted before adding, and resourceUnavailable on the
 SET also means full: both raise CapacityError. A table found full is not walked again
 for ``FULL_RECHECK_S`` (every ban would otherwise re-count it before falling back), unless

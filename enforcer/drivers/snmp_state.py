@@ -1,6 +1,6 @@
 """Reading registration state over SNMP, as a profile's observe sources describe.
 
-A source is a state column plus how a MAC finds its row (docsis-facts.md section 1):
+A source is a state column plus how a MAC finds its row (docs/docsis.md section 1):
 ``mac`` (MAC-indexed, e.g. cadIfCmtsCmStatusValue), ``pointer`` (GET
 docsIfCmtsMacToCmTable.docsIfCmtsCmPtr.<mac> -> docsIfCmtsCmStatusIndex; noSuchInstance
 = the CMTS does not know the modem), ``walk`` (DOCS-IF3 has no MAC -> Id table: walk

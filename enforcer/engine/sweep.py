@@ -1,6 +1,6 @@
 """Footprint sweep: every CMTS's registration table, many devices at once, one process.
 
-Operators poll all modems in a 15-minute cycle (docsis-facts.md section 6); the watcher
+Operators poll all modems in a 15-minute cycle (docs/docsis.md section 6); the watcher
 sweeps for banned MACs with this instead. Each device is walked with one multi-column
 GETBULK stream (:meth:`FastSnmpClient.walk_columns`); ``concurrency`` bounds how many devices
 are walked at the same time. A device that fails does not fail the sweep: its error is kept

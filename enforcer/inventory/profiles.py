@@ -1,11 +1,11 @@
 """Device profiles: what a platform speaks and how each enforcement mechanism is done,
-as data (house-style 2). One YAML file per platform in ``device_profiles/``; the format
+as data (docs/architecture.md §P2). One YAML file per platform in ``device_profiles/``; the format
 is described in docs/profiles.md.
 
 Templates use ``{name}`` placeholders (identifier syntax only, so regex quantifiers
 such as ``{4}`` stay literal): ``{mac}`` (the profile's ``mac_format``), ``{mac_hex}``
 (12 hex digits, for OCTET STRING values), ``{mac_index}`` (six decimal sub-ids,
-docsis-facts.md section 1), ``{ifindex}`` (MAC-domain ifIndex), and in a mechanism's
+docs/docsis.md section 1), ``{ifindex}`` (MAC-domain ifIndex), and in a mechanism's
 SET values the names it fetches first (e.g. ``{cert}``). Unknown keys, unknown
 placeholders, malformed OIDs, bad regexes and dangling references are refused at load
 time with FILE:LINE and the reason (:func:`load_profiles`).
@@ -80,7 +80,7 @@ MacFormat = Literal["colon", "colon_upper", "dash", "dash_upper", "dotted", "bar
 
 
 class SnmpTransportSpec(BaseModel):
-    """snmp_exporter defaults (docsis-facts.md section 6): 25 repetitions, 5 s, 3 retries."""
+    """snmp_exporter defaults (docs/docsis.md section 6): 25 repetitions, 5 s, 3 retries."""
 
     model_config = _STRICT
     max_repetitions: int = Field(25, ge=1, le=100)

@@ -5,8 +5,8 @@
     DeviceLimiter max concurrent sessions, retries with full-jitter backoff, reset budget
     TransportMetrics  callbacks the daemon wires to prometheus counters (no-op default)
 
-Pushing gently is a principle (architecture.md section 5): mass resets cause
-re-ranging storms, so resets are rate-limited per CMTS (docsis-facts.md section 6).
+Pushing gently is a principle (docs/architecture.md, principles): mass resets cause
+re-ranging storms, so resets are rate-limited per CMTS (docs/docsis.md section 6).
 SNMP values come back as Python values; noSuchObject / noSuchInstance / endOfMibView
 are explicit :class:`Missing` sentinels, never an empty value and never an error.
 """
@@ -80,7 +80,7 @@ class CliSession(Protocol):
 
 
 class TransportMetrics(Protocol):
-    """Instrumentation of the transport itself (house-style 10): requests, retries,
+    """Instrumentation of the transport itself (docs/architecture.md §P10): requests, retries,
     errors by kind, latency. ``op`` is e.g. "snmp.get", "ssh.command"."""
 
     def request(self, device: str, op: str, seconds: float) -> None: ...

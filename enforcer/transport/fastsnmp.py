@@ -1,6 +1,6 @@
 """A lean asyncio SNMP client: GET, multi-column GETBULK walks and SET.
 
-Built on the snmpwire codec instead of pysnmp/pyasn1 (docsis-facts.md section 7: pysnmp
+Built on the snmpwire codec instead of pysnmp/pyasn1 (docs/docsis.md section 7: pysnmp
 spends 100-500 us per varbind, net-snmp about 3 us). One connected UDP socket per client;
 requests are matched by request-id (v2c) or msgID (v3) and anything else is ignored, so
 late answers to a retransmitted request are harmless. SNMPv2c needs a credential that

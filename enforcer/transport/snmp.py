@@ -1,6 +1,6 @@
 """SNMP sessions over pysnmp 7 (asyncio), SNMPv3 authPriv by default.
 
-docsis-facts.md section 7: pysnmp 7 is asyncio-only (``get_cmd``, ``set_cmd``,
+docs/docsis.md section 7: pysnmp 7 is asyncio-only (``get_cmd``, ``set_cmd``,
 ``bulk_walk_cmd``, ``await UdpTransportTarget.create``); ``UsmUserData`` silently
 defaults to MD5/DES, so the protocols are always named here; the first request on a
 new engine costs ~0.5 s, so one :class:`SnmpEngineHandle` is shared per daemon.

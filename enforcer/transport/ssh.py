@@ -1,7 +1,7 @@
 """SSH CLI sessions over netmiko, with pinned host keys.
 
 netmiko is blocking: every call runs in a worker thread (``asyncio.to_thread``), one
-at a time per session. Host keys are never auto-accepted (architecture.md section 5):
+at a time per session. Host keys are never auto-accepted (docs/architecture.md, principles):
 the inventory's pinned key is written to a private known_hosts file and netmiko
 connects with ``ssh_strict=True, system_host_keys=False, alt_host_keys=True``.
 
@@ -192,7 +192,7 @@ def _connect(params: dict[str, Any], enable: bool) -> Any:
         if enable and params.get("secret"):
             conn.enable()
     except Exception:
-        conn.disconnect()  # half-opened: clean up before re-raising (house-style 8)
+        conn.disconnect()  # half-opened: clean up before re-raising (docs/architecture.md §P8)
         raise
     return conn
 

@@ -1,6 +1,6 @@
 """A simulated CMTS: the registration records it keeps, and the blocks it holds.
 
-Persistence follows docsis-facts.md section 6: CM-CTRL disable-forwarding lasts one
+Persistence follows docs/docsis.md section 6: CM-CTRL disable-forwarding lasts one
 registration; the ARRIS deny list and BPI+ hotlist rows survive a reboot; the modem
 table does not.
 """
@@ -186,7 +186,7 @@ class Cmts:
 
     def disable_forwarding(self, mac: bytes, disable: bool) -> bool:
         """CM-CTRL DisableForwarding + Commit=disableForwarding(3) for the current
-        registration only (docsis-facts.md section 1)."""
+        registration only (docs/docsis.md section 1)."""
         e = self.entries.get(mac)
         if e is None or not e.online:
             return False

@@ -1,6 +1,6 @@
 """A set-top conditional-access controller in the style of the Cisco/SA DNCS.
 
-Entitlements change with ``modDhctCfg`` (docsis-facts.md section 5): ``-p<pkg>`` /
+Entitlements change with ``modDhctCfg`` (docs/docsis.md section 5): ``-p<pkg>`` /
 ``+p<pkg>`` remove / add a package, ``-dms`` / ``+dms`` disable / enable digital
 service. A box checks about once a minute (``Timings.stb_check_s`` in the lab) that it
 holds the Service Disconnect Avoidance package; without it the box goes dark.

@@ -1,6 +1,6 @@
 """How each dialect reports a registration record: one function per MIB column or CLI
 column, so that SNMP views and CLI output always agree. Values follow
-docsis-facts.md sections 1-3 ("network-access-disabled looks like ...")."""
+docs/docsis.md sections 1-3 ("network-access-disabled looks like ...")."""
 
 from __future__ import annotations
 

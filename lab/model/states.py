@@ -1,4 +1,4 @@
-"""State enumerations the lab reports, from the MIB modules (docsis-facts.md section 1-2)."""
+"""State enumerations the lab reports, from the MIB modules (docs/docsis.md section 1-2)."""
 
 from __future__ import annotations
 

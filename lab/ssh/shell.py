@@ -1,6 +1,6 @@
 """A line-oriented device shell, sans I/O: bytes typed in, text to send back out.
 
-The engine does what a real box's terminal line does (docsis-facts.md section 4, "what
+The engine does what a real box's terminal line does (docs/docsis.md section 4, "what
 netmiko needs from an SSH server"): echoes input, treats CR, LF and CRLF each as one
 Enter, handles backspace, Ctrl-C, Ctrl-Z (leaves config mode, as Casa and IOS do) and
 arrow-key escape sequences, prompts per mode, asks for secrets without echo, and runs

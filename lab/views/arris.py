@@ -1,5 +1,5 @@
 """ARRIS E6000 / C4 view: standard DOCS-IF, DOCS-IF3 (incl. CM-CTRL) plus CADANT-CMTS-MAC-MIB
-(docsis-facts.md section 2).
+(docs/docsis.md section 2).
 
 - cadCmDenyRowStatus 1.3.6.1.4.1.4998.1.1.20.2.22.1.2.<mac>: createAndGo(4) adds,
   destroy(6) removes; capacity per device (1000 on C4); effective after a reset.
@@ -30,7 +30,7 @@ def build(c: Cmts, tree: MibTree) -> None:
     common.add_system(tree, c, "ARRIS E6000 CER (lab simulation)", SYS_OBJECT_ID)
     common.add_docs_if(tree, c)
     common.add_docs_if3(tree, c)
-    # docsIf3CmtsCmCtrl is mandatory for a DOCSIS 3.0 CMTS (docsis-facts.md section 1).
+    # docsIf3CmtsCmCtrl is mandatory for a DOCSIS 3.0 CMTS (docs/docsis.md section 1).
     common.add_cm_ctrl(tree, c)
 
     def is_mac(i: OID) -> bool:

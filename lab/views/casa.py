@@ -1,5 +1,5 @@
 """Casa C100G view: standard MIBs incl. CM-CTRL, plus CASA-CABLE-CMCPE-MIB resets
-(docsis-facts.md section 2). Casa has no delete and no deny object.
+(docs/docsis.md section 2). Casa has no delete and no deny object.
 
 - casaCmtsCmCpeResetNow   1.3.6.1.4.1.20858.10.12.1.3.1.7.<mac> = 1
 - casaCmtsCmResetByMacAddr 1.3.6.1.4.1.20858.10.12.1.5.2.0 = 6-octet MAC

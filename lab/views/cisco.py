@@ -1,4 +1,4 @@
-"""Cisco cBR-8 view: standard MIBs plus CISCO-DOCS-EXT-MIB (docsis-facts.md section 2).
+"""Cisco cBR-8 view: standard MIBs plus CISCO-DOCS-EXT-MIB (docs/docsis.md section 2).
 
 - cdxCmCpeResetNow  1.3.6.1.4.1.9.9.116.1.3.1.1.8.<mac> = true(1) kicks the modem
 - cdxCmCpeDeleteNow 1.3.6.1.4.1.9.9.116.1.3.1.1.9.<mac> = true(1) removes it from the

@@ -1,4 +1,4 @@
-"""Standard MIB views shared by every CMTS dialect (docsis-facts.md section 1).
+"""Standard MIB views shared by every CMTS dialect (docs/docsis.md section 1).
 
 OIDs:
 - system group 1.3.6.1.2.1.1

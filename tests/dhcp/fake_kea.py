@@ -1,4 +1,4 @@
-"""An in-memory Kea control channel that records calls (house-style 4). It answers
+"""An in-memory Kea control channel that records calls (docs/architecture.md §P4). It answers
 config-get / config-test / config-set / config-write / list-commands and the lease_cmds
 look-ups the driver uses, like Kea 2.2 does; ``fail`` makes a command answer an error."""
 

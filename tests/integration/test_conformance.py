@@ -1,4 +1,4 @@
-"""One conformance suite every driver passes (house-style 12), over real SNMP and SSH
+"""One conformance suite every driver passes (docs/architecture.md §P12), over real SNMP and SSH
 (netmiko) against the lab, for every profile x mechanism x its lab dialect. SNMP goes
 through the lean BER client; the ``pysnmp`` cases run SNMP mechanisms with the profile's
 ``transports.snmp.writer: pysnmp`` (SETs through pysnmp).
@@ -6,7 +6,7 @@ through the lean BER client; the ``pysnmp`` cases run SNMP mechanisms with the p
 Persistent blocks (deny list, hotlist, headend entitlement): apply -> read back ->
 kick -> after the lab's fast re-registration observe() says blocked (absent for the
 ARRIS deny list, which hides the modem) -> re-apply sends nothing -> remove -> kick ->
-forwarding. CM-CTRL (one registration, docsis-facts.md section 1): apply -> blocked at
+forwarding. CM-CTRL (one registration, docs/docsis.md section 1): apply -> blocked at
 once -> kick -> the new registration forwards and read back is False -> re-apply ->
 blocked -> remove -> forwarding. Ground truth comes from the lab's control API and,
 once per dialect, from net-snmp ``snmpget`` (v3 authPriv) or OpenSSH.

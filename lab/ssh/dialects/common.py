@@ -32,7 +32,7 @@ def listed(c: Cmts) -> list[CmEntry]:
 
 
 def dotted(mac: bytes) -> str:
-    """``xxxx.xxxx.xxxx``, the form all CMTS CLIs show (docsis-facts.md section 3)."""
+    """``xxxx.xxxx.xxxx``, the form all CMTS CLIs show (docs/docsis.md section 3)."""
     h = mac.hex()
     return f"{h[0:4]}.{h[4:8]}.{h[8:12]}"
 

@@ -3,7 +3,7 @@
 A plain Unix-like shell (netmiko ``device_type="linux"``): prompt ``dncs@<name>:~$ ``,
 no paging, exit status per command (``echo $?``), unknown commands answer
 ``-bash: <cmd>: command not found`` (status 127). MACs are accepted as
-``00:02:DE:4A:11:92`` or ``0002DE4A1192`` (docsis-facts.md section 5; any notation
+``00:02:DE:4A:11:92`` or ``0002DE4A1192`` (docs/docsis.md section 5; any notation
 ``enforcer.domain.mac.Mac`` parses works) and printed as ``00:02:DE:4A:11:92``.
 
 ``modDhctCfg <op>... <MAC>`` (facts section 5) with ops ``-p<pkg>`` / ``+p<pkg>``
