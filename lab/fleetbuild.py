@@ -39,7 +39,7 @@ def build_fleet(topo: Topology) -> BuiltLab:
     for dev_no, d in enumerate(devices, start=1):
         if d.dialect in HEADEND_DIALECTS:
             continue
-        fleet.add_cmts(d.name, d.dialect, deny_capacity=d.deny_capacity)
+        fleet.add_cmts(d.name, d.dialect, deny_capacity=d.deny_capacity, layout=d.layout)
         for node_no, n in enumerate(d.nodes, start=1):
             plan = NodePlan(device=d.name, md_if=1000 + node_no,
                             us_ifs=[2000 + node_no * 10 + j for j in range(4)],

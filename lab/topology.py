@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from enforcer.domain.mac import Mac
 
 _STRICT = ConfigDict(extra="forbid")
 CMTS_DIALECTS = ("cisco-cbr8", "arris-e6000", "casa-c100g", "docsis3-generic")
 HEADEND_DIALECTS = ("dncs-headend",)
+# The CLI listing layouts beyond "classic", and the dialect that has each: a cBR-8 with
+# Remote PHY devices ("rphy"), a Casa vCCAP ("vccap"). lab/README.md "Fidelity".
+LAYOUTS = {"rphy": "cisco-cbr8", "vccap": "casa-c100g"}
 
 
 class TimingsSpec(BaseModel):
@@ -51,6 +54,14 @@ class DeviceSpec(BaseModel):
     deny_capacity: int = Field(1000, ge=1)
     count: int = Field(1, ge=1, le=1000)  # >1: devices name-1 .. name-N (scale labs)
     ssh: bool = True  # run the SSH CLI (docsis3-generic has none)
+    layout: Literal["classic", "rphy", "vccap"] = "classic"  # `show cable modem` view
+
+    @model_validator(mode="after")
+    def _layout_fits_dialect(self) -> DeviceSpec:
+        if self.layout != "classic" and LAYOUTS[self.layout] != self.dialect:
+            raise ValueError(f"layout {self.layout!r} is a {LAYOUTS[self.layout]} view, "
+                             f"not one of {self.dialect}")
+        return self
 
 
 class SubscriberDevice(BaseModel):

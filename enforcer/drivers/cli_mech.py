@@ -27,6 +27,7 @@ from enforcer.inventory.profiles import (
     CliObserve,
     CliSteps,
     CliSweep,
+    ListingLayout,
     ModemListing,
     Profile,
 )
@@ -173,30 +174,50 @@ def read_check(check: CliCheck, ctx: Context, out: str, *, device: str, command:
 
 class ListingResult:
     """A parsed modem listing: MAC -> (verdict, state word, meaning); ``unknown`` holds
-    the state words the profile's vocabulary does not know (surfaced, not guessed)."""
+    the state words the profile's vocabulary does not know (surfaced, not guessed);
+    ``layout`` names the layout recognised; ``fields`` the row's other named groups
+    (e.g. a Remote PHY node)."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: str = "classic") -> None:
+        self.layout = layout
         self.rows: dict[Mac, tuple[Verdict, str, str]] = {}
+        self.fields: dict[Mac, dict[str, str]] = {}
         self.unknown: set[str] = set()
 
 
+def _layout_of(spec: ModemListing, out: str, *, device: str, command: str,
+               ) -> ListingLayout | None:
+    """The one layout whose every header line is in ``out``; None for a documented empty
+    answer; UnrecognisedAnswer for anything else (no layout, or more than one)."""
+    layouts = spec.all_layouts()
+    matched = [lay for lay in layouts if all(re.search(h, out) for h in lay.header)]
+    if len(matched) > 1:
+        raise UnrecognisedAnswer(f"{device}: {command!r}: the answer fits more than one "
+                                 f"layout ({', '.join(lay.name for lay in matched)})")
+    if matched:
+        return matched[0]
+    if any(lay.empty is not None and re.search(lay.empty, out) for lay in layouts):
+        return None
+    missing = next(h for h in layouts[0].header if not re.search(h, out)) \
+        if len(layouts) == 1 else f"the header of any of {[lay.name for lay in layouts]}"
+    raise UnrecognisedAnswer(f"{device}: {command!r} answered {_excerpt(out)}: not the "
+                             f"listing the profile describes (no {missing!r})")
+
+
 def parse_listing(spec: ModemListing, out: str, *, device: str, command: str) -> ListingResult:
-    """Parse a modem listing; UnrecognisedAnswer unless every header line is there (or
-    the answer is the documented empty one), the footer closes it, and every line that
-    holds a MAC is a row the profile's ``row`` pattern reads."""
-    result = ListingResult()
+    """Parse a modem listing; UnrecognisedAnswer unless every header line of exactly one
+    of the profile's layouts is there (or the answer is the documented empty one), that
+    layout's footer closes it, and every line that holds a MAC is a row its ``row``
+    pattern reads."""
     out = out.replace("\r\n", "\n")
-    if spec.empty is not None and re.search(spec.empty, out) and \
-            not all(re.search(h, out) for h in spec.header):
-        return result
-    missing = [h for h in spec.header if not re.search(h, out)]
-    if missing:
-        raise UnrecognisedAnswer(f"{device}: {command!r} answered {_excerpt(out)}: not the "
-                                 f"listing the profile describes (no {missing[0]!r})")
-    if spec.footer is not None and not re.search(spec.footer, out):
+    layout = _layout_of(spec, out, device=device, command=command)
+    if layout is None:
+        return ListingResult()
+    result = ListingResult(layout.name)
+    if layout.footer is not None and not re.search(layout.footer, out):
         raise UnrecognisedAnswer(f"{device}: {command!r}: the listing is truncated (no "
-                                 f"closing {spec.footer!r})")
-    row = re.compile(spec.row)
+                                 f"closing {layout.footer!r})")
+    row = re.compile(layout.row)
     for line in out.splitlines():
         m = row.search(line)
         if m is None:
@@ -216,4 +237,8 @@ def parse_listing(spec: ModemListing, out: str, *, device: str, command: str) ->
             result.rows[mac] = (Verdict.UNKNOWN, word, "unknown")
         else:
             result.rows[mac] = (MEANING_VERDICT[known.meaning], word, known.meaning)
+        extra = {k: v for k, v in m.groupdict().items()
+                 if k not in ("mac", "state") and v is not None}
+        if extra:
+            result.fields[mac] = extra
     return result

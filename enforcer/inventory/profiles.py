@@ -301,13 +301,28 @@ class StateWord(BaseModel):
     note: str = ""
 
 
+class ListingLayout(BaseModel):
+    """Another layout the same listing command prints on some builds of the platform
+    (e.g. a Remote PHY or vCCAP view with more columns): the same fields as the
+    listing's own layout, and a ``name`` reported with what it reads."""
+
+    model_config = _STRICT
+    name: Name
+    header: list[RegexTemplate] = Field(min_length=1)
+    empty: RegexTemplate | None = None
+    footer: RegexTemplate | None = None
+    row: RegexTemplate
+
+
 class ModemListing(BaseModel):
     """The device's modem listing (e.g. ``show cable modem``) as data: every ``header``
     regex matches a recognised listing (``empty``: the documented answer with no
     modems); ``footer`` closes a complete one (a listing without it is truncated);
-    ``row`` matches one modem line with groups ``mac`` and ``state``; any other line
-    holding a MAC is an unrecognised row. ``states``: the state vocabulary, by exact
-    word; a word not in it is surfaced as unknown, never guessed."""
+    ``row`` matches one modem line with groups ``mac`` and ``state`` (other named groups
+    are kept as the row's fields); any other line holding a MAC is an unrecognised row.
+    ``layouts``: other layouts of the same command, each recognised by its own header
+    (the listing's own layout is named ``classic``). ``states``: the state vocabulary,
+    by exact word; a word not in it is surfaced as unknown, never guessed."""
 
     model_config = _STRICT
     command: TextTemplate
@@ -315,7 +330,14 @@ class ModemListing(BaseModel):
     empty: RegexTemplate | None = None
     footer: RegexTemplate | None = None
     row: RegexTemplate
+    layouts: list[ListingLayout] = Field(default_factory=list)
     states: dict[str, StateWord] = Field(min_length=1)
+
+    def all_layouts(self) -> list[ListingLayout]:
+        """The listing's own layout (``classic``) and its other ``layouts``."""
+        own = ListingLayout(name="classic", header=self.header, empty=self.empty,
+                            footer=self.footer, row=self.row)
+        return [own, *self.layouts]
 
 
 class Observe(BaseModel):
@@ -437,11 +459,16 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
         if name not in sources:
             out.append((("sweep", "snmp_sources", i), f"unknown observe source {name!r}"))
     if p.listing is not None:
-        groups = re.compile(fill(p.listing.row, {k: re.escape(v) for k, v in _SAMPLE.items()}))
-        missing = {"mac", "state"} - set(groups.groupindex)
-        if missing:
-            out.append((("listing", "row"),
-                        f"needs the named group(s) {', '.join(sorted(missing))}"))
+        names = [lay.name for lay in p.listing.all_layouts()]
+        for i, lay in enumerate(p.listing.all_layouts()):
+            at = ("listing", "row") if i == 0 else ("listing", "layouts", i - 1, "row")
+            groups = re.compile(fill(lay.row, {k: re.escape(v) for k, v in _SAMPLE.items()}))
+            missing = {"mac", "state"} - set(groups.groupindex)
+            if missing:
+                out.append((at, f"needs the named group(s) {', '.join(sorted(missing))}"))
+            if names.count(lay.name) > 1:
+                out.append((at[:-1] + ("name",) if i else ("listing",),
+                            f"layout {lay.name!r} is defined twice"))
     if p.kick is not None and (p.kick.snmp is None) == (p.kick.cli is None):
         out.append((("kick",), "needs exactly one of snmp, cli"))
     return out

@@ -89,12 +89,16 @@ class Cmts:
         scheduler: Scheduler,
         timings: Timings,
         deny_capacity: int = 1000,
+        layout: str = "classic",
         wall_clock: Callable[[], float],
     ) -> None:
         self.name = name
         self.dialect = dialect
         self.timings = timings
         self.deny_capacity = deny_capacity
+        # How the CLI lists modems: "classic", or a Remote PHY view ("rphy" on a cBR-8,
+        # "vccap" on a Casa) with MAC domain, device class and RPHY node columns.
+        self.layout = layout
         self._sched = scheduler
         self._wall = wall_clock
         self.attached: dict[bytes, Modem] = {}  # modems cabled to this CMTS now

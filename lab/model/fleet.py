@@ -77,9 +77,10 @@ class Fleet:
         self.headends: dict[str, Headend] = {}
         self.modems: dict[bytes, Modem] = {}
 
-    def add_cmts(self, name: str, dialect: str, *, deny_capacity: int = 1000) -> Cmts:
+    def add_cmts(self, name: str, dialect: str, *, deny_capacity: int = 1000,
+                 layout: str = "classic") -> Cmts:
         c = Cmts(name, dialect, scheduler=self.sched, timings=self.timings,
-                 deny_capacity=deny_capacity, wall_clock=self.wall)
+                 deny_capacity=deny_capacity, layout=layout, wall_clock=self.wall)
         self.cmtses[name] = c
         return c
 

@@ -321,3 +321,75 @@ async def test_an_unrecognised_answer_quoting_a_secret_is_scrubbed() -> None:
     r = await d.remove(MAC, "deny-list-cli")
     assert r.failed and r.error is not None and "<secret>" in r.error
     assert secret not in r.error and secret not in "\n".join(r.transcript)
+
+
+# ---- Remote PHY / vCCAP views: other layouts of the same listing ---------------------
+
+# (platform, layout, fixture): sources in tests/fixtures/cli/README.md
+VIEWS = [("cisco-cbr8", "rphy", "cisco-cbr8_show_cable_modem_rphy.txt"),
+         ("casa-c100g", "vccap", "casa-c100g_show_cable_modem_vccap.txt")]
+
+
+@pytest.mark.parametrize(("platform", "layout", "name"), VIEWS)
+def test_the_profile_reads_the_remote_phy_view(platform: str, layout: str, name: str) -> None:
+    spec = listing(platform).listing
+    assert spec is not None
+    text = fixture(name)
+    got = parse_listing(spec, text, device="d", command="show cable modem")
+    assert got.layout == layout and not got.unknown
+    rows = re.findall(r"(?m)^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4} .*$", text)
+    assert len(got.rows) == len(rows) > 5
+    for line in rows:
+        mac = Mac(line.split()[0], allow_group=True)
+        verdict, word, meaning = got.rows[mac]
+        assert meaning == MEANINGS[platform][word], word
+        assert verdict is VERDICT[meaning]
+        mac_domain, device_class, node = line.split()[-3:]  # the three added columns
+        assert got.fields[mac] == {"mac_domain": mac_domain, "device_class": device_class,
+                                   "rphy_node": node}
+    # the same modems and words as the classic view of the same fleet
+    classic = parse_listing(spec, fixture(f"{platform}_show_cable_modem.txt"), device="d",
+                            command="show cable modem")
+    assert classic.layout == "classic" and not classic.fields
+    assert {m: r[1] for m, r in classic.rows.items()} == {m: r[1] for m, r in got.rows.items()}
+
+
+@pytest.mark.parametrize(("platform", "layout", "name"), VIEWS)
+@pytest.mark.parametrize("how", ["truncated", "odd row", "classic row", "undeclared view",
+                                 "two layouts"])
+def test_a_remote_phy_view_not_positively_recognised_is_an_error(
+        platform: str, layout: str, name: str, how: str) -> None:
+    spec = listing(platform).listing
+    assert spec is not None
+    text = fixture(name)
+    lines = text.splitlines()
+    first_row = next(ln for ln in lines if re.match(r"[0-9a-f]{4}\.", ln))
+    classic = fixture(f"{platform}_show_cable_modem.txt").splitlines()
+    bad = {
+        # the closing summary (Casa) or the last header line (Cisco, no footer) is missing
+        "truncated": "\n".join(lines[:4] if spec.footer else lines[:2]),
+        "odd row": text.replace(first_row, first_row.rsplit(None, 3)[0] + "  ??"),
+        # a row of the classic layout under the view's header: its columns are missing
+        "classic row": text.replace(first_row, next(
+            ln for ln in classic if ln.startswith(first_row[:14]))),
+        # a view with one more column than the profile declares
+        "undeclared view": "\n".join(ln + "  Foo" if i < 3 and ln.rstrip().endswith(
+            ("RPHY", "Node")) else ln for i, ln in enumerate(lines)),
+        # both the classic and the view's header: which one is it?
+        "two layouts": "\n".join([*classic, *lines]),
+    }[how]
+    with pytest.raises(UnrecognisedAnswer):
+        parse_listing(spec, bad, device="d", command="show cable modem")
+
+
+def test_an_empty_view_is_read_only_as_its_documented_empty_answer() -> None:
+    """A view with its header and summary but no rows is a recognised empty listing; a
+    view's header alone without the summary is truncated, never "no modems"."""
+    spec = listing("casa-c100g").listing
+    assert spec is not None
+    lines = fixture("casa-c100g_show_cable_modem_vccap.txt").splitlines()
+    empty = "\n".join([*lines[:2], "online cm 0 ; offline cm 0 ; ranging cm 0"])
+    got = parse_listing(spec, empty, device="d", command="show cable modem")
+    assert (got.layout, got.rows) == ("vccap", {})
+    with pytest.raises(UnrecognisedAnswer, match="truncated"):
+        parse_listing(spec, "\n".join(lines[:2]), device="d", command="show cable modem")

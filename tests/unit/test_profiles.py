@@ -213,3 +213,19 @@ def test_a_listing_row_needs_mac_and_state_groups(tmp_path: Path) -> None:
     assert p.listing is not None and p.listing.states["up"].meaning == "forwarding"
     bad = ok.replace("meaning: forwarding", "meaning: maybe")
     assert "listing.states.up.meaning" in error_of(write(tmp_path, MINIMAL + bad))
+
+
+def test_a_listing_layout_is_checked_like_the_listing(tmp_path: Path) -> None:
+    listing = ("listing:\n  command: show modems\n  header: ['^MAC']\n"
+               "  row: '^(?P<mac>\\S+) (?P<state>\\S+)'\n"
+               "  layouts:\n    - name: wide\n      header: ['^MAC +Node']\n"
+               "      row: '^(?P<mac>\\S+) (\\S+) (?P<node>\\S+)'\n"
+               "  states: {up: {meaning: forwarding}}\n")
+    msg = error_of(write(tmp_path, MINIMAL + listing))
+    assert re.search(r"listing\.layouts\.0\.row: needs the named group\(s\) state", msg), msg
+    ok = listing.replace("(\\S+) (?P<node>", "(?P<state>\\S+) (?P<node>")
+    p = load_profile(write(tmp_path, MINIMAL + ok))
+    assert p.listing is not None
+    assert [lay.name for lay in p.listing.all_layouts()] == ["classic", "wide"]
+    twice = ok.replace("name: wide", "name: classic")
+    assert "layout 'classic' is defined twice" in error_of(write(tmp_path, MINIMAL + twice))

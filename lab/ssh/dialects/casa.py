@@ -43,6 +43,7 @@ from lab.ssh.dialects.common import (
     at_columns,
     cmts_of,
     counts,
+    device_class,
     dotted,
     listed,
     num_cpe,
@@ -54,11 +55,17 @@ if TYPE_CHECKING:
     from lab.ssh.shell import Shell
 
 _PRIV = frozenset({PRIV})
-HEADER = "\n".join((
-    at_columns((0, "MAC Address"), (16, "IP Address"), (33, "US"), (45, "DS"), (57, "MAC"),
-               (70, "Prim"), (76, "RxPwr"), (83, "Timing"), (91, "Num"), (96, "BPI")),
-    at_columns((33, "Intf"), (45, "Intf"), (57, "Status"), (70, "Sid"), (76, "(dBmV)"),
-               (83, "Offset"), (91, "CPEs"), (96, "Enb")),
+_TOP = ((0, "MAC Address"), (16, "IP Address"), (33, "US"), (45, "DS"), (57, "MAC"),
+        (70, "Prim"), (76, "RxPwr"), (83, "Timing"), (91, "Num"), (96, "BPI"))
+_BOTTOM = ((33, "Intf"), (45, "Intf"), (57, "Status"), (70, "Sid"), (76, "(dBmV)"),
+           (83, "Offset"), (91, "CPEs"), (96, "Enb"))
+HEADER = "\n".join((at_columns(*_TOP), at_columns(*_BOTTOM)))
+# The vCCAP view (topology ``layout: vccap``): the same columns, then MAC domain, device
+# class and RPHY node. No public recording of this view was found: the column set is
+# the one lab/README.md "Fidelity" names, the positions are ours.
+VCCAP_HEADER = "\n".join((
+    at_columns(*_TOP, (101, "MAC"), (106, "Dev"), (113, "RPHY")),
+    at_columns(*_BOTTOM, (101, "Dom"), (106, "Class"), (113, "Node")),
 ))
 
 
@@ -66,7 +73,7 @@ def _ipv4(e: CmEntry) -> str:
     return ipv4(e) if e.online else "0.0.0.0"  # noqa: S104 (a listed address, not a bind)
 
 
-def row(e: CmEntry, progress: float = 1.0) -> str:
+def row(e: CmEntry, progress: float = 1.0, *, layout: str = "classic") -> str:
     m = e.modem
     mark = "#" if m.partial else "*" if m.bonded else ""
     us = f"{m.md_if % 16}/{m.us_if % 8}.0/0{mark}"
@@ -75,6 +82,9 @@ def row(e: CmEntry, progress: float = 1.0) -> str:
     line = (f"{dotted(e.mac)}  {_ipv4(e):<15}  {us:<10}  {ds:<10}  "
             f"{casa_state(e, progress):<11}  {e.status_index:<4}  {rx:<5}  "
             f"{timing_offset(e):<6}  {num_cpe(e):<3}  {'yes' if m.bpi_plus else 'no'}")
+    if layout == "vccap":  # MAC domain, device class, RPHY node
+        line += f"{'' if m.bpi_plus else ' '}  {m.md_if % 16 + 1:<3}  {device_class(e):<5}  " \
+                f"{m.node}"
     if m.ipv6 is not None and e.online:
         line += "\n" + " " * 16 + str(ipaddress.IPv6Address(m.ipv6))
     return line
@@ -92,7 +102,9 @@ def show_modems(sh: Shell, a: Args) -> str:
         entries = [e for e in entries if e.mac == a.macs[0].packed]
         if not entries:
             return ""
-    return "\n".join([HEADER, *(row(e, c.progress(e)) for e in entries), summary(entries)])
+    header = VCCAP_HEADER if c.layout == "vccap" else HEADER
+    return "\n".join([header, *(row(e, c.progress(e), layout=c.layout) for e in entries),
+                      summary(entries)])
 
 
 def clear_reset(sh: Shell, a: Args) -> str:

@@ -36,6 +36,7 @@ from lab.ssh.dialects.base import (
 from lab.ssh.dialects.common import (
     at_columns,
     cmts_of,
+    device_class,
     dotted,
     listed,
     num_cpe,
@@ -52,12 +53,18 @@ _CONF = frozenset({CONFIG})
 
 # Three header lines as on the uBR10k recording (lab/README.md fidelity table), with the
 # columns where the cBR-8 golden rows put them (its MAC State column is wider).
-HEADER = "\n".join((
+_TOP = ((0, "MAC Address"), (15, "IP Address"), (31, "I/F"), (45, "MAC"), (63, "Prim"),
+        (68, "RxPwr"), (74, "Timing"), (81, "Num"), (87, "I"))
+_BOTTOM = ((45, "State"), (63, "Sid"), (67, "(dBmv)"), (74, "Offset"), (81, "CPE"), (87, "P"))
+HEADER = "\n".join((at_columns((87, "D")), at_columns(*_TOP), at_columns(*_BOTTOM)))
+# The Remote PHY view (topology ``layout: rphy``): the same columns, then MAC domain,
+# device class and the RPD (RPHY node) the modem sits behind. No public recording of
+# this view was found: the column set is the one lab/README.md "Fidelity" names, the
+# positions are ours.
+RPHY_HEADER = "\n".join((
     at_columns((87, "D")),
-    at_columns((0, "MAC Address"), (15, "IP Address"), (31, "I/F"), (45, "MAC"), (63, "Prim"),
-               (68, "RxPwr"), (74, "Timing"), (81, "Num"), (87, "I")),
-    at_columns((45, "State"), (63, "Sid"), (67, "(dBmv)"), (74, "Offset"), (81, "CPE"),
-               (87, "P")),
+    at_columns(*_TOP, (90, "MAC"), (103, "Dev"), (109, "RPHY")),
+    at_columns(*_BOTTOM, (90, "Dom"), (103, "Class"), (109, "Node")),
 ))
 
 
@@ -70,13 +77,22 @@ def interface(e: CmEntry, state: str | None = None) -> str:
     return f"{base}/UB" if word.startswith(("w-", "p-")) else f"{base}/U{m.us_if % 4}"
 
 
-def row(e: CmEntry, progress: float = 1.0) -> str:
+def mac_domain(e: CmEntry) -> str:
+    """The modem's MAC domain interface, ``Cable<slot>/0/<port>``."""
+    m = e.modem
+    return f"Cable{m.md_if % 10}/0/{(m.md_if // 10) % 8}"
+
+
+def row(e: CmEntry, progress: float = 1.0, *, layout: str = "classic") -> str:
     """``d4b9.2f6e.f2b0 101.113.1.15    C2/0/0/UB     w-online(pt)      1     15.00  1407
-    0   N`` (one line)."""
+    0   N`` (one line); the Remote PHY view adds ``Cable2/0/0    CM    node-a1``."""
     state = cisco_state(e, progress)
-    return (f"{dotted(e.mac):<14} {ipv4(e):<15} {interface(e, state):<13} {state:<17} "
+    line = (f"{dotted(e.mac):<14} {ipv4(e):<15} {interface(e, state):<13} {state:<17} "
             f"{e.status_index:<5} {rx_power(e):>5}{timing_offset(e):>6}{num_cpe(e):>4}"
             f"{'N':>4}")
+    if layout == "rphy":
+        line += f"  {mac_domain(e):<12} {device_class(e):<5} {e.modem.node}"
+    return line
 
 
 def show_modems(sh: Shell, a: Args) -> str:
@@ -86,7 +102,9 @@ def show_modems(sh: Shell, a: Args) -> str:
         entries = [e for e in entries if e.mac == a.macs[0].packed]
         if not entries:
             return ""
-    return "\n".join([HEADER, *(row(e, c.progress(e)) for e in entries)]) + "\n"
+    header = RPHY_HEADER if c.layout == "rphy" else HEADER
+    return "\n".join([header, *(row(e, c.progress(e), layout=c.layout)
+                                for e in entries)]) + "\n"
 
 
 def clear_reset(sh: Shell, a: Args) -> str:
@@ -209,4 +227,4 @@ DIALECT = Dialect(
     ),
 )
 
-__all__ = ["DIALECT", "HEADER", "interface", "row"]
+__all__ = ["DIALECT", "HEADER", "RPHY_HEADER", "interface", "mac_domain", "row"]

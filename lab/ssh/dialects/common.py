@@ -66,6 +66,13 @@ def find(c: Cmts, mac: bytes) -> CmEntry | None:
     return c.entries.get(mac)
 
 
+def device_class(e: CmEntry) -> str:
+    """Dev Class column of the Remote PHY / vCCAP views: the class the modem reports
+    at registration, ``CM`` for a cable modem, ``eSTB`` for a set-top's embedded modem
+    (the values the Cisco ``show cable modem docsis device-class`` documentation lists)."""
+    return "eSTB" if e.modem.kind == "set_top" else "CM"
+
+
 def at_columns(*placed: tuple[int, str]) -> str:
     """A header line with each label starting at its column."""
     line = ""
