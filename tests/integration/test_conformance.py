@@ -3,6 +3,11 @@
 through the lean BER client; the ``pysnmp`` cases run SNMP mechanisms with the profile's
 ``transports.snmp.writer: pysnmp`` (SETs through pysnmp).
 
+The same cases run again on a second lab whose CMTSes list their modems in their Remote
+PHY views (lab/topologies/remote-phy.yaml: a cBR-8 with RPDs, a Casa vCCAP), where the
+device's own ``show cable modem`` (read over SSH with the profile's layout) must also
+say blocked while the block holds and forwarding after the lift.
+
 Persistent blocks (deny list, hotlist, headend entitlement): apply -> read back ->
 kick -> after the lab's fast re-registration observe() says blocked (absent for the
 ARRIS deny list, which hides the modem) -> re-apply sends nothing -> remove -> kick ->
@@ -39,6 +44,7 @@ from enforcer.drivers import (
 from enforcer.inventory.profiles import Profile, load_profiles
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from lab.testing import LabHandle, running_lab
+from lab.topology import load_topology
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 PROFILES = load_profiles(Path(__file__).resolve().parents[2] / "device_profiles")
@@ -71,6 +77,18 @@ CASES = [
 ]
 
 
+# The Remote PHY views: the cBR-8 and Casa cases on CMTSes rendering them.
+RPHY_TOPOLOGY = Path(__file__).resolve().parents[2] / "lab" / "topologies" / "remote-phy.yaml"
+VIEW = {d.name: d.layout for d in load_topology(RPHY_TOPOLOGY).devices}
+RPHY_CASES = [
+    Case("cbr8-rphy-1", "cm-ctrl-disable-forwarding", "00:1d:cf:60:00:01"),
+    Case("cbr8-rphy-1", "bpi-hotlist-cli", "00:1d:cf:60:00:01"),
+    Case("cbr8-rphy-1", "bpi-hotlist-cert", "00:1d:cf:60:00:01"),
+    Case("vccap-1", "cm-ctrl-disable-forwarding", "00:1d:cf:60:00:11"),
+    Case("vccap-1", "cm-ctrl-disable-forwarding", "00:1d:cf:60:00:11", writer="pysnmp"),
+]
+
+
 def profiles_for(case: Case) -> dict[str, Profile]:
     """The shipped profiles, with the case's SNMP writer on its device's profile."""
     if case.writer == "lean":
@@ -90,6 +108,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
         yield handle
     if TIMINGS:
         print("\napply+kick+verify seconds:", {k: round(v, 3) for k, v in TIMINGS.items()})
+
+
+@pytest.fixture(scope="module")
+def rphy_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    with running_lab(RPHY_TOPOLOGY, state_dir=tmp_path_factory.mktemp("rphy-lab")) as handle:
+        yield handle
 
 
 async def wait_for(driver: DeviceDriver, mac: Mac, want: Verdict,
@@ -117,9 +141,42 @@ def forwarding_truth(lab: LabHandle, case: Case) -> bool:
     return bool(t["forwarding"])
 
 
+async def wait_listed(driver: DeviceDriver, mac: Mac, want: Verdict, lab: LabHandle,
+                      timeout: float = 15.0) -> tuple[str, str]:
+    """Read the device's own modem listing over SSH until it lists ``mac`` with a word
+    meaning ``want``; check the listing is the device's Remote PHY view and names the
+    modem's RPD. Returns (state word, layout)."""
+    assert isinstance(driver, ProfileDriver)
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = await driver.list_modems()
+        assert not listing.unknown, listing.unknown
+        row = listing.rows.get(mac)
+        if row is not None and row[0] is want:
+            assert listing.layout == VIEW[driver.name]
+            assert listing.fields[mac]["rphy_node"] == lab.truth(str(mac))["node"]
+            return row[1], listing.layout
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{driver.name}: {mac} never listed {want}: {row}")
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.parametrize("case", CASES,
                          ids=lambda c: f"{c.device}-{c.mechanism}-{c.writer}")
 async def test_mechanism_conformance(lab: LabHandle, case: Case, tmp_path: Path) -> None:
+    await conform(lab, case, tmp_path)
+
+
+@pytest.mark.parametrize("case", RPHY_CASES,
+                         ids=lambda c: f"{c.device}-{c.mechanism}-{c.writer}")
+async def test_mechanism_conformance_on_remote_phy_views(rphy_lab: LabHandle, case: Case,
+                                                         tmp_path: Path) -> None:
+    """Ban and lift on a CMTS rendering its Remote PHY view; its own listing agrees."""
+    await conform(rphy_lab, case, tmp_path, listing=True)
+
+
+async def conform(lab: LabHandle, case: Case, tmp_path: Path, *,
+                  listing: bool = False) -> None:
     handle = SnmpEngineHandle()
     driver = build_driver(case.device, lab.inventory, profiles_for(case), snmp_engine=handle,
                           state_dir=tmp_path)
@@ -145,6 +202,11 @@ async def test_mechanism_conformance(lab: LabHandle, case: Case, tmp_path: Path)
         TIMINGS[f"{case.device}/{case.mechanism}"] = time.monotonic() - start
         assert obs.blocks_present[case.mechanism] if case.mechanism in observed else True
         assert not forwarding_truth(lab, case), lab.truth(case.mac)
+        if listing:  # e.g. w-online(ptd) (CM-CTRL), w-reject(pk) (hotlist)
+            word, _ = await wait_listed(driver, mac, Verdict.BLOCKED, lab)
+            assert word == ("online(ptd)" if case.device == "vccap-1" else
+                            "w-reject(pk)" if "hotlist" in case.mechanism else
+                            "w-online(ptd)"), word
         if case.blocked is Verdict.ABSENT:  # the deny list refuses the re-registration
             lab.wait_truth(case.mac, lambda t: "deny list" in t["why"], timeout=5)
 
@@ -169,6 +231,9 @@ async def test_mechanism_conformance(lab: LabHandle, case: Case, tmp_path: Path)
         obs = await wait_for(driver, mac, Verdict.FORWARDING)
         assert obs.blocks_present.get(case.mechanism, False) is False
         lab.wait_truth(case.mac, lambda t: forwarding_truth(lab, case), timeout=5)
+        if listing:
+            word, _ = await wait_listed(driver, mac, Verdict.FORWARDING, lab)
+            assert word == ("online(pt)" if case.device == "vccap-1" else "w-online(pt)")
     finally:
         await driver.remove(mac, case.mechanism)  # leave the lab clean if a step failed
         await driver.close()
@@ -218,6 +283,19 @@ async def test_cli_listing_over_ssh_agrees_with_the_snmp_sweep(lab: LabHandle, n
     """The device's own ``show cable modem`` (reshaped like the real box), read over SSH
     with the profile's layout and vocabulary, lists the modems the SNMP sweep lists, with
     no state word the profile does not know, and the same forwarding ones."""
+    await listing_agrees(lab, name, tmp_path, layout="classic", least=40)
+
+
+@pytest.mark.parametrize("name", ["cbr8-rphy-1", "vccap-1"])
+async def test_remote_phy_view_over_ssh_agrees_with_the_snmp_sweep(
+        rphy_lab: LabHandle, name: str, tmp_path: Path) -> None:
+    """The Remote PHY view lists the same modems as the SNMP sweep, each with the RPD
+    (RPHY node) the lab placed it behind and its device class (set-tops' eCMs: eSTB)."""
+    await listing_agrees(rphy_lab, name, tmp_path, layout=VIEW[name], least=30)
+
+
+async def listing_agrees(lab: LabHandle, name: str, tmp_path: Path, *, layout: str,
+                         least: int) -> None:
     handle = SnmpEngineHandle()
     driver = build_driver(name, lab.inventory, PROFILES, snmp_engine=handle,
                           state_dir=tmp_path)
@@ -225,11 +303,18 @@ async def test_cli_listing_over_ssh_agrees_with_the_snmp_sweep(lab: LabHandle, n
         assert isinstance(driver, ProfileDriver)
         listing = await driver.list_modems()
         swept = await driver.sweep()
-        assert not listing.unknown, listing.unknown
+        assert listing.layout == layout and not listing.unknown, listing.unknown
         assert set(listing.rows) == set(swept), name
         forwarding_cli = {m for m, r in listing.rows.items() if r[0] is Verdict.FORWARDING}
         forwarding_snmp = {m for m, o in swept.items() if o.verdict is Verdict.FORWARDING}
-        assert len(forwarding_cli) >= 40
+        assert len(forwarding_cli) >= least
+        if layout != "classic":
+            for mac in list(listing.rows)[:5]:
+                t = lab.truth(str(mac))
+                assert listing.fields[mac]["rphy_node"] == t["node"]
+                assert listing.fields[mac]["device_class"] == (
+                    "eSTB" if t["kind"] == "set_top" else "CM")
+            assert {f["device_class"] for f in listing.fields.values()} == {"CM", "eSTB"}
         # A modem may change state between the two reads (the lab's registrations run
         # on): the two views agree on all but a few.
         assert len(forwarding_cli ^ forwarding_snmp) <= 3, name

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
@@ -18,6 +19,7 @@ from lab.model import Cmts, Fleet
 from lab.model.modem import Modem, Phase, Timings
 from lab.ssh.dialects import DIALECTS
 from lab.ssh.shell import Shell
+from lab.topology import DeviceSpec
 
 PROFILES = load_profiles(Path(__file__).resolve().parents[2] / "device_profiles")
 T = Timings()
@@ -40,12 +42,12 @@ class Lab:
     mac: bytes
 
 
-def lab(dialect: str, **modem: object) -> Lab:
+def lab(dialect: str, layout: str = "classic", **modem: object) -> Lab:
     clock = Clock()
     f = Fleet(T, now=clock, wall=lambda: 1_764_754_201.0)
-    c = f.add_cmts("dev", dialect)
+    c = f.add_cmts("dev", dialect, layout=layout)
     mac = bytes.fromhex("0a003e400001")
-    f.add_modem(Modem(mac=mac, cmts="dev", node="n", md_if=3, us_if=1, ds_if=2,
+    f.add_modem(Modem(mac=mac, cmts="dev", node="rpd-7", md_if=3, us_if=1, ds_if=2,
                       ip=bytes([10, 43, 0, 1]), **modem))  # type: ignore[arg-type]
     sh = Shell(DIALECTS[dialect], c, "dev")
     sh.mode = "priv"
@@ -55,8 +57,11 @@ def lab(dialect: str, **modem: object) -> Lab:
 def read(dialect: str, sh: Shell) -> ListingResult:
     spec = PROFILES[dialect].listing
     assert spec is not None
-    return parse_listing(spec, sh.run("show cable modem"), device="dev",
-                         command="show cable modem")
+    got = parse_listing(spec, sh.run("show cable modem"), device="dev",
+                        command="show cable modem")
+    backend = sh.backend
+    assert isinstance(backend, Cmts) and got.layout == backend.layout  # the view rendered
+    return got
 
 
 def word(dialect: str, sh: Shell, mac: bytes) -> str:
@@ -89,11 +94,18 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("dialect", "attrs", "action", "expect", "verdict"), CASES)
+# The Remote PHY views (topology ``layout``) of the dialects that have one.
+VIEWS = {"cisco-cbr8": "rphy", "casa-c100g": "vccap"}
+LAYOUT_CASES = [("classic", *c) for c in CASES] + [
+    (VIEWS[c[0]], *c) for c in CASES if c[0] in VIEWS]
+
+
+@pytest.mark.parametrize(("layout", "dialect", "attrs", "action", "expect", "verdict"),
+                         LAYOUT_CASES)
 def test_each_state_in_the_situation_that_causes_it(
-        dialect: str, attrs: dict[str, object], action: str | None, expect: str,
-        verdict: Verdict) -> None:
-    lab_ = lab(dialect, **attrs)
+        layout: str, dialect: str, attrs: dict[str, object], action: str | None,
+        expect: str, verdict: Verdict) -> None:
+    lab_ = lab(dialect, layout, **attrs)
     f = lab_.f
     c = lab_.c
     sh = lab_.sh
@@ -112,17 +124,23 @@ def test_each_state_in_the_situation_that_causes_it(
     assert got.rows[Mac(mac)] == (verdict, expect, got.rows[Mac(mac)][2])
 
 
-@pytest.mark.parametrize(("dialect", "words"), [
-    ("cisco-cbr8", {"offline", "init(r1)", "init(r2)", "init(rc)", "init(d)", "init(i)",
-                    "init(t)", "init(o)", "w-online(pk)", "w-online(pt)"}),
-    ("casa-c100g", {"offline", "init(r1)", "init(r2)", "init(rc)", "init(d)", "init(i)",
-                    "init(t)", "init(o)", "online(pk)", "online(pt)"}),
-    ("arris-e6000", {"Offline", "Ranging", "Ranged", "DhcpV4Done", "Registered",
-                     "Operational"}),
+@pytest.mark.parametrize(("dialect", "layout", "words"), [
+    ("cisco-cbr8", "classic", {"offline", "init(r1)", "init(r2)", "init(rc)", "init(d)",
+                               "init(i)", "init(t)", "init(o)", "w-online(pk)",
+                               "w-online(pt)"}),
+    ("cisco-cbr8", "rphy", {"offline", "init(r1)", "init(r2)", "init(rc)", "init(d)",
+                            "init(i)", "init(t)", "init(o)", "w-online(pk)", "w-online(pt)"}),
+    ("casa-c100g", "classic", {"offline", "init(r1)", "init(r2)", "init(rc)", "init(d)",
+                               "init(i)", "init(t)", "init(o)", "online(pk)", "online(pt)"}),
+    ("casa-c100g", "vccap", {"offline", "init(r1)", "init(r2)", "init(rc)", "init(d)",
+                             "init(i)", "init(t)", "init(o)", "online(pk)", "online(pt)"}),
+    ("arris-e6000", "classic", {"Offline", "Ranging", "Ranged", "DhcpV4Done", "Registered",
+                                "Operational"}),
 ])
-def test_a_registration_walks_through_the_vendor_words(dialect: str, words: set[str]) -> None:
+def test_a_registration_walks_through_the_vendor_words(dialect: str, layout: str,
+                                                       words: set[str]) -> None:
     """Reset a BPI+ modem and watch its listing word at small time steps."""
-    lab_ = lab(dialect)
+    lab_ = lab(dialect, layout)
     f = lab_.f
     c = lab_.c
     sh = lab_.sh
@@ -218,3 +236,31 @@ def test_filtered_running_config_carries_the_hostname_and_hotlist_lines() -> Non
     assert "hostname dev" in sh.run("sh run | inc hostname")
     assert sh.run("show running-config | exclude .").strip() == ""
     assert "Incomplete" in sh.run("show running-config | include")
+
+
+@pytest.mark.parametrize(("dialect", "layout"), list(VIEWS.items()))
+@pytest.mark.parametrize("kind", ["cable_modem", "set_top"])
+def test_remote_phy_views_add_mac_domain_device_class_and_rphy_node(
+        dialect: str, layout: str, kind: str) -> None:
+    """The view's three added columns, read by the profile's layout: the modem's MAC
+    domain, its device class (``eSTB`` for a set-top's eCM) and the RPD it sits behind;
+    ``show cable modem <mac>`` renders the same view, an unknown MAC nothing."""
+    lab_ = lab(dialect, layout, kind=kind)
+    got = read(dialect, lab_.sh)
+    fields = got.fields[Mac(lab_.mac)]
+    assert fields["rphy_node"] == "rpd-7"
+    assert fields["device_class"] == ("eSTB" if kind == "set_top" else "CM")
+    assert fields["mac_domain"] == ("Cable3/0/0" if dialect == "cisco-cbr8" else "4")
+    one = lab_.sh.run("show cable modem 0a00.3e40.0001").replace("\r\n", "\n")
+    assert one.splitlines()[-1 if dialect == "cisco-cbr8" else -2].endswith("rpd-7")
+    assert lab_.sh.run("show cable modem 0a00.3e40.00ff").strip() == ""
+    lab_.c.reset(lab_.mac)  # offline rows keep the view's columns
+    assert read(dialect, lab_.sh).fields[Mac(lab_.mac)]["rphy_node"] == "rpd-7"
+
+
+def test_a_layout_belongs_to_its_dialect() -> None:
+    assert DeviceSpec(name="c", dialect="cisco-cbr8", layout="rphy").layout == "rphy"
+    for dialect, layout in [("cisco-cbr8", "vccap"), ("arris-e6000", "rphy"),
+                            ("casa-c100g", "rphy"), ("docsis3-generic", "vccap")]:
+        with pytest.raises(ValidationError, match="view"):
+            DeviceSpec(name="c", dialect=dialect, layout=layout)  # type: ignore[arg-type]
