@@ -280,6 +280,35 @@ async def test_cli_error_output_is_a_command_error(lab: LabHandle, tmp_path: Pat
         await s.close()
 
 
+@pytest.mark.parametrize(("device", "command", "refusal"), [
+    ("e6000-1", "show cable bogus", "Error: Bad command"),
+    ("e6000-1", "show cable", "Error: Missing parameter"),
+    ("e6000-1", "c", "Error: Ambiguous parameter"),
+    ("cbr8-1", "show cable bogus", "% Invalid input detected at '^' marker."),
+    ("cbr8-1", "show cable", "% Incomplete command."),
+    ("cbr8-1", "c", '% Ambiguous command:  "c"'),
+    ("casa-1", "show cable bogus", "% Invalid input detected at '^' marker."),
+    ("casa-1", "show cable", "% Incomplete command."),
+    ("casa-1", "c", '% Ambiguous command:  "c"'),
+])
+async def test_every_refusal_the_lab_gives_is_a_command_error(
+        lab: LabHandle, tmp_path: Path, device: str, command: str, refusal: str) -> None:
+    """Each refusal form a dialect answers, over a real netmiko session with the
+    profile's error patterns, raises CliCommandError quoting the device's line."""
+    d = lab.inventory.devices[device]
+    creds = lab.inventory.creds(device).ssh
+    spec = PROFILES[d.profile].transports.ssh
+    assert creds is not None and spec is not None
+    s = await NetmikoSession.open(device, d.host, d.ssh_port, creds, spec,
+                                  host_key=d.host_key, known_hosts=tmp_path / "kh")
+    try:
+        with pytest.raises(CliCommandError) as e:
+            await s.send_command(command)
+        assert str(e.value).endswith(refusal), str(e.value)
+    finally:
+        await s.close()
+
+
 async def test_ssh_auth_failure_and_unreachable(lab: LabHandle, tmp_path: Path) -> None:
     d = lab.inventory.devices["casa-1"]
     creds = lab.inventory.creds("casa-1").ssh

@@ -160,6 +160,31 @@ def test_a_registration_walks_through_the_vendor_words(dialect: str, layout: str
                                                          "Operational")
 
 
+@pytest.mark.parametrize(("dialect", "layout", "words"), [
+    ("cisco-cbr8", "classic", ["w-online(pkd)", "w-online(ptd)"]),
+    ("cisco-cbr8", "rphy", ["w-online(pkd)", "w-online(ptd)"]),
+    ("casa-c100g", "classic", ["online(pkd)", "online(ptd)"]),
+    ("casa-c100g", "vccap", ["online(pkd)", "online(ptd)"]),
+])
+def test_network_access_disabled_reads_blocked_from_key_exchange_on(
+        dialect: str, layout: str, words: list[str]) -> None:
+    """A BPI+ modem whose config file says NetworkAccess=0: ``..(pkd)`` while its
+    traffic key is pending, then ``..(ptd)``; both read blocked, never forwarding."""
+    lab_ = lab(dialect, layout, network_access=False)
+    assert lab_.c.reset(lab_.mac)
+    seen: list[str] = []
+    step = T.ranging_s / 8
+    for _ in range(int(2 * T.registration_total_s / step)):
+        got = read(dialect, lab_.sh).rows[Mac(lab_.mac)]
+        if got[1].startswith(("online", "w-online")):
+            assert got[0] is Verdict.BLOCKED, got
+            if not seen or seen[-1] != got[1]:
+                seen.append(got[1])
+        lab_.clock.t += step
+        lab_.f.sched.run_due()
+    assert seen == words
+
+
 def test_registering_words_read_as_in_transition_not_forwarding() -> None:
     lab_ = lab("cisco-cbr8")
     f = lab_.f

@@ -53,8 +53,11 @@ MEANINGS = {
     "casa-c100g": {
         "online": "forwarding", "online(pt)": "forwarding", "online(pk)": "forwarding",
         "online(d)": "blocked", "online(pkd)": "blocked", "online(ptd)": "blocked",
-        "reject(pk)": "blocked", "init(r1)": "registering", "init(o)": "registering",
-        "offline": "offline",
+        "reject(pk)": "blocked", "reject(m)": "blocked", "reject(c)": "blocked",
+        "reject(pt)": "blocked", "init(r1)": "registering", "init(r2)": "registering",
+        "init(rc)": "registering", "init(d)": "registering", "init(i)": "registering",
+        "init(o)": "registering", "init(t)": "registering", "offline": "offline",
+        "expire(pt)": "unknown",
     },
     "arris-e6000": {
         "Operational": "forwarding", "Online-d": "blocked", "Registered": "registering",
@@ -148,6 +151,31 @@ async def test_lift_on_an_error_listing_sends_nothing_and_fails(bad: str) -> Non
     r = await d.apply(MAC, "deny-list-cli", kind=DeviceKind.CABLE_MODEM)
     assert r.failed and isinstance(r.exception, UnrecognisedAnswer)
     assert cli.commands == ["show cable modem deny"] * 2  # nothing configured
+
+
+CISCO_BAD = {
+    "an IOS error": "% Invalid input detected at '^' marker.\n",
+    "an empty answer": "",
+    # the filter's first line (hostname) is missing: cut, or not the filtered config
+    "a truncated answer": f"cable privacy hotlist cm {MAC.format('dotted')}\n",
+    "an unknown layout": "Total hotlist entries: 0\nType  MAC Address     Certificate\n",
+}
+
+
+@pytest.mark.parametrize("bad", list(CISCO_BAD))
+async def test_hotlist_lift_on_an_unrecognised_read_back_sends_nothing_and_fails(
+        bad: str) -> None:
+    """cBR-8 hotlist by CLI: the filtered running-config read-back answering anything
+    but the filtered config: neither the lift nor the ban concludes, nothing is sent."""
+    command = "show running-config | include ^hostname|^cable privacy hotlist cm"
+    cli = FakeCli(responses={command: CISCO_BAD[bad]})
+    d = make("cisco-cbr8", cli)
+    r = await d.remove(MAC, "bpi-hotlist-cli")
+    assert r.failed and not r.changed and isinstance(r.exception, UnrecognisedAnswer)
+    assert "already" not in "\n".join(r.transcript)
+    r = await d.apply(MAC, "bpi-hotlist-cli", kind=DeviceKind.CABLE_MODEM)
+    assert r.failed and isinstance(r.exception, UnrecognisedAnswer)
+    assert cli.commands == [command] * 2 and not cli.configs
 
 
 async def test_lift_on_a_recognised_listing_removes_and_reads_back() -> None:
