@@ -288,4 +288,4 @@ def test_a_layout_belongs_to_its_dialect() -> None:
     for dialect, layout in [("cisco-cbr8", "vccap"), ("arris-e6000", "rphy"),
                             ("casa-c100g", "rphy"), ("docsis3-generic", "vccap")]:
         with pytest.raises(ValidationError, match="view"):
-            DeviceSpec(name="c", dialect=dialect, layout=layout)  # type: ignore[arg-type]
+            DeviceSpec(name="c", dialect=dialect, layout=layout)
