@@ -198,10 +198,13 @@ def _layout_of(spec: ModemListing, out: str, *, device: str, command: str,
         return matched[0]
     if any(lay.empty is not None and re.search(lay.empty, out) for lay in layouts):
         return None
-    missing = next(h for h in layouts[0].header if not re.search(h, out)) \
-        if len(layouts) == 1 else f"the header of any of {[lay.name for lay in layouts]}"
+    if len(layouts) == 1:
+        missing = next(h for h in layouts[0].header if not re.search(h, out))
+        why = f"no {missing!r}"
+    else:
+        why = f"the header of none of its layouts: {', '.join(lay.name for lay in layouts)}"
     raise UnrecognisedAnswer(f"{device}: {command!r} answered {_excerpt(out)}: not the "
-                             f"listing the profile describes (no {missing!r})")
+                             f"listing the profile describes ({why})")
 
 
 def parse_listing(spec: ModemListing, out: str, *, device: str, command: str) -> ListingResult:

@@ -17,6 +17,9 @@ in partial service; offline rows show ``0.0.0.0``::
     (?P<us>\d+/\d+\.\d+/\d+[*#]?) +(?P<ds>\d+/\d+/\d+[*#]?) +(?P<state>\S+) +
     (?P<sid>\d+) +(?P<rxpwr>\S+) +(?P<timing>\d+) +(?P<cpe>\d+) +(?P<bpi>yes|no)$
     summary: ^online cm (\d+) ; offline cm (\d+) ; ranging cm (\d+)$
+
+A CMTS with topology ``layout: vccap`` (a vCCAP) adds MAC domain, device class and RPHY
+node columns to each row (``VCCAP_HEADER``; no public recording of that view was found).
 """
 
 from __future__ import annotations

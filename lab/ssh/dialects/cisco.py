@@ -6,7 +6,10 @@ in config mode ``[no] cable privacy hotlist cm <mac>`` (a BPI+ hotlist row added
 MAC, so it matches any certificate), ``show running-config`` with ``| include`` and
 friends (the enforcer's hotlist read-back is filtered). ``show cable modem <mac>`` for
 an unknown MAC prints nothing. State words follow the situation
-(``lab.model.render.cisco_state``). Sources per command: lab/README.md ("Fidelity").
+(``lab.model.render.cisco_state``). A CMTS with topology ``layout: rphy`` (serving
+Remote PHY devices) lists modems with three more columns, MAC domain, device class and
+RPHY node (``RPHY_HEADER``; no public recording of that view was found). Sources per
+command: lab/README.md ("Fidelity").
 
 Row regex (one listed modem)::
 
