@@ -30,12 +30,13 @@ DEFAULT_LISTEN = "127.0.0.1:8470"
 ENV_PREFIX: Final = "ENFORCER_"
 #: ``ENFORCER_*`` variables that are not config keys, so the settings leave them alone:
 #: the CLI's (``--url``, ``--token``, ``--config``), the lab's and the demo's, the compose
-#: file's, and the test suite's (docs/configuration.md lists them).
+#: file's, the MIB index build's, and the test suite's (docs/configuration.md lists them).
 NON_CONFIG_ENV: Final = frozenset({
     "ENFORCER_URL", "ENFORCER_TOKEN", "ENFORCER_CONFIG",
     "ENFORCER_LAB_STATE", "ENFORCER_DEMO_DIR", "ENFORCER_PROVISIONING_SECRET",
-    "ENFORCER_INVENTORY_FILE",
+    "ENFORCER_INVENTORY_FILE", "ENFORCER_BASE_MIBS",
     "ENFORCER_UI_SCREENSHOTS", "ENFORCER_RELIABILITY_REPORT", "ENFORCER_TEST_PG_ADMIN",
+    "ENFORCER_FUZZ_REQUESTS", "ENFORCER_FUZZ_SECONDS",
 })
 #: Prefixes of non-config variables: the policy's outbound webhook secrets
 #: (``secret_env: ENFORCER_HOOK_BOARD_SECRET``, examples/policy.yaml).
