@@ -28,10 +28,14 @@ def rel(path: str | Path) -> str:
     """``path`` relative to the repository when it is inside it (recorded results name
     no machine's directories)."""
     p = Path(path)
-    try:
-        return str(p.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    # unresolved first: .venv/bin/python is a symlink to the system's interpreter
+    for candidate in (p.absolute(), p.resolve()):
+        try:
+            return str(candidate.relative_to(ROOT))
+        except ValueError:
+            continue
+    return str(path)
+
 TOPOLOGIES = ROOT / "lab" / "topologies"
 WALK_TIMEOUT_S = 120.0
 _NETSNMP_HOME = Path(tempfile.gettempdir()) / "enforcer-bench-netsnmp"

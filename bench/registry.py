@@ -23,6 +23,7 @@ BENCHMARK_MODULES = (
     "bench.bench_ban_latency",
     "bench.bench_intake",
     "bench.bench_audit",
+    "bench.bench_codec",
 )
 
 

@@ -2,8 +2,11 @@
 
 Precedence (highest first): environment, file, built-in defaults. Nested keys use
 ``__`` in the environment (``ENFORCER_HTTP__LISTEN=0.0.0.0:8470``). Unknown keys are
-refused everywhere, naming the key. Secrets are :class:`pydantic.SecretStr` and print
-as ``**********``. Every key is documented in ``docs/configuration.md``.
+refused everywhere, naming the key: in the file, and in the environment every
+``ENFORCER_*`` variable that is not a key and not one of :data:`NON_CONFIG_ENV` (the
+CLI's, the lab's, the test suite's). Numeric keys carry bounds. Secrets are
+:class:`pydantic.SecretStr` and print as ``**********``. Every key is documented in
+``docs/configuration.md``.
 """
 
 from __future__ import annotations
@@ -12,16 +15,32 @@ import base64
 import binascii
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from enforcer.errors import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
+ENV_PREFIX: Final = "ENFORCER_"
+#: ``ENFORCER_*`` variables that are not config keys, so the settings leave them alone:
+#: the CLI's (``--url``, ``--token``, ``--config``), the lab's and the demo's, the compose
+#: file's, the MIB index build's, and the test suite's (docs/configuration.md lists them).
+NON_CONFIG_ENV: Final = frozenset({
+    "ENFORCER_URL", "ENFORCER_TOKEN", "ENFORCER_CONFIG",
+    "ENFORCER_LAB_STATE", "ENFORCER_DEMO_DIR", "ENFORCER_PROVISIONING_SECRET",
+    "ENFORCER_INVENTORY_FILE", "ENFORCER_BASE_MIBS",
+    "ENFORCER_UI_SCREENSHOTS", "ENFORCER_RELIABILITY_REPORT", "ENFORCER_TEST_PG_ADMIN",
+    "ENFORCER_FUZZ_REQUESTS", "ENFORCER_FUZZ_SECONDS",
+})
+#: Prefixes of non-config variables: the policy's outbound webhook secrets
+#: (``secret_env: ENFORCER_HOOK_BOARD_SECRET``, examples/policy.yaml).
+NON_CONFIG_ENV_PREFIXES: Final = ("ENFORCER_HOOK_",)
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -85,7 +104,7 @@ def decode_webhook_secret(secret: str) -> bytes:
 class WebhookSettings(BaseModel):
     model_config = _STRICT
     secrets: list[SecretStr] = Field(default_factory=list)
-    tolerance_s: Annotated[int, Field(gt=0)] = 300
+    tolerance_s: Annotated[int, Field(gt=0, le=86_400)] = 300
 
     @field_validator("secrets")
     @classmethod
@@ -114,44 +133,47 @@ class ProvisioningSettings(WebhookSettings):
 
 class ApiSettings(BaseModel):
     model_config = _STRICT
-    max_body_bytes: Annotated[int, Field(gt=0)] = 65536
-    intake_rate_per_s: Annotated[float, Field(gt=0)] = 50.0
-    intake_burst: Annotated[int, Field(gt=0)] = 100
+    max_body_bytes: Annotated[int, Field(ge=256, le=16_777_216)] = 65536
+    intake_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 50.0
+    intake_burst: Annotated[int, Field(gt=0, le=1_000_000)] = 100
     #: Lifetime of a web page (``/ui/``) session after signing in with a token.
     ui_session_minutes: Annotated[float, Field(gt=0, le=1440)] = 30
     # Unauthenticated refusals are audited at most once per this many seconds per client
     # address (each entry counts the ones folded into it); all are counted in metrics.
     refusal_audit_interval_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
     # GET /v1/where asks every device: per user, this many per second, this burst.
-    where_rate_per_s: Annotated[float, Field(gt=0)] = 0.5
+    where_rate_per_s: Annotated[float, Field(gt=0, le=1000)] = 0.5
     where_burst: Annotated[int, Field(gt=0, le=1000)] = 5
 
 
 class EngineSettings(BaseModel):
     model_config = _STRICT
-    reconcile_interval_s: float = 300
-    watch_interval_s: float = 900
-    verify_poll_s: float = 1.0
-    verify_timeout_s: float = 120
-    jitter: float = 0.1
-    max_retry_backoff_s: float = 300
-    retry_base_s: Annotated[float, Field(gt=0)] = 2.0
+    # Every numeric key has a lower and an upper bound (docs/configuration.md lists them;
+    # tests/unit/test_config_bounds.py keeps the two in step).
+    reconcile_interval_s: Annotated[float, Field(ge=1, le=86_400)] = 300
+    watch_interval_s: Annotated[float, Field(ge=1, le=86_400)] = 900
+    verify_poll_s: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    verify_timeout_s: Annotated[float, Field(ge=1, le=3600)] = 120
+    # Fraction of the reconcile / watch interval added at random to each run.
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.1
+    max_retry_backoff_s: Annotated[float, Field(ge=0.5, le=86_400)] = 300
+    retry_base_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
     # After a kick, a modem shown offline / re-registering is waited for this long
     # before "absent" counts as verified (a real modem re-registers in 30-90 s).
-    verify_settle_s: Annotated[float, Field(ge=0)] = 90.0
-    due_scan_s: Annotated[float, Field(gt=0)] = 1.0
+    verify_settle_s: Annotated[float, Field(ge=0, le=3600)] = 90.0
+    due_scan_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     # A device loop's passes (a few indexed queries each) are at least this far apart;
     # wakes in between (e.g. a burst of new orders) are served by one pass.
     pass_gap_s: Annotated[float, Field(ge=0, le=5)] = 0.1
     orders_per_device: Annotated[int, Field(ge=1, le=256)] = 16
-    full_scan_s: Annotated[float, Field(gt=0)] = 30.0
+    full_scan_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     reconcile_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
     store_threads: Annotated[int, Field(ge=2, le=256)] = 16
-    lease_ttl_s: Annotated[float, Field(ge=3)] = 15.0
-    lift_expiry_check_s: Annotated[float, Field(gt=0)] = 60.0
+    lease_ttl_s: Annotated[float, Field(ge=3, le=3600)] = 15.0
+    lift_expiry_check_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     # A later enforcement layer (policy ``layers``) waits at most this long for the
     # earlier ones before it applies its blocks anyway.
-    layer_wait_s: Annotated[float, Field(ge=0)] = 10.0
+    layer_wait_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
     # Management address to send SNMP and SSH from (CMTS ACLs often allow only it).
     source_address: str | None = None
 
@@ -178,7 +200,7 @@ class AnchorSettings(BaseModel):
 class AuditSettings(BaseModel):
     model_config = _STRICT
     anchor: AnchorSettings = Field(default_factory=AnchorSettings)
-    anchor_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    anchor_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     # HMAC keys of the audit chain (one ``<key_id>.key`` per key, 0600); default
     # ``state_dir/audit-keys``. Never inside the database; the first key is made on
     # first start.
@@ -296,11 +318,51 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _names(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's keys by lower-case field name and alias."""
+    out: dict[str, FieldInfo] = {}
+    for name, info in model.model_fields.items():
+        out[name.lower()] = info
+        if info.alias:
+            out[info.alias.lower()] = info
+    return out
+
+
+def env_key(var: str) -> str | None:
+    """The dotted config key an ``ENFORCER_*`` variable sets, or None when it names no
+    key (``ENFORCER_ENGINE__JITTER`` -> ``engine.jitter``; ``ENFORCER_BOGUS`` -> None)."""
+    parts = var[len(ENV_PREFIX):].lower().split("__")
+    model: type[BaseModel] | None = Settings
+    for part in parts:
+        info = _names(model).get(part) if model is not None else None
+        if info is None:
+            return None
+        ann = info.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return ".".join(parts)
+
+
+def unknown_env(environ: Mapping[str, str]) -> list[str]:
+    """``ENFORCER_*`` variables that are neither a config key nor a known non-config
+    variable (:data:`NON_CONFIG_ENV`, :data:`NON_CONFIG_ENV_PREFIXES`), sorted."""
+    return sorted(
+        var for var in environ
+        if var.upper().startswith(ENV_PREFIX) and var.upper() not in NON_CONFIG_ENV
+        and not var.upper().startswith(NON_CONFIG_ENV_PREFIXES)
+        and env_key(var.upper()) is None)
+
+
 def load_settings(path: Path | None) -> Settings:
     """Load settings from ``path`` (YAML) with environment overrides; no file -> defaults
-    plus environment. Raises :class:`ConfigError` naming the file and the bad key."""
+    plus environment. Raises :class:`ConfigError` naming the file and the bad key, or the
+    environment variable that names no key."""
     data = _read_yaml(path) if path is not None else {}
     where = str(path) if path is not None else "configuration (defaults + environment)"
+    unknown = unknown_env(os.environ)
+    if unknown:
+        raise ConfigError(f"{where}: " + "; ".join(
+            f"environment variable {var}: unknown key (not a config key; "
+            "docs/configuration.md lists the keys)" for var in unknown))
     try:
         return Settings(**data)
     except ValidationError as e:

@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import configuration as hypothesis_configuration
 
 from lab.testing import LabHandle, free_port, running_lab, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis keeps its example database and caches in ./.hypothesis by default, i.e. in the
+# repository: tests write only to temporary directories.
+hypothesis_configuration.set_hypothesis_home_dir(
+    Path(tempfile.gettempdir()) / "enforcer-tests-hypothesis")
 
 
 #: Every daemon this session started: (its log, the secrets it was given). At the end of

@@ -10,8 +10,10 @@ import typer
 
 import enforcer
 from enforcer.cli import accounts, audit, cluster, devices, dhcp, local, orders
+from enforcer.cli.client import Exit, fail
 from enforcer.cli.helptext import TidyGroup
 from enforcer.cli.options import Config
+from enforcer.errors import ConfigError
 
 app = typer.Typer(
     name="enforcer", no_args_is_help=True, cls=TidyGroup,
@@ -49,7 +51,10 @@ app.add_typer(accounts.accounts_app, name="accounts")
 def serve(config: Config = None) -> None:
     """Run the daemon (API, reconciler, watcher)."""
     daemon = importlib.import_module("enforcer.daemon")  # imported lazily: heavy deps
-    daemon.serve(config)
+    try:
+        daemon.serve(config)
+    except ConfigError as e:  # a bad file, key, value or ENFORCER_* variable: exit 12
+        fail(str(e), Exit.CONFIG)
 
 
 if __name__ == "__main__":  # pragma: no cover

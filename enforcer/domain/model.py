@@ -1,4 +1,4 @@
-"""Order and target vocabulary shared by every layer (contract: docs/architecture, section 4)."""
+"""Order and target vocabulary shared by every layer (contract: docs/architecture.md, "States")."""
 
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ def test_unknown_nested_env_key_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
     ("http: {listen: 'nope'}\n", "http.listen", "host:port"),
     ("webhook: {secrets: ['abc']}\n", "webhook.secrets", "whsec_"),
     ("webhook: {secrets: ['whsec_!!!']}\n", "webhook.secrets", "base64"),
-    ("api: {max_body_bytes: 0}\n", "api.max_body_bytes", "greater than 0"),
+    ("api: {max_body_bytes: 0}\n", "api.max_body_bytes", "greater than or equal to 256"),
     ("log: {level: loud}\n", "log.level", "DEBUG"),
 ])
 def test_bad_values_name_key_and_reason(tmp_path: Path, text: str, key: str,
