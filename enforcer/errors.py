@@ -3,6 +3,7 @@
     EnforcerError
     +-- ConfigError                 config, policy, inventory or profile file is invalid
     |   +-- ProfileError            a device profile failed validation (file, line, reason)
+    |   +-- MibError                an object name the compiled MIB index does not know
     +-- InputError                  a request or argument from a person or system is invalid
     |   +-- MacError                a MAC address cannot be parsed or is not a unicast MAC
     +-- StoreError                  the database refused or lost something
@@ -34,6 +35,11 @@ class ConfigError(EnforcerError):
 
 class ProfileError(ConfigError):
     """A device profile failed validation."""
+
+
+class MibError(ConfigError):
+    """A MIB object name (or OID) the compiled index (enforcer/mib) does not know, or an
+    index that does not match mibs/."""
 
 
 class InputError(EnforcerError):
