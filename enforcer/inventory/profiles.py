@@ -9,6 +9,12 @@ docs/docsis.md section 1), ``{ifindex}`` (MAC-domain ifIndex), and in a mechanis
 SET values the names it fetches first (e.g. ``{cert}``). Unknown keys, unknown
 placeholders, malformed OIDs, bad regexes and dangling references are refused at load
 time with FILE:LINE and the reason (:func:`load_profiles`).
+
+OIDs are written as MIB object names, ``docsIf3CmtsCmRegStatusValue`` or
+``cdxCmCpeResetNow.{mac_index}``, resolved once here through the compiled index of
+``mibs/`` (:mod:`enforcer.mib`); a name it does not know is a profile error. A list item
+``{include: NAME}`` splices in the items of ``device_profiles/modules/NAME.yaml`` (shared
+mechanisms and observe sources, docs/profiles.md "Shared modules").
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from enforcer import mib
 from enforcer.domain.model import DeviceKind, Verdict
-from enforcer.errors import ProfileError
+from enforcer.errors import MibError, ProfileError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -40,18 +47,30 @@ def fill(template: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
+def _by_name(text: str) -> str:
+    """A MIB object name (with an optional instance suffix) -> dotted decimal."""
+    try:
+        return mib.resolve(text)
+    except MibError as e:
+        raise ValueError(str(e)) from None
+
+
 def _oid_template(text: str) -> str:
+    text = _by_name(text)
     unknown = placeholders(text) - OID_PLACEHOLDERS
     if unknown:
         raise ValueError(f"unknown placeholder(s) in OID: {', '.join(sorted(unknown))}")
     if not re.fullmatch(r"\d+(\.\d+)+", fill(text, _SAMPLE)):
-        raise ValueError(f"not an OID: {text!r} (dotted decimal, e.g. 1.3.6.1.2.1.1.1.0)")
+        raise ValueError(f"not an OID: {text!r} (an object name such as sysDescr.0, or "
+                         "dotted decimal)")
     return text
 
 
 def _oid(text: str) -> str:
+    text = _by_name(text)
     if not re.fullmatch(r"\d+(\.\d+)+", text):
-        raise ValueError(f"not an OID: {text!r} (dotted decimal, no placeholders)")
+        raise ValueError(f"not an OID: {text!r} (an object name or dotted decimal, "
+                         "no placeholders)")
     return text
 
 
@@ -455,6 +474,14 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
                         "by: pointer needs pointer and mac_column (for sweeps)"))
         if ix.by == "walk" and ix.mac_column is None:
             out.append((("observe", "snmp", "sources", i, "index"), "by: walk needs mac_column"))
+        hit = mib.index().name_of(tuple(int(x) for x in s.column.split(".")))
+        if hit is not None and not hit[1] and hit[0].enums:
+            for number, st in s.states.items():
+                if hit[0].label(number) != st.name:
+                    out.append((("observe", "snmp", "sources", i, "states", number),
+                                f"{hit[0].name} value {number} is "
+                                f"{hit[0].label(number) or 'not in its MIB enumeration'!s}, "
+                                f"not {st.name!r} (mibs/)"))
     for i, name in enumerate(p.sweep.snmp_sources or [] if p.sweep else []):
         if name not in sources:
             out.append((("sweep", "snmp_sources", i), f"unknown observe source {name!r}"))
@@ -474,8 +501,70 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
     return out
 
 
-def line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+MODULES_DIR = "modules"
+_MAX_INCLUDE_DEPTH = 4
+
+
+def _compose(path: Path) -> yaml.Node | None:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read profile: {e.strerror}") from None
+    loader = yaml.SafeLoader(text)
+    loader.name = str(path)  # marks (error lines) name the file they come from
+    try:
+        node: yaml.Node | None = loader.get_single_node()
+        return node
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ProfileError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    finally:
+        loader.dispose()
+
+
+def _include_name(node: yaml.Node) -> str | None:
+    if isinstance(node, yaml.MappingNode) and len(node.value) == 1 \
+            and node.value[0][0].value == "include":
+        value = node.value[0][1]
+        if not isinstance(value, yaml.ScalarNode) or \
+                not re.fullmatch(r"[a-z][a-z0-9-]*", str(value.value)):
+            raise ProfileError(f"{node.start_mark.name}:{node.start_mark.line + 1}: include: "
+                               "a module name (lower case, digits, '-')")
+        return str(value.value)
+    return None
+
+
+def _splice(node: yaml.Node, modules: Path, depth: int = 0) -> None:
+    """Replace every list item ``{include: NAME}`` by the items of modules/NAME.yaml."""
+    if isinstance(node, yaml.MappingNode):
+        for _, v in node.value:
+            _splice(v, modules, depth)
+    elif isinstance(node, yaml.SequenceNode):
+        items: list[yaml.Node] = []
+        for item in node.value:
+            name = _include_name(item)
+            if name is None:
+                _splice(item, modules, depth)
+                items.append(item)
+                continue
+            where = f"{item.start_mark.name}:{item.start_mark.line + 1}"
+            path = modules / f"{name}.yaml"
+            if depth >= _MAX_INCLUDE_DEPTH:
+                raise ProfileError(f"{where}: include: {name}: includes nested too deep "
+                                   f"(at most {_MAX_INCLUDE_DEPTH}; a cycle?)")
+            if not path.is_file():
+                raise ProfileError(f"{where}: include: no module {name!r} ({path})")
+            inc = _compose(path)
+            if not isinstance(inc, yaml.SequenceNode):
+                raise ProfileError(f"{path}:1: a profile module is a list of items")
+            _splice(inc, modules, depth + 1)
+            items.extend(inc.value)
+        node.value = items
+
+
+def _where(node: yaml.Node, loc: tuple[Any, ...]) -> str:
+    """``FILE:LINE`` of the YAML node at ``loc`` (or of its nearest parent)."""
     for key in loc:
         if isinstance(node, yaml.MappingNode):
             nxt = next((v for k, v in node.value if str(k.value) == str(key)), None)
@@ -487,25 +576,26 @@ def line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
         if nxt is None:
             break
         node = nxt
-    return int(node.start_mark.line) + 1
+    return f"{node.start_mark.name}:{int(node.start_mark.line) + 1}"
+
+
+def line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+    return int(_where(node, loc).rsplit(":", 1)[1])
 
 
 def load_profile(path: Path) -> Profile:
     """One profile file; any problem raises ProfileError("FILE:LINE: reason")."""
+    node = _compose(path)
+    if node is not None:
+        _splice(node, path.parent / MODULES_DIR)
+    constructor = yaml.SafeLoader("")
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ProfileError(f"{path}: cannot read profile: {e.strerror}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data: Any = loader.construct_document(node) if node is not None else None
+        data: Any = constructor.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ProfileError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        raise ProfileError(f"{path}: not valid YAML: {getattr(e, 'problem', e)}") from None
     finally:
-        loader.dispose()
+        constructor.dispose()
     if node is None or not isinstance(data, dict):
         raise ProfileError(f"{path}:1: a profile is a mapping (platform, transports, ...)")
     try:
@@ -515,11 +605,11 @@ def load_profile(path: Path) -> Profile:
         loc = tuple(err["loc"])
         what = ".".join(map(str, loc)) or "(top)"
         msg = err["msg"].removeprefix("Value error, ")
-        raise ProfileError(f"{path}:{line_of(node, loc)}: {what}: {msg}") from None
+        raise ProfileError(f"{_where(node, loc)}: {what}: {msg}") from None
     problems = cross_check(profile)
     if problems:
         loc, msg = problems[0]
-        raise ProfileError(f"{path}:{line_of(node, loc)}: {'.'.join(map(str, loc))}: {msg}")
+        raise ProfileError(f"{_where(node, loc)}: {'.'.join(map(str, loc))}: {msg}")
     if profile.platform != path.stem:
         raise ProfileError(f"{path}:{line_of(node, ('platform',))}: platform "
                            f"{profile.platform!r} must match the file name {path.stem!r}")
