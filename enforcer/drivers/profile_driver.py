@@ -17,6 +17,7 @@ from enforcer.drivers.snmp_mech import SnmpMechanisms
 from enforcer.drivers.snmp_state import Reading, RowResolver, read_sources, sweep_sources
 from enforcer.errors import CapacityError, CliCommandError, DriverError, EnforcerError, SshError
 from enforcer.inventory.profiles import Mechanism, Profile
+from enforcer.mib import oid
 from enforcer.transport.base import CliSession, DeviceLimiter, SnmpSession, SnmpValue
 
 S = TypeVar("S")
@@ -92,14 +93,14 @@ class ProfileDriver(MechanismDriver):
 
     async def check(self) -> dict[str, Any]:
         """Contact the device over every transport its profile uses: SNMP sysDescr and
-        sysUpTime (1.3.6.1.2.1.1.1.0 / .3.0), and an SSH login with one harmless command.
+        sysUpTime (SNMPv2-MIB), and an SSH login with one harmless command.
         Raises the transport error of the first transport that fails."""
         out: dict[str, Any] = {"platform": self.profile.platform}
         if self._snmp_factory is not None:
             async def snmp_check() -> list[tuple[Any, Any]]:
                 mech = await self._snmp()
                 return list(await mech.resolver.session.get(
-                    [(1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 3, 0)]))
+                    [(*oid("sysDescr"), 0), (*oid("sysUpTime"), 0)]))
             got = await self._guarded("check", snmp_check)
             out["sys_descr"] = _text(got[0][1])
             out["uptime_ticks"] = _text(got[1][1])

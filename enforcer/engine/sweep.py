@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from enforcer.errors import TransportError
+from enforcer.mib import oid
 from enforcer.transport.fastsnmp import FastSnmpClient
 from enforcer.transport.snmpwire.ber import OID, Tag
 
@@ -27,13 +28,12 @@ class RegColumns(NamedTuple):
     state: OID
 
 
-DOCS_IF3_REG_ENTRY: OID = (1, 3, 6, 1, 4, 1, 4491, 2, 1, 20, 1, 3, 1)
-DOCS_IF_CM_STATUS_ENTRY: OID = (1, 3, 6, 1, 2, 1, 10, 127, 1, 3, 3, 1)
-
-#: docsIf3CmtsCmRegStatusMacAddr (2) / docsIf3CmtsCmRegStatusValue (6), index: reg id
-DOCS_IF3_REG_STATUS = RegColumns(DOCS_IF3_REG_ENTRY + (2,), DOCS_IF3_REG_ENTRY + (6,))
-#: docsIfCmtsCmStatusMacAddress (2) / docsIfCmtsCmStatusValue (9), index: status index
-DOCS_IF_CM_STATUS = RegColumns(DOCS_IF_CM_STATUS_ENTRY + (2,), DOCS_IF_CM_STATUS_ENTRY + (9,))
+DOCS_IF3_REG_ENTRY: OID = oid("docsIf3CmtsCmRegStatusEntry")
+#: index: reg id
+DOCS_IF3_REG_STATUS = RegColumns(oid("docsIf3CmtsCmRegStatusMacAddr"),
+                                 oid("docsIf3CmtsCmRegStatusValue"))
+#: index: status index
+DOCS_IF_CM_STATUS = RegColumns(oid("docsIfCmtsCmStatusMacAddress"), oid("docsIfCmtsCmStatusValue"))
 
 MacStates = dict[bytes, int]
 

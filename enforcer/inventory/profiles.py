@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from enforcer import mib
 from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.errors import MibError, ProfileError
+from enforcer.transport.snmpwire.status import ErrorStatus
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -447,6 +448,11 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
             elif e.source is not None and e.source not in sources:
                 out.append(((*at, "read_back", "snmp", j, "source"),
                             f"unknown observe source {e.source!r}"))
+        for j, status in enumerate(m.capacity.full_errors if m.capacity and
+                                   m.transport == "snmp" else []):
+            if status not in ErrorStatus.__members__:
+                out.append(((*at, "capacity", "full_errors", j),
+                            f"not an SNMP error-status name: {status!r}"))
         for j, pat in enumerate(m.capacity.full_errors if m.capacity and
                                 m.transport == "ssh" else []):
             try:
@@ -496,6 +502,9 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
             if names.count(lay.name) > 1:
                 out.append((at[:-1] + ("name",) if i else ("listing",),
                             f"layout {lay.name!r} is defined twice"))
+    for j, status in enumerate(p.kick.not_present if p.kick and p.kick.snmp else []):
+        if status not in ErrorStatus.__members__:
+            out.append((("kick", "not_present", j), f"not an SNMP error-status name: {status!r}"))
     if p.kick is not None and (p.kick.snmp is None) == (p.kick.cli is None):
         out.append((("kick",), "needs exactly one of snmp, cli"))
     return out

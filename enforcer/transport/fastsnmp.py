@@ -43,18 +43,14 @@ from enforcer.transport.fastsnmp_usm import (
 )
 from enforcer.transport.snmpwire.ber import OID, SnmpWireError, Tag, enc_oid
 from enforcer.transport.snmpwire.message import PduType, decode_varbind_list
+from enforcer.transport.snmpwire.status import ErrorStatus
 from enforcer.transport.snmpwire.usm import UsmError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ERROR_STATUS", "FastSnmpClient", "RequestBudget", "Row"]
 
-ERROR_STATUS: Final = (
-    "noError", "tooBig", "noSuchName", "badValue", "readOnly", "genErr", "noAccess",
-    "wrongType", "wrongLength", "wrongEncoding", "wrongValue", "noCreation",
-    "inconsistentValue", "resourceUnavailable", "commitFailed", "undoFailed",
-    "authorizationError", "notWritable", "inconsistentName",
-)  # RFC 3416 section 3
+ERROR_STATUS: Final = tuple(s.name for s in ErrorStatus)  # RFC 3416 section 3
 TOO_BIG: Final = 1
 
 

@@ -30,6 +30,7 @@ from enforcer.transport.snmpwire.ber import (
     enc_value,
     tlv,
 )
+from enforcer.transport.snmpwire.status import ErrorStatus as ErrorStatus  # re-exported
 
 OID = tuple[int, ...]
 
@@ -77,30 +78,6 @@ class Missing(enum.Enum):
 
 NoSuchObject: Final = Missing.NO_SUCH_OBJECT
 NoSuchInstance: Final = Missing.NO_SUCH_INSTANCE
-
-
-class ErrorStatus(enum.IntEnum):
-    """PDU error-status values (RFC 3416 section 3)."""
-
-    noError = 0
-    tooBig = 1
-    noSuchName = 2
-    badValue = 3
-    readOnly = 4
-    genErr = 5
-    noAccess = 6
-    wrongType = 7
-    wrongLength = 8
-    wrongEncoding = 9
-    wrongValue = 10
-    noCreation = 11
-    inconsistentValue = 12
-    resourceUnavailable = 13
-    commitFailed = 14
-    undoFailed = 15
-    authorizationError = 16
-    notWritable = 17
-    inconsistentName = 18
 
 
 class SetError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from enforcer.mib import oid
 from lab.model.cmts import Cmts
 from lab.snmp.mibtree import MibTree
 from lab.views import arris, casa, cisco, common
@@ -12,7 +13,7 @@ Builder = Callable[[Cmts, MibTree], None]
 
 
 def _generic(c: Cmts, tree: MibTree) -> None:
-    common.add_system(tree, c, "Generic DOCSIS 3.0 CMTS (lab)", (1, 3, 6, 1, 4, 1, 8072, 3, 2, 10))
+    common.add_system(tree, c, "Generic DOCSIS 3.0 CMTS (lab)", oid("enforcerLabGenericCmts"))
     common.add_docs_if(tree, c)
     common.add_docs_if3(tree, c)
     common.add_cm_ctrl(tree, c)

@@ -1,29 +1,30 @@
 """ARRIS E6000 / C4 view: standard DOCS-IF, DOCS-IF3 (incl. CM-CTRL) plus CADANT-CMTS-MAC-MIB
 (docs/docsis.md section 2).
 
-- cadCmDenyRowStatus 1.3.6.1.4.1.4998.1.1.20.2.22.1.2.<mac>: createAndGo(4) adds,
-  destroy(6) removes; capacity per device (1000 on C4); effective after a reset.
-- cadCmDenyAttempts 1.3.6.1.4.1.4998.1.1.20.2.23.1.3.<mac>.<ifIndex>
-- cadMacResetCMMacAddress 1.3.6.1.4.1.4998.1.1.20.2.14.2.0, cadMacDeleteMacAddress .3.0
-- cadIfCmtsCmStatusValue 1.3.6.1.4.1.4998.1.1.20.2.2.1.9.<mac>
+- cadCmDenyRowStatus.<mac>: createAndGo(4) adds, destroy(6) removes; capacity per device
+  (1000 on C4); effective after a reset.
+- cadCmDenyAttempts.<mac>.<ifIndex>
+- cadMacResetCMMacAddress.0, cadMacDeleteMacAddress.0 (set to the MAC)
+- cadIfCmtsCmStatusValue.<mac>
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from enforcer.mib import oid
 from lab.model.cmts import Cmts
 from lab.model.render import cad_status
 from lab.snmp.mibtree import OID, Column, ErrorStatus, MibTree, Scalar, SetError, Syntax, Table
 from lab.views import common
 
-CAD = (1, 3, 6, 1, 4, 1, 4998, 1, 1, 20, 2)
-CAD_CM_STATUS_ENTRY: OID = CAD + (2, 1)
-CAD_DENY_ENTRY: OID = CAD + (22, 1)
-CAD_DENY_ATTEMPTS_ENTRY: OID = CAD + (23, 1)
-CAD_RESET_MAC: OID = CAD + (14, 2)
-CAD_DELETE_MAC: OID = CAD + (14, 3)
-SYS_OBJECT_ID: OID = (1, 3, 6, 1, 4, 1, 4115, 1, 9, 1)  # ARRIS-like sysObjectID (lab)
+CAD_CM_STATUS_ENTRY: OID = oid("cadIfCmtsCmStatusEntry")
+CAD_DENY_ENTRY: OID = oid("cadCmDenyEntry")
+CAD_DENY_ATTEMPTS_ENTRY: OID = oid("cadCmDenyStatusEntry")
+CAD_RESET_MAC: OID = oid("cadMacResetCMMacAddress")
+CAD_DELETE_MAC: OID = oid("cadMacDeleteMacAddress")
+SYS_OBJECT_ID: OID = oid("enforcerLabE6000")  # ARRIS-like sysObjectID (lab)
+DENY_ROW_STATUS = common.col("cadCmDenyRowStatus")
 
 
 def build(c: Cmts, tree: MibTree) -> None:
@@ -37,7 +38,8 @@ def build(c: Cmts, tree: MibTree) -> None:
         return len(i) == 6 and all(x <= 255 for x in i)
 
     tree.add(Table(CAD_CM_STATUS_ENTRY, [
-        Column(9, Syntax.INTEGER, lambda i: cad_status(c.entries[bytes(i)])),
+        Column(common.col("cadIfCmtsCmStatusValue"), Syntax.INTEGER,
+               lambda i: cad_status(c.entries[bytes(i)])),
     ], lambda: c.macs, exists=lambda i: is_mac(i) and bytes(i) in c.entries, index_len=6))
 
     def check_status(index: OID, v: Any) -> None:
@@ -60,11 +62,11 @@ def build(c: Cmts, tree: MibTree) -> None:
             c.deny_remove(bytes(index))
 
     def create(index: OID, values: dict[int, Any]) -> None:
-        if values.get(2) == common.ROW_CREATE_AND_GO:
+        if values.get(DENY_ROW_STATUS) == common.ROW_CREATE_AND_GO:
             c.deny_add(bytes(index))
 
     tree.add(Table(CAD_DENY_ENTRY, [
-        Column(2, Syntax.INTEGER, lambda i: common.ROW_ACTIVE, set=set_status,
+        Column(DENY_ROW_STATUS, Syntax.INTEGER, lambda i: common.ROW_ACTIVE, set=set_status,
                validate=check_status, creates_row=True),
     ], lambda: c.deny_macs, exists=lambda i: is_mac(i) and bytes(i) in c.deny, create=create,
         index_len=6))
@@ -83,7 +85,7 @@ def build(c: Cmts, tree: MibTree) -> None:
         return c.deny[bytes(i[:6])].attempts.get(i[6], 0)
 
     tree.add(Table(CAD_DENY_ATTEMPTS_ENTRY, [
-        Column(3, Syntax.COUNTER32, attempts),
+        Column(common.col("cadCmDenyAttempts"), Syntax.COUNTER32, attempts),
     ], attempt_rows, exists=lambda i: len(i) == 7 and is_mac(i[:6]) and bytes(i[:6]) in c.deny
         and i[6] in c.deny[bytes(i[:6])].attempts, index_len=7))
 

@@ -1,21 +1,22 @@
 """Casa C100G view: standard MIBs incl. CM-CTRL, plus CASA-CABLE-CMCPE-MIB resets
 (docs/docsis.md section 2). Casa has no delete and no deny object.
 
-- casaCmtsCmCpeResetNow   1.3.6.1.4.1.20858.10.12.1.3.1.7.<mac> = 1
-- casaCmtsCmResetByMacAddr 1.3.6.1.4.1.20858.10.12.1.5.2.0 = 6-octet MAC
+- casaCmtsCmCpeResetNow.<mac> = 1
+- casaCmtsCmResetByMacAddr.0 = 6-octet MAC
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from enforcer.mib import oid
 from lab.model.cmts import Cmts
 from lab.snmp.mibtree import OID, Column, ErrorStatus, MibTree, Scalar, SetError, Syntax, Table
 from lab.views import common
 
-CASA_CM_CPE_ENTRY: OID = (1, 3, 6, 1, 4, 1, 20858, 10, 12, 1, 3, 1)
-CASA_RESET_BY_MAC: OID = (1, 3, 6, 1, 4, 1, 20858, 10, 12, 1, 5, 2)
-SYS_OBJECT_ID: OID = (1, 3, 6, 1, 4, 1, 20858, 2, 600)  # Casa-like sysObjectID (lab)
+CASA_CM_CPE_ENTRY: OID = oid("casaCmtsCmCpeEntry")
+CASA_RESET_BY_MAC: OID = oid("casaCmtsCmResetByMacAddr")
+SYS_OBJECT_ID: OID = oid("enforcerLabC100g")  # Casa-like sysObjectID (lab)
 
 
 def build(c: Cmts, tree: MibTree) -> None:
@@ -33,7 +34,8 @@ def build(c: Cmts, tree: MibTree) -> None:
             c.reset(bytes(index))
 
     tree.add(Table(CASA_CM_CPE_ENTRY, [
-        Column(7, Syntax.INTEGER, lambda i: 0, set=reset, validate=check_one),
+        Column(common.col("casaCmtsCmCpeResetNow"), Syntax.INTEGER, lambda i: 0, set=reset,
+               validate=check_one),
     ], lambda: c.macs, exists=lambda i: len(i) == 6 and all(x <= 255 for x in i)
         and bytes(i) in c.entries, index_len=6))
 

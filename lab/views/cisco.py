@@ -1,23 +1,24 @@
 """Cisco cBR-8 view: standard MIBs plus CISCO-DOCS-EXT-MIB (docs/docsis.md section 2).
 
-- cdxCmCpeResetNow  1.3.6.1.4.1.9.9.116.1.3.1.1.8.<mac> = true(1) kicks the modem
-- cdxCmCpeDeleteNow 1.3.6.1.4.1.9.9.116.1.3.1.1.9.<mac> = true(1) removes it from the
-  CMTS tables; a repeat finds no row (v1 noSuchName, v2c noCreation: already gone)
-- cdxCmtsCmStatusValue 1.3.6.1.4.1.9.9.116.1.3.2.1.1.<status index>
+- cdxCmCpeResetNow.<mac> = true(1) kicks the modem
+- cdxCmCpeDeleteNow.<mac> = true(1) removes it from the CMTS tables; a repeat finds no
+  row (v1 noSuchName, v2c noCreation: already gone)
+- cdxCmtsCmStatusValue.<status index>
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from enforcer.mib import oid
 from lab.model.cmts import Cmts
 from lab.model.render import cdx_status
 from lab.snmp.mibtree import OID, Column, ErrorStatus, MibTree, SetError, Syntax, Table
 from lab.views import common
 
-CDX_CM_CPE_ENTRY: OID = (1, 3, 6, 1, 4, 1, 9, 9, 116, 1, 3, 1, 1)
-CDX_CMTS_CM_STATUS_ENTRY: OID = (1, 3, 6, 1, 4, 1, 9, 9, 116, 1, 3, 2, 1)
-SYS_OBJECT_ID: OID = (1, 3, 6, 1, 4, 1, 9, 1, 2394)  # a cBR-8-like sysObjectID (lab)
+CDX_CM_CPE_ENTRY: OID = oid("cdxCmCpeEntry")
+CDX_CMTS_CM_STATUS_ENTRY: OID = oid("cdxCmtsCmStatusEntry")
+SYS_OBJECT_ID: OID = oid("enforcerLabCbr8")  # a cBR-8-like sysObjectID (lab)
 
 
 def build(c: Cmts, tree: MibTree) -> None:
@@ -40,11 +41,14 @@ def build(c: Cmts, tree: MibTree) -> None:
             c.delete(bytes(index))
 
     tree.add(Table(CDX_CM_CPE_ENTRY, [
-        Column(8, Syntax.INTEGER, lambda i: 2, set=reset, validate=check_truth),
-        Column(9, Syntax.INTEGER, lambda i: 2, set=delete, validate=check_truth),
+        Column(common.col("cdxCmCpeResetNow"), Syntax.INTEGER, lambda i: 2, set=reset,
+               validate=check_truth),
+        Column(common.col("cdxCmCpeDeleteNow"), Syntax.INTEGER, lambda i: 2, set=delete,
+               validate=check_truth),
     ], lambda: c.macs, exists=lambda i: len(i) == 6 and all(x <= 255 for x in i)
         and bytes(i) in c.entries, index_len=6))
     tree.add(Table(CDX_CMTS_CM_STATUS_ENTRY, [
-        Column(1, Syntax.INTEGER, lambda i: cdx_status(c.by_status[i[0]])),
+        Column(common.col("cdxCmtsCmStatusValue"), Syntax.INTEGER,
+               lambda i: cdx_status(c.by_status[i[0]])),
     ], lambda: c.status_indexes, exists=lambda i: len(i) == 1 and i[0] in c.by_status,
         index_len=1))

@@ -1,13 +1,11 @@
 """Standard MIB views shared by every CMTS dialect (docs/docsis.md section 1).
 
-OIDs:
-- system group 1.3.6.1.2.1.1
-- DOCS-IF docsIfCmtsCmStatusTable 1.3.6.1.2.1.10.127.1.3.3.1 (index: status index)
-- DOCS-IF docsIfCmtsMacToCmTable 1.3.6.1.2.1.10.127.1.3.7.1 (index: CM MAC)
-- DOCS-IF3 docsIf3CmtsCmRegStatusTable 1.3.6.1.4.1.4491.2.1.20.1.3.1 (index: reg id)
-- DOCS-IF3 docsIf3CmtsCmCtrl scalars 1.3.6.1.4.1.4491.2.1.20.1.27.{1..5}.0
-- DOCS-IETF-BPI2 provisioned-cert table 1.3.6.1.2.1.126.1.2.5.1.1 and auth table
-  1.3.6.1.2.1.126.1.2.2.1 (index: ifIndex + CM MAC)
+Objects (by name from mibs/, resolved when a view is built, never per request):
+- SNMPv2-MIB system group
+- DOCS-IF docsIfCmtsCmStatusTable (index: status index), docsIfCmtsMacToCmTable (CM MAC)
+- DOCS-IF3 docsIf3CmtsCmRegStatusTable (index: reg id), docsIf3CmtsCmCtrl scalars
+- DOCS-IETF-BPI2 docsBpi2CmtsProvisionedCmCertTable (CM MAC) and docsBpi2CmtsAuthTable
+  (ifIndex + CM MAC)
 """
 
 from __future__ import annotations
@@ -15,20 +13,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from enforcer.mib import oid
 from lab.model.cmts import CmEntry, Cmts
 from lab.model.modem import Phase
 from lab.model.render import docsif_status, if3_state
 from lab.model.states import BpiCertValid
 from lab.snmp.mibtree import OID, Column, ErrorStatus, MibTree, Scalar, SetError, Syntax, Table
 
-DOCS_IF_CM_STATUS_ENTRY: OID = (1, 3, 6, 1, 2, 1, 10, 127, 1, 3, 3, 1)
-DOCS_IF_MAC_TO_CM_ENTRY: OID = (1, 3, 6, 1, 2, 1, 10, 127, 1, 3, 7, 1)
-DOCS_IF3_REG_STATUS_ENTRY: OID = (1, 3, 6, 1, 4, 1, 4491, 2, 1, 20, 1, 3, 1)
-DOCS_IF3_CM_CTRL: OID = (1, 3, 6, 1, 4, 1, 4491, 2, 1, 20, 1, 27)
-BPI2_AUTH_ENTRY: OID = (1, 3, 6, 1, 2, 1, 126, 1, 2, 2, 1)
-BPI2_PROV_CERT_ENTRY: OID = (1, 3, 6, 1, 2, 1, 126, 1, 2, 5, 1, 1)
+DOCS_IF_CM_STATUS_ENTRY: OID = oid("docsIfCmtsCmStatusEntry")
+DOCS_IF_MAC_TO_CM_ENTRY: OID = oid("docsIfCmtsMacToCmEntry")
+DOCS_IF3_REG_STATUS_ENTRY: OID = oid("docsIf3CmtsCmRegStatusEntry")
+DOCS_IF3_CM_CTRL: OID = oid("docsIf3CmtsCmCtrl")
+BPI2_AUTH_ENTRY: OID = oid("docsBpi2CmtsAuthEntry")
+BPI2_PROV_CERT_ENTRY: OID = oid("docsBpi2CmtsProvisionedCmCertEntry")
 
 ROW_ACTIVE, ROW_CREATE_AND_GO, ROW_CREATE_AND_WAIT, ROW_DESTROY = 1, 4, 5, 6
+
+
+def col(name: str) -> int:
+    """The column number (last sub-identifier) of a table column or scalar of mibs/."""
+    return oid(name)[-1]
 
 
 def mac_of(index: OID) -> bytes:
@@ -48,11 +52,10 @@ def date_and_time(epoch: float) -> bytes:
 
 
 def add_system(tree: MibTree, c: Cmts, descr: str, object_id: OID) -> None:
-    base = (1, 3, 6, 1, 2, 1, 1)
-    tree.add(Scalar(base + (1,), Syntax.OCTET_STRING, lambda: descr.encode()))
-    tree.add(Scalar(base + (2,), Syntax.OBJECT_IDENTIFIER, lambda: object_id))
-    tree.add(Scalar(base + (3,), Syntax.TIMETICKS, c.uptime_ticks))
-    tree.add(Scalar(base + (5,), Syntax.OCTET_STRING, lambda: c.name.encode()))
+    tree.add(Scalar(oid("sysDescr"), Syntax.OCTET_STRING, lambda: descr.encode()))
+    tree.add(Scalar(oid("sysObjectID"), Syntax.OBJECT_IDENTIFIER, lambda: object_id))
+    tree.add(Scalar(oid("sysUpTime"), Syntax.TIMETICKS, c.uptime_ticks))
+    tree.add(Scalar(oid("sysName"), Syntax.OCTET_STRING, lambda: c.name.encode()))
 
 
 def add_docs_if(tree: MibTree, c: Cmts) -> None:
@@ -64,18 +67,20 @@ def add_docs_if(tree: MibTree, c: Cmts) -> None:
         return e.modem.ip if e.online else b"\x00\x00\x00\x00"
 
     tree.add(Table(DOCS_IF_CM_STATUS_ENTRY, [
-        Column(2, Syntax.OCTET_STRING, lambda i: row(i).mac),
-        Column(3, Syntax.IP_ADDRESS, ip),
-        Column(4, Syntax.INTEGER, lambda i: row(i).modem.ds_if),
-        Column(5, Syntax.INTEGER, lambda i: row(i).modem.us_if),
-        Column(9, Syntax.INTEGER, lambda i: docsif_status(row(i))),
-        Column(20, Syntax.INTEGER, lambda i: 1),  # InetAddressType ipv4(1)
-        Column(21, Syntax.OCTET_STRING, ip),
+        Column(col("docsIfCmtsCmStatusMacAddress"), Syntax.OCTET_STRING, lambda i: row(i).mac),
+        Column(col("docsIfCmtsCmStatusIpAddress"), Syntax.IP_ADDRESS, ip),
+        Column(col("docsIfCmtsCmStatusDownChannelIfIndex"), Syntax.INTEGER,
+               lambda i: row(i).modem.ds_if),
+        Column(col("docsIfCmtsCmStatusUpChannelIfIndex"), Syntax.INTEGER,
+               lambda i: row(i).modem.us_if),
+        Column(col("docsIfCmtsCmStatusValue"), Syntax.INTEGER, lambda i: docsif_status(row(i))),
+        Column(col("docsIfCmtsCmStatusInetAddressType"), Syntax.INTEGER, lambda i: 1),  # ipv4
+        Column(col("docsIfCmtsCmStatusInetAddress"), Syntax.OCTET_STRING, ip),
     ], lambda: c.status_indexes, exists=lambda i: len(i) == 1 and i[0] in c.by_status,
         index_len=1))
     # docsIfCmtsMacToCmTable: for point look-ups (GET by MAC), walkable like the real one.
     tree.add(Table(DOCS_IF_MAC_TO_CM_ENTRY, [
-        Column(2, Syntax.INTEGER, lambda i: c.entries[bytes(i)].status_index),
+        Column(col("docsIfCmtsCmPtr"), Syntax.INTEGER, lambda i: c.entries[bytes(i)].status_index),
     ], lambda: c.macs, exists=lambda i: len(i) == 6 and _is_mac_listed(c, i), index_len=6))
 
 
@@ -96,11 +101,13 @@ def add_docs_if3(tree: MibTree, c: Cmts) -> None:
         return date_and_time(e.last_reg_time) if e.last_reg_time else None
 
     tree.add(Table(DOCS_IF3_REG_STATUS_ENTRY, [
-        Column(2, Syntax.OCTET_STRING, lambda i: row(i).mac),
-        Column(5, Syntax.IP_ADDRESS, ipv4),
-        Column(6, Syntax.INTEGER, lambda i: if3_state(row(i))),
-        Column(7, Syntax.INTEGER, lambda i: row(i).modem.md_if),
-        Column(14, Syntax.OCTET_STRING, last_reg),
+        Column(col("docsIf3CmtsCmRegStatusMacAddr"), Syntax.OCTET_STRING, lambda i: row(i).mac),
+        # InetAddressIPv4: four octets (an OCTET STRING, not an IpAddress)
+        Column(col("docsIf3CmtsCmRegStatusIPv4Addr"), Syntax.OCTET_STRING, ipv4),
+        Column(col("docsIf3CmtsCmRegStatusValue"), Syntax.INTEGER, lambda i: if3_state(row(i))),
+        Column(col("docsIf3CmtsCmRegStatusMdIfIndex"), Syntax.INTEGER,
+               lambda i: row(i).modem.md_if),
+        Column(col("docsIf3CmtsCmRegStatusLastRegTime"), Syntax.OCTET_STRING, last_reg),
     ], lambda: c.reg_ids, exists=lambda i: len(i) == 1 and i[0] in c.by_reg_id, index_len=1))
 
 
@@ -108,7 +115,6 @@ def add_cm_ctrl(tree: MibTree, c: Cmts) -> None:
     """docsIf3CmtsCmCtrl: CmdMacAddr, MuteUsChId, MuteInterval, DisableForwarding,
     Commit. Commit acts on the values written so far (commit last in the PDU)."""
     ctrl = c.cm_ctrl
-    base = DOCS_IF3_CM_CTRL
 
     def set_mac(v: Any) -> None:
         c.cm_ctrl.cmd_mac = v
@@ -138,15 +144,16 @@ def add_cm_ctrl(tree: MibTree, c: Cmts) -> None:
         # mute(1): RF muting is not modelled beyond recording the request.
 
     del ctrl
-    tree.add(Scalar(base + (1,), Syntax.OCTET_STRING, lambda: c.cm_ctrl.cmd_mac,
-                    set=set_mac, validate=check_mac))
-    tree.add(Scalar(base + (2,), Syntax.UNSIGNED32, lambda: c.cm_ctrl.mute_us_ch,
-                    set=set_field("mute_us_ch")))
-    tree.add(Scalar(base + (3,), Syntax.UNSIGNED32, lambda: c.cm_ctrl.mute_interval,
-                    set=set_field("mute_interval")))
-    tree.add(Scalar(base + (4,), Syntax.INTEGER, lambda: c.cm_ctrl.disable_forwarding,
-                    set=set_field("disable_forwarding"), validate=check_truth))
-    tree.add(Scalar(base + (5,), Syntax.INTEGER, lambda: c.cm_ctrl.commit,
+    tree.add(Scalar(oid("docsIf3CmtsCmCtrlCmdMacAddr"), Syntax.OCTET_STRING,
+                    lambda: c.cm_ctrl.cmd_mac, set=set_mac, validate=check_mac))
+    tree.add(Scalar(oid("docsIf3CmtsCmCtrlCmdMuteUsChId"), Syntax.UNSIGNED32,
+                    lambda: c.cm_ctrl.mute_us_ch, set=set_field("mute_us_ch")))
+    tree.add(Scalar(oid("docsIf3CmtsCmCtrlCmdMuteInterval"), Syntax.UNSIGNED32,
+                    lambda: c.cm_ctrl.mute_interval, set=set_field("mute_interval")))
+    tree.add(Scalar(oid("docsIf3CmtsCmCtrlCmdDisableForwarding"), Syntax.INTEGER,
+                    lambda: c.cm_ctrl.disable_forwarding, set=set_field("disable_forwarding"),
+                    validate=check_truth))
+    tree.add(Scalar(oid("docsIf3CmtsCmCtrlCmdCommit"), Syntax.INTEGER, lambda: c.cm_ctrl.commit,
                     set=commit, validate=check_commit))
 
 
@@ -181,12 +188,17 @@ def add_bpi2(tree: MibTree, c: Cmts) -> None:
             raise SetError(ErrorStatus.wrongValue, "noResetRequested(1)..invalidateTeks(4)")
 
     tree.add(Table(BPI2_AUTH_ENTRY, [
-        Column(8, Syntax.INTEGER, lambda i: 1,
+        Column(col("docsBpi2CmtsAuthCmReset"), Syntax.INTEGER, lambda i: 1,
                set=lambda i, v: c.reauthorize(mac_of(i)) if v in (2, 3, 4) else None,
                validate=check_reset),
-        Column(19, Syntax.INTEGER, cert_valid),
-        Column(20, Syntax.OCTET_STRING, lambda i: auth_entry(i).modem.cert),
+        Column(col("docsBpi2CmtsAuthBpkmCmCertValid"), Syntax.INTEGER, cert_valid),
+        Column(col("docsBpi2CmtsAuthBpkmCmCert"), Syntax.OCTET_STRING,
+               lambda i: auth_entry(i).modem.cert),
     ], auth_rows, exists=auth_exists, index_len=7))
+
+    trust, source = col("docsBpi2CmtsProvisionedCmCertTrust"), col(
+        "docsBpi2CmtsProvisionedCmCertSource")
+    status, cert = col("docsBpi2CmtsProvisionedCmCertStatus"), col("docsBpi2CmtsProvisionedCmCert")
 
     def prov(index: OID) -> Any:
         return c.hotlist[bytes(index)]
@@ -208,10 +220,11 @@ def add_bpi2(tree: MibTree, c: Cmts) -> None:
             c.hotlist_remove(bytes(index))
 
     def create(index: OID, values: dict[int, Any]) -> None:
-        if values.get(4) == ROW_DESTROY:
+        if values.get(status) == ROW_DESTROY:
             return
-        # Cert (5) and Trust (2) may come in the same PDU; DEFVAL trust is untrusted(2).
-        c.hotlist_add(bytes(index), cert=values.get(5, b""), trust=values.get(2, 2), source=1)
+        # Cert and Trust may come in the same PDU; DEFVAL trust is untrusted(2).
+        c.hotlist_add(bytes(index), cert=values.get(cert, b""), trust=values.get(trust, 2),
+                      source=1)
 
     def check_trust(index: OID, v: Any) -> None:
         if v not in (1, 2):
@@ -228,11 +241,12 @@ def add_bpi2(tree: MibTree, c: Cmts) -> None:
         c.hotlist[bytes(index)].cert = v
 
     tree.add(Table(BPI2_PROV_CERT_ENTRY, [
-        Column(2, Syntax.INTEGER, lambda i: prov(i).trust, set=set_trust, validate=check_trust),
-        Column(3, Syntax.INTEGER, lambda i: prov(i).source),
-        Column(4, Syntax.INTEGER, lambda i: ROW_ACTIVE, set=set_status, validate=check_status,
+        Column(trust, Syntax.INTEGER, lambda i: prov(i).trust, set=set_trust,
+               validate=check_trust),
+        Column(source, Syntax.INTEGER, lambda i: prov(i).source),
+        Column(status, Syntax.INTEGER, lambda i: ROW_ACTIVE, set=set_status, validate=check_status,
                creates_row=True),
-        Column(5, Syntax.OCTET_STRING, lambda i: prov(i).cert or b"", set=set_cert,
+        Column(cert, Syntax.OCTET_STRING, lambda i: prov(i).cert or b"", set=set_cert,
                validate=check_cert),
     ], lambda: c.hotlist_macs, exists=lambda i: len(i) == 6 and all(x <= 255 for x in i)
         and bytes(i) in c.hotlist, create=create, index_len=6))
