@@ -52,12 +52,12 @@ from bench.daemon import (
 )
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.domain.mac import Mac
+from enforcer.mib import dotted, oid
 from enforcer.transport.fastsnmp import FastSnmpClient
 from lab.testing import LabHandle, running_lab
 
-CM_CTRL = "1.3.6.1.4.1.4491.2.1.20.1.27"
-REG_STATUS_MAC = (1, 3, 6, 1, 4, 1, 4491, 2, 1, 20, 1, 3, 1, 2)
-REG_STATUS_VALUE = "1.3.6.1.4.1.4491.2.1.20.1.3.1.6"
+REG_STATUS_MAC = oid("docsIf3CmtsCmRegStatusMacAddr")
+REG_STATUS_VALUE = dotted("docsIf3CmtsCmRegStatusValue")
 SEQ_POLL_S = 0.02
 BATCH_POLL_S = 0.1
 ORDER_TIMEOUT_S = 60.0  # one sequential ban
@@ -206,8 +206,9 @@ def netsnmp_round_trips(lab: LabHandle, device: str, modems: list[RefModem], n: 
         m = modems[i % len(modems)]
         mac_hex = Mac(m.mac).packed.hex()
         set_cmd = ["snmpset", "-On", "-t", "5", "-r", "1", *target.args,
-                   f"{CM_CTRL}.1.0", "x", mac_hex, f"{CM_CTRL}.4.0", "i", "1",
-                   f"{CM_CTRL}.5.0", "i", "3"]
+                   f"{dotted('docsIf3CmtsCmCtrlCmdMacAddr')}.0", "x", mac_hex,
+                   f"{dotted('docsIf3CmtsCmCtrlCmdDisableForwarding')}.0", "i", "1",
+                   f"{dotted('docsIf3CmtsCmCtrlCmdCommit')}.0", "i", "3"]
         get_cmd = ["snmpget", "-On", "-t", "5", "-r", "1", *target.args,
                    f"{REG_STATUS_VALUE}.{m.reg_id}"]
         t0 = time.perf_counter()

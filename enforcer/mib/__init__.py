@@ -134,3 +134,8 @@ def obj(name: str) -> MibObject:
 
 def resolve(text: str) -> str:
     return index().resolve(text)
+
+
+def dotted(name: str) -> str:
+    """The dotted-decimal OID of object ``name`` (e.g. for net-snmp's command line)."""
+    return index()[name].dotted

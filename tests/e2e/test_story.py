@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from enforcer.mib import dotted
 from lab.demo import send_webhook, story_body
 from lab.testing import LabHandle
 from tests.conftest import Daemon
@@ -76,12 +77,12 @@ def test_ground_truth_with_net_snmp(lab: LabHandle, daemon: Daemon) -> None:
     cmd = ["snmpget", "-v3", "-l", "authPriv", "-u", str(snmp.user), "-a", "SHA", "-A",
            snmp.auth_password.get_secret_value(), "-x", "AES", "-X",
            snmp.priv_password.get_secret_value(), "-On", "-t", "2", "-r", "1",
-           f"{dev.host}:{dev.snmp_port}", f"1.3.6.1.2.1.10.127.1.3.7.1.2.{idx}"]
+           f"{dev.host}:{dev.snmp_port}", f"{dotted('docsIfCmtsCmPtr')}.{idx}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
     if "No Such Instance" in out:
         return  # not listed: cannot forward
     status_index = out.strip().rsplit(" ", 1)[-1]
-    cmd[-1] = f"1.3.6.1.2.1.10.127.1.3.3.1.9.{status_index}"
+    cmd[-1] = f"{dotted('docsIfCmtsCmStatusValue')}.{status_index}"
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
     assert "INTEGER: 8" not in out, out
 

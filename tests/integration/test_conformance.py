@@ -42,6 +42,7 @@ from enforcer.drivers import (
     build_driver,
 )
 from enforcer.inventory.profiles import Profile, load_profiles
+from enforcer.mib import dotted
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from lab.testing import LabHandle, running_lab
 from lab.topology import load_topology
@@ -343,12 +344,12 @@ def snmpget(lab: LabHandle, device: str, oid: str) -> str:
 
 def if3_state_by_netsnmp(lab: LabHandle, device: str, mac: Mac) -> str:
     walk = subprocess.run(["snmpbulkwalk", *snmp_args(lab, device), "-Ox",
-                           "1.3.6.1.4.1.4491.2.1.20.1.3.1.2"], capture_output=True, text=True,
+                           dotted("docsIf3CmtsCmRegStatusMacAddr")], capture_output=True, text=True,
                           timeout=20, check=True).stdout
     want = " ".join(f"{b:02X}" for b in mac.packed)
     reg = next(line.split(" = ")[0].rsplit(".", 1)[1] for line in walk.splitlines()
                if line.strip().upper().endswith(want))
-    return snmpget(lab, device, f"1.3.6.1.4.1.4491.2.1.20.1.3.1.6.{reg}")
+    return snmpget(lab, device, f"{dotted('docsIf3CmtsCmRegStatusValue')}.{reg}")
 
 
 def ssh_exec(lab: LabHandle, device: str, command: str) -> str:
@@ -386,11 +387,11 @@ async def test_blocks_agree_with_net_snmp(lab: LabHandle, device: str, tmp_path:
         await wait_for(driver, mac, Verdict.FORWARDING)
         assert not (await driver.apply(mac, case.mechanism, kind=case.kind)).failed
         if device == "e6000-1":
-            assert snmpget(lab, device, "1.3.6.1.4.1.4998.1.1.20.2.22.1.2." + mac.oid_suffix) \
+            assert snmpget(lab, device, f"{dotted('cadCmDenyRowStatus')}.{mac.oid_suffix}") \
                 .endswith("INTEGER: 1")
         elif device == "cbr8-1":
             idx = next(s["status_index"] for s in lab.truth(case.mac)["seen"])
-            assert snmpget(lab, device, f"1.3.6.1.4.1.9.9.116.1.3.2.1.1.{idx}") \
+            assert snmpget(lab, device, f"{dotted('cdxCmtsCmStatusValue')}.{idx}") \
                 .endswith("INTEGER: 5")  # onlineNetAccessDisabled
         else:
             assert if3_state_by_netsnmp(lab, device, mac).endswith("INTEGER: 17")

@@ -28,6 +28,7 @@ from enforcer.errors import (
 )
 from enforcer.inventory.model import Inventory, SnmpCredentials
 from enforcer.inventory.profiles import SnmpTransportSpec, load_profiles
+from enforcer.mib import oid
 from enforcer.transport.base import Missing, SetVarbind, SnmpSession
 from enforcer.transport.fastsnmp import FastSnmpClient
 from enforcer.transport.hybrid import HybridSession
@@ -71,14 +72,16 @@ async def test_snmp_values_missing_objects_and_error_status(lab: LabHandle) -> N
         handle.close()
 
 
-CM_CTRL = (1, 3, 6, 1, 4, 1, 4491, 2, 1, 20, 1, 27)
+CTRL_MAC = (*oid("docsIf3CmtsCmCtrlCmdMacAddr"), 0)
+CTRL_DISABLE = (*oid("docsIf3CmtsCmCtrlCmdDisableForwarding"), 0)
+CTRL_COMMIT = (*oid("docsIf3CmtsCmCtrlCmdCommit"), 0)
 
 
 def cm_ctrl(mac: str, disable: int) -> list[SetVarbind]:
     """docsIf3CmtsCmCtrl MacAddr + DisableForwarding + Commit=disableForwarding(3)."""
-    return [SetVarbind((*CM_CTRL, 1, 0), "octets", Mac(mac).packed),
-            SetVarbind((*CM_CTRL, 4, 0), "integer", disable),
-            SetVarbind((*CM_CTRL, 5, 0), "integer", 3)]
+    return [SetVarbind(CTRL_MAC, "octets", Mac(mac).packed),
+            SetVarbind(CTRL_DISABLE, "integer", disable),
+            SetVarbind(CTRL_COMMIT, "integer", 3)]
 
 
 async def writer(lab: LabHandle, handle: SnmpEngineHandle, device: str,
@@ -102,8 +105,8 @@ async def test_set_paths_agree_on_values_and_error_statuses(lab: LabHandle, kind
     cisco = await writer(lab, handle, "cbr8-1", kind)
     try:
         got = await s.set(cm_ctrl(mac, 1))
-        assert got == [((*CM_CTRL, 1, 0), Mac(mac).packed), ((*CM_CTRL, 4, 0), 1),
-                       ((*CM_CTRL, 5, 0), 3)]
+        assert got == [(CTRL_MAC, Mac(mac).packed), (CTRL_DISABLE, 1),
+                       (CTRL_COMMIT, 3)]
         assert lab.truth(mac)["forwarding"] is False
         await s.set(cm_ctrl(mac, 2))
         assert lab.truth(mac)["forwarding"] is True
@@ -111,7 +114,7 @@ async def test_set_paths_agree_on_values_and_error_statuses(lab: LabHandle, kind
             await s.set([SetVarbind(SYS_DESCR, "octets", b"x")])
         assert (e.value.status, e.value.oid) == ("notWritable", "1.3.6.1.2.1.1.1.0")
         assert str(e.value) == "casa-1: snmp.set 1.3.6.1.2.1.1.1.0 -> notWritable"
-        reset_now = (1, 3, 6, 1, 4, 1, 9, 9, 116, 1, 3, 1, 1, 8, 2, 0xEE, 0, 0, 0, 1)
+        reset_now = (*oid("cdxCmCpeResetNow"), 2, 0xEE, 0, 0, 0, 1)
         with pytest.raises(SnmpStatusError) as e:  # no such modem: no row to write
             await cisco.set([SetVarbind(reset_now, "integer", 1)])
         assert e.value.status == "noCreation"
@@ -203,7 +206,7 @@ async def test_unreachable_snmp_is_device_unreachable(lab: LabHandle) -> None:
 
 async def test_full_deny_list_raises_capacity_error(lab: LabHandle, tmp_path: Path) -> None:
     handle = SnmpEngineHandle()
-    deny = (1, 3, 6, 1, 4, 1, 4998, 1, 1, 20, 2, 22, 1, 2)
+    deny = oid("cadCmDenyRowStatus")
     fillers = [(2, 0xEE, 0, 0, i // 256, i % 256) for i in range(100)]
     s = await snmp_session(lab, handle, "e6000-1")
     driver = build_driver("e6000-1", lab.inventory, PROFILES, snmp_engine=handle,

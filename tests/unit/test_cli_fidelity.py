@@ -21,7 +21,8 @@ from enforcer.drivers.render import Context, Scrubber
 from enforcer.drivers.snmp_state import reading
 from enforcer.errors import DriverError
 from enforcer.inventory.profiles import Profile, load_profiles
-from enforcer.transport.base import DeviceLimiter, Missing, Oid, SnmpValue, parse_oid
+from enforcer.mib import oid
+from enforcer.transport.base import DeviceLimiter, Missing, Oid, SnmpValue
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = load_profiles(ROOT / "device_profiles")
@@ -282,7 +283,7 @@ def test_no_such_object_is_not_absent() -> None:
 
 async def test_snmp_read_back_on_an_unsupported_table_is_an_error() -> None:
     mac = Mac("00:1d:cf:4a:12:7e")
-    deny = parse_oid("1.3.6.1.4.1.4998.1.1.20.2.22.1.2") + mac.oid_index
+    deny = oid("cadCmDenyRowStatus") + mac.oid_index
     fake = FakeSnmp(values={deny: Missing.NO_SUCH_OBJECT})
     lim = DeviceLimiter("dev1", max_sessions=2, resets_per_minute=60, rng=random.Random(7))
 
@@ -297,7 +298,7 @@ async def test_snmp_read_back_on_an_unsupported_table_is_an_error() -> None:
 
 async def test_pointer_table_not_supported_is_not_absent() -> None:
     mac = Mac("00:1d:cf:4a:12:7e")
-    ptr = parse_oid("1.3.6.1.2.1.10.127.1.3.7.1.2") + mac.oid_index
+    ptr = oid("docsIfCmtsCmPtr") + mac.oid_index
     fake = FakeSnmp(values={ptr: Missing.NO_SUCH_OBJECT})
     lim = DeviceLimiter("dev1", max_sessions=2, resets_per_minute=60, rng=random.Random(7))
 
@@ -317,7 +318,7 @@ class NoDenyTable(FakeSnmp):
         return [(o, Missing.NO_SUCH_OBJECT if o[:len(DENY)] == DENY else v) for o, v in out]
 
 
-DENY = parse_oid("1.3.6.1.4.1.4998.1.1.20.2.22.1.2")
+DENY = oid("cadCmDenyRowStatus")
 
 
 async def test_an_empty_walk_of_an_unsupported_table_is_not_an_empty_table() -> None:

@@ -25,7 +25,8 @@ from enforcer.inventory.model import (
     SshCredentials,
 )
 from enforcer.inventory.profiles import load_profiles
-from enforcer.transport.base import Backoff, DeviceLimiter, SetVarbind, parse_oid
+from enforcer.mib import dotted, oid
+from enforcer.transport.base import Backoff, DeviceLimiter, SetVarbind
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 
 PROFILES = load_profiles(Path(__file__).resolve().parents[2] / "device_profiles")
@@ -34,17 +35,21 @@ IDX, REG, IFX = 7, 0x20000001, 1001
 CERT = b"\x30\x82" + b"c" * 300
 SECRET = "s3cret-Passw0rd"
 
-PTR = parse_oid("1.3.6.1.2.1.10.127.1.3.7.1.2") + MAC.oid_index
-CDX = (*parse_oid("1.3.6.1.4.1.9.9.116.1.3.2.1.1"), IDX)
-DOCSIF = (*parse_oid("1.3.6.1.2.1.10.127.1.3.3.1.9"), IDX)
-IF3_MAC = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2"), REG)
-IF3_STATE = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.6"), REG)
-IF3_MDIF = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.7"), REG)
-AUTH_CERT = (*parse_oid("1.3.6.1.2.1.126.1.2.2.1.20"), IFX, *MAC.oid_index)
-CTRL = parse_oid("1.3.6.1.4.1.4491.2.1.20.1.27")
-PROV = parse_oid("1.3.6.1.2.1.126.1.2.5.1.1")
-DENY = parse_oid("1.3.6.1.4.1.4998.1.1.20.2.22.1.2")
-CAD = parse_oid("1.3.6.1.4.1.4998.1.1.20.2.2.1.9")
+PTR = oid("docsIfCmtsCmPtr") + MAC.oid_index
+CDX = (*oid("cdxCmtsCmStatusValue"), IDX)
+DOCSIF = (*oid("docsIfCmtsCmStatusValue"), IDX)
+IF3_MAC = (*oid("docsIf3CmtsCmRegStatusMacAddr"), REG)
+IF3_STATE = (*oid("docsIf3CmtsCmRegStatusValue"), REG)
+IF3_MDIF = (*oid("docsIf3CmtsCmRegStatusMdIfIndex"), REG)
+AUTH_CERT = (*oid("docsBpi2CmtsAuthBpkmCmCert"), IFX, *MAC.oid_index)
+CTRL_MAC = (*oid("docsIf3CmtsCmCtrlCmdMacAddr"), 0)
+CTRL_DISABLE = (*oid("docsIf3CmtsCmCtrlCmdDisableForwarding"), 0)
+CTRL_COMMIT = (*oid("docsIf3CmtsCmCtrlCmdCommit"), 0)
+PROV = oid("docsBpi2CmtsProvisionedCmCertEntry")
+PROV_TRUST, PROV_STATUS, PROV_CERT = (oid(f"docsBpi2CmtsProvisionedCmCert{c}")[-1]
+                                      for c in ("Trust", "Status", ""))
+DENY = oid("cadCmDenyRowStatus")
+CAD = oid("cadIfCmtsCmStatusValue")
 
 
 class Clock:
@@ -69,19 +74,19 @@ def registered_cmts() -> FakeSnmp:
 
     def on_set(f: FakeSnmp, vbs: list[SetVarbind]) -> None:
         sent = {v.oid: v.value for v in vbs}
-        if sent.get((*CTRL, 5, 0)) == 3 and sent.get((*CTRL, 1, 0)) == MAC.packed:
-            off = sent.get((*CTRL, 4, 0)) == 1
+        if sent.get(CTRL_COMMIT) == 3 and sent.get(CTRL_MAC) == MAC.packed:
+            off = sent.get(CTRL_DISABLE) == 1
             f.values[IF3_STATE], f.values[CDX] = (17, 5) if off else (8, 12)
-        for oid, value in sent.items():
-            if oid[:len(PROV)] == PROV and oid[len(PROV)] == 4:
-                row = oid[len(PROV) + 1:]
+        for o, value in sent.items():
+            if o[:len(PROV)] == PROV and o[len(PROV)] == PROV_STATUS:
+                row = o[len(PROV) + 1:]
                 if value == 6:
-                    for col in (2, 4, 5):
+                    for col in (PROV_TRUST, PROV_STATUS, PROV_CERT):
                         f.values.pop((*PROV, col, *row), None)
                 else:
-                    f.values[(*PROV, 4, *row)] = 1
-                    f.values[(*PROV, 2, *row)] = sent.get((*PROV, 2, *row), 2)
-                    f.values[(*PROV, 5, *row)] = sent.get((*PROV, 5, *row), b"")
+                    f.values[(*PROV, PROV_STATUS, *row)] = 1
+                    f.values[(*PROV, PROV_TRUST, *row)] = sent.get((*PROV, PROV_TRUST, *row), 2)
+                    f.values[(*PROV, PROV_CERT, *row)] = sent.get((*PROV, PROV_CERT, *row), b"")
     fake.on_set = on_set
     return fake
 
@@ -110,12 +115,12 @@ async def test_cm_ctrl_renders_one_pdu_commit_last_and_is_idempotent() -> None:
     d = make("cisco-cbr8", snmp=fake)
     r = await d.apply(MAC, "cm-ctrl-disable-forwarding", kind=DeviceKind.CABLE_MODEM)
     assert (r.changed, r.failed, r.error) == (True, False, None)
-    assert fake.sets == [[SetVarbind((*CTRL, 1, 0), "octets", MAC.packed),
-                          SetVarbind((*CTRL, 4, 0), "integer", 1),
-                          SetVarbind((*CTRL, 5, 0), "integer", 3)]]
-    assert ("SET 1.3.6.1.4.1.4491.2.1.20.1.27.1.0 = 0x001dcf4a127e, "
-            "1.3.6.1.4.1.4491.2.1.20.1.27.4.0 = 1, 1.3.6.1.4.1.4491.2.1.20.1.27.5.0 = 3 "
-            "-> noError") in r.transcript
+    assert fake.sets == [[SetVarbind(CTRL_MAC, "octets", MAC.packed),
+                          SetVarbind(CTRL_DISABLE, "integer", 1),
+                          SetVarbind(CTRL_COMMIT, "integer", 3)]]
+    assert (f"SET {dotted('docsIf3CmtsCmCtrlCmdMacAddr')}.0 = 0x001dcf4a127e, "
+            f"{dotted('docsIf3CmtsCmCtrlCmdDisableForwarding')}.0 = 1, "
+            f"{dotted('docsIf3CmtsCmCtrlCmdCommit')}.0 = 3 -> noError") in r.transcript
     again = await d.apply(MAC, "cm-ctrl-disable-forwarding", kind=DeviceKind.CABLE_MODEM)
     assert (again.changed, again.failed) == (False, False)
     assert len(fake.sets) == 1  # nothing that changes state was sent
@@ -125,7 +130,7 @@ async def test_cm_ctrl_renders_one_pdu_commit_last_and_is_idempotent() -> None:
     assert obs.blocks_present["cm-ctrl-disable-forwarding"] is True
     removed = await d.remove(MAC, "cm-ctrl-disable-forwarding")
     assert (removed.changed, removed.failed) == (True, False)
-    assert fake.sets[-1][1] == SetVarbind((*CTRL, 4, 0), "integer", 2)
+    assert fake.sets[-1][1] == SetVarbind(CTRL_DISABLE, "integer", 2)
 
 
 async def test_push_fails_closed_when_the_read_back_disagrees() -> None:
@@ -143,15 +148,16 @@ async def test_hotlist_cert_reads_the_modem_cert_then_creates_the_row_in_cisco_o
     r = await d.apply(MAC, "bpi-hotlist-cert", kind=DeviceKind.CABLE_MODEM)
     assert (r.changed, r.failed) == (True, False), r.error
     row = MAC.oid_index
-    assert fake.sets == [[SetVarbind((*PROV, 4, *row), "integer", 4),
-                          SetVarbind((*PROV, 5, *row), "octets", CERT),
-                          SetVarbind((*PROV, 2, *row), "integer", 2)]]
-    assert any(line.startswith("GET 1.3.6.1.2.1.126.1.2.2.1.20.1001.0.29.207.74.18.126 -> "
-                               "<302 octets") for line in r.transcript)
+    assert fake.sets == [[SetVarbind((*PROV, PROV_STATUS, *row), "integer", 4),
+                          SetVarbind((*PROV, PROV_CERT, *row), "octets", CERT),
+                          SetVarbind((*PROV, PROV_TRUST, *row), "integer", 2)]]
+    cert = dotted("docsBpi2CmtsAuthBpkmCmCert")
+    assert any(line.startswith(f"GET {cert}.1001.0.29.207.74.18.126 -> <302 octets")
+               for line in r.transcript)
     assert await d.read_back(MAC, "bpi-hotlist-cert")
     gone = await d.remove(MAC, "bpi-hotlist-cert")
     assert (gone.changed, gone.failed) == (True, False)
-    assert fake.sets[-1] == [SetVarbind((*PROV, 4, *row), "integer", 6)]
+    assert fake.sets[-1] == [SetVarbind((*PROV, PROV_STATUS, *row), "integer", 6)]
 
 
 async def test_hotlist_needs_bpi_plus() -> None:
@@ -214,7 +220,7 @@ async def test_kick_renders_the_vendor_object_and_treats_unlisted_as_nothing_to_
     d = make("cisco-cbr8", snmp=fake)
     r = await d.kick(MAC)
     assert (r.changed, r.failed) == (True, False)
-    assert fake.sets[-1] == [SetVarbind(parse_oid("1.3.6.1.4.1.9.9.116.1.3.1.1.8")
+    assert fake.sets[-1] == [SetVarbind(oid("cdxCmCpeResetNow")
                                         + MAC.oid_index, "integer", 1)]
     fake.set_errors[fake.sets[-1][0].oid] = "noCreation"
     r = await d.kick(MAC)
@@ -286,9 +292,9 @@ async def test_unknown_mac_is_absent_and_walk_cache_is_rechecked() -> None:
     assert IF3_MAC in gets[-1]
     # the modem re-registers under a new DOCS-IF3 id: the cached row no longer matches
     fake.values[IF3_MAC] = b"\x02" * 6
-    new = (*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.2"), REG + 1)
+    new = (*oid("docsIf3CmtsCmRegStatusMacAddr"), REG + 1)
     fake.values[new] = MAC.packed
-    fake.values[(*parse_oid("1.3.6.1.4.1.4491.2.1.20.1.3.1.6"), REG + 1)] = 17
+    fake.values[(*oid("docsIf3CmtsCmRegStatusValue"), REG + 1)] = 17
     obs = await d.observe(MAC)
     assert obs.detail["docsIf3CmtsCmRegStatusValue"] == "forwardingDisabled(17)"
     other = Mac("00:1d:cf:00:00:01")
