@@ -73,6 +73,24 @@ _MISSING = {
 }
 
 
+class _NoMibCompiler:
+    """Stands in for pysnmp's on-demand MIB compiler. pysnmp attaches pysmi as one when
+    pysmi is importable (it is, as the tool that compiles mibs/), and building pysmi's
+    parser costs seconds on each engine's first request; this client speaks numeric
+    OIDs only and never needs a MIB compiled, so a missing module stays missing (the
+    same MibNotFoundError as without pysmi)."""
+
+    def compile(self, *names: str, **options: Any) -> dict[str, str]:
+        return dict.fromkeys(names, "missing")
+
+
+def _without_mib_compiler(engine: Any) -> None:
+    builder = engine.get_mib_builder()
+    sources = builder.get_mib_sources()
+    builder.set_mib_compiler(_NoMibCompiler(), sources[0].full_path())
+    builder.set_mib_sources(*sources)  # set_mib_compiler added its directory again
+
+
 class SnmpEngineHandle:
     """One pysnmp SnmpEngine per daemon, plus a guard: pysnmp's LCD keys USM users by
     name only, so two credentials with one user name but different secrets would
@@ -80,6 +98,7 @@ class SnmpEngineHandle:
 
     def __init__(self) -> None:
         self.engine = hl.SnmpEngine()
+        _without_mib_compiler(self.engine)
         self._users: dict[str, str] = {}
 
     def register(self, creds: SnmpCredentials) -> None:
