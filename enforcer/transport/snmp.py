@@ -41,6 +41,7 @@ from enforcer.transport.base import (
     TransportMetrics,
     oid_str,
 )
+from enforcer.transport.snmpwire.status import status_name
 
 AUTH_PROTOCOLS: dict[str, Any] = {
     "SHA": hl.usmHMACSHAAuthProtocol,
@@ -261,7 +262,7 @@ class PysnmpSession:
             oid = oid_str(oids[i - 1]) if 0 < i <= len(oids) else \
                 ",".join(oid_str(o) for o in oids)
             raise SnmpStatusError(device=self.device, op=op, oid=oid,
-                                  status=str(status.prettyPrint()))
+                                  status=status_name(int(status)))
 
 
 def _is_v6(host: str) -> bool:

@@ -27,3 +27,11 @@ class ErrorStatus(enum.IntEnum):
     authorizationError = 16
     notWritable = 17
     inconsistentName = 18
+
+
+def status_name(status: int) -> str:
+    """The RFC 3416 name of an error-status (``status N`` for a number it does not have)."""
+    try:
+        return ErrorStatus(status).name
+    except ValueError:
+        return f"status {status}"
