@@ -44,6 +44,8 @@ ALLOWED = {
      "9: (Syntax.OBJECT_IDENTIFIER, lambda i: (1, 3, 6, 1, 4, 1, 4491, i[0])),"),
 }
 SCANNED = ("enforcer", "lab", "device_profiles", "tests", "bench", "scripts")
+#: Recorded benchmark output quotes the commands that were run, as they were run.
+NOT_SCANNED = ("bench/results/",)
 
 
 def test_numeric_prefix_pattern_finds_both_spellings() -> None:
@@ -63,6 +65,8 @@ def test_no_docsis_or_vendor_oid_is_written_outside_mibs() -> None:
                     or path.suffix not in {".py", ".yaml", ".yml", ".md", ".json", ".txt"}:
                 continue
             rel = path.relative_to(REPO).as_posix()
+            if rel.startswith(NOT_SCANNED):
+                continue
             for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
                 if NUMERIC.search(line) and (rel, line.strip()) not in ALLOWED:
                     found.append(f"{rel}:{n}: {line.strip()}")
