@@ -110,6 +110,11 @@ def derive_sections(entries: list[dict[str, Any]], order_id: str) -> dict[str, A
                 key = f"{t.get('device')}|{t.get('mac')}|{t.get('mechanism')}"
                 targets.setdefault(key, {**t, "state": "pending", "seqs": []})["seqs"] \
                     .append(seq)
+            for t in p.get("revived") or []:  # a removed target planned again
+                key = f"{t.get('device')}|{t.get('mac')}|{t.get('mechanism')}"
+                row = targets.setdefault(key, {**t, "seqs": []})
+                row["state"] = "pending"
+                row["seqs"].append(seq)
         if a.startswith("target.") and "target_id" in p:
             key = f"{p.get('device')}|{p.get('mac')}|{p.get('mechanism')}"
             t = targets.setdefault(key, {"device": p.get("device"), "mac": p.get("mac"),

@@ -70,6 +70,16 @@ class TargetsMixin(StoreBase):
             now = self.clock()
             existing = {_key(t): t for t in _of_order(session, order_id)}
             added = [sp for k, sp in wanted.items() if k not in existing]
+            # A block the order gave up (released or lifted on an amendment's consent)
+            # and needs again (a later upgrade): the same target is planned again.
+            revived = [existing[k] for k in wanted
+                       if k in existing and existing[k].state == TargetState.REMOVED.value]
+            if revived:
+                conn.execute(update(_TARGETS).where(
+                    _TARGETS.c.id.in_([t.id for t in revived])).values(
+                    state=TargetState.PENDING.value, attempts=0, next_attempt_at=now,
+                    updated_at=now, last_error=None, applied_at=None, verified_at=None,
+                    removed_at=None, verdict=None))
             if added:
                 conn.execute(insert(_TARGETS), [
                     {"order_id": order_id, "device": sp.device, "mac": str(sp.mac),
@@ -86,10 +96,12 @@ class TargetsMixin(StoreBase):
                 if dropped:
                     conn.execute(delete(_TARGETS).where(
                         _TARGETS.c.id.in_([t.id for t in dropped])))
-            if added or dropped:
+            if added or dropped or revived:
                 self.audit(session, actor, "targets.planned", order_id, {
                     "added": [dict(zip(("device", "mac", "mechanism"), _key(sp), strict=True))
                               for sp in added],
+                    "revived": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
+                                for t in revived],
                     "dropped": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
                                 for t in dropped],
                 })

@@ -212,3 +212,17 @@ def test_sqlite_commits_are_fsynced(tmp_path: Path) -> None:
             assert session.execute(text("PRAGMA synchronous")).scalar() == 2
     finally:
         s.dispose()
+
+
+def test_a_removed_target_needed_again_is_planned_again(store: Store) -> None:
+    """A block the order gave up (a consented downgrade released it) and needs again (a
+    later upgrade) is pushed again: the removed target goes back to pending, audited."""
+    order, _ = store.create_order(spec(), actor="a", source="api")
+    (t,) = store.upsert_targets(order.id, _targets()[:1])
+    store.update_target(t.id, actor="e", audit_action="target.removed",
+                        state=TargetState.REMOVED, removed_at=store.clock())
+    (again,) = store.upsert_targets(order.id, _targets()[:1])
+    assert (again.id, again.state, again.removed_at) == (t.id, TargetState.PENDING, None)
+    planned = store.audit_entries(action="targets.planned")[-1].payload
+    assert planned["revived"] == [{"device": "cmts1", "mac": str(CM), "mechanism": "cm_ctrl"}]
+    assert planned["added"] == []
