@@ -24,6 +24,7 @@ BENCHMARK_MODULES = (
     "bench.bench_intake",
     "bench.bench_audit",
     "bench.bench_codec",
+    "bench.bench_black_box",
 )
 
 
