@@ -458,7 +458,7 @@ def run(ctx: BenchContext) -> BenchResult:
         f"Polling GET /v1/orders?state=verified every {POLL_S * 1000:.0f} ms; the stream is "
         f"open-loop at {stream_rate:g}/s from the batch's last 202 until it is verified, "
         "each webhook banning another real modem (so it loads the engine as well).",
-        f"Machine load (/proc/loadavg) before each phase: "
+        "Machine load (/proc/loadavg) before each phase: "
         + "; ".join(b.load for b in latency + intake) + ".",
     ]
     return BenchResult("black_box", "100 bans at once, black box",
