@@ -83,6 +83,12 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100)."""
     s = sorted(xs)
@@ -259,6 +265,8 @@ class Batch:
     stream_refused: int = 0
     span_s: float = 0.0  # first post -> last verified seen
     load: str = ""
+    daemon_cpu_s: float = 0.0  # CPU the daemon and the lab used during the batch
+    lab_cpu_s: float = 0.0
 
 
 def post_ban(http: Http, key: bytes, m: Modem, ticket: str) -> str:
@@ -319,6 +327,7 @@ def batch(stack: Stack, modems: list[Modem], tag: str,
         return oid, time.perf_counter()
 
     all_verified = threading.Event()
+    cpu0 = cpu_s(stack.daemon.pid), cpu_s(stack.lab.pid)
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         t0 = time.perf_counter()
         got = list(pool.map(one, range(len(modems)), modems))
@@ -361,6 +370,8 @@ def batch(stack: Stack, modems: list[Modem], tag: str,
                 k += 1
                 time.sleep(max(0.0, t0 + k * POLL_S - time.perf_counter()))
             res.span_s = time.perf_counter() - t0
+            res.daemon_cpu_s = cpu_s(stack.daemon.pid) - cpu0[0]
+            res.lab_cpu_s = cpu_s(stack.lab.pid) - cpu0[1]
         finally:
             all_verified.set()
             poller.close()
@@ -437,11 +448,13 @@ def run(ctx: BenchContext) -> BenchResult:
     details: dict[str, Any] = {
         "rereg_s": rereg,
         "latency_rounds": [{"load_before": b.load, "span_s": round(b.span_s, 3),
+                            "daemon_cpu_s": b.daemon_cpu_s, "lab_cpu_s": b.lab_cpu_s,
                             "server_p50": statistics.median(b.server),
                             "server_p99": pct(b.server, 99),
                             "client_p50": statistics.median(b.client),
                             "client_p99": pct(b.client, 99)} for b in latency],
         "intake_rounds": [{"load_before": b.load, "span_s": round(b.span_s, 3),
+                           "daemon_cpu_s": b.daemon_cpu_s, "lab_cpu_s": b.lab_cpu_s,
                            "stream_sent": len(b.stream) + b.stream_refused,
                            "stream_refused": b.stream_refused,
                            "stream_p99_ms": pct(b.stream, 99) * 1000 if b.stream else None,

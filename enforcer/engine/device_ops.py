@@ -10,9 +10,12 @@ run again (re-applying a present block changes nothing on the device).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +35,18 @@ from enforcer.store.records import OrderRecord, TargetRecord, TargetSpec
 from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
+
+#: Entered while an order only waits for the device (between verification polls, e.g. a
+#: modem re-registering): the runner gives the order's slot to another order meanwhile.
+Idle = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def _not_idle() -> AbstractAsyncContextManager[None]:
+    return contextlib.nullcontext()
+
+
+#: The ``idle`` of the scan the current task runs (each order's scan is its own task).
+_IDLE: ContextVar[Idle] = ContextVar("enforcer_scan_idle", default=_not_idle)
 ACTOR = "engine"
 ENFORCING_DETAIL = "looking up the MACs on every device in scope"
 
@@ -158,9 +173,17 @@ class DeviceOps:
 
     # ---- ban ---------------------------------------------------------------------------
 
-    async def scan_ban(self, order: OrderRecord, device: str) -> bool:
+    async def scan_ban(self, order: OrderRecord, device: str, idle: Idle = _not_idle) -> bool:
         """One pass for one order on one device; True when it recorded the device's
-        answer and settled the order (False: it waits for another layer or device)."""
+        answer and settled the order (False: it waits for another layer or device).
+        ``idle`` is entered while the pass only waits between verification polls."""
+        token = _IDLE.set(idle)
+        try:
+            return await self._scan_ban(order, device)
+        finally:
+            _IDLE.reset(token)
+
+    async def _scan_ban(self, order: OrderRecord, device: str) -> bool:
         with order_context(order.id):
             # An accepted order becomes enforcing with this device's first write (the
             # planned targets' transaction, or on its own where none is written).
@@ -477,7 +500,8 @@ class DeviceOps:
                 return True, looks, "ok"
             if time.monotonic() >= deadline or any(x.error for x in looks):
                 return False, looks, why
-            await asyncio.sleep(cfg.verify_poll_s)
+            async with _IDLE.get()():
+                await asyncio.sleep(cfg.verify_poll_s)
 
     async def _requeue_forwarding(self, targets: list[TargetRecord], looks: list[Look]) -> None:
         bad = {x.mac for x in looks if x.verdict is Verdict.FORWARDING}
@@ -487,11 +511,18 @@ class DeviceOps:
 
     # ---- lift --------------------------------------------------------------------------
 
-    async def scan_lift(self, order: OrderRecord, device: str) -> bool:
+    async def scan_lift(self, order: OrderRecord, device: str, idle: Idle = _not_idle) -> bool:
         """Remove this device's blocks for the order and confirm service is back; True
         (the device's answer is recorded and the order settled); False, removing
         nothing, when the audit trail does not prove the lift. A block another active
         order still needs stays on the device and passes to that order."""
+        token = _IDLE.set(idle)
+        try:
+            return await self._scan_lift(order, device)
+        finally:
+            _IDLE.reset(token)
+
+    async def _scan_lift(self, order: OrderRecord, device: str) -> bool:
         with order_context(order.id):
             if self.lift_gate is not None:
                 proof = await self.lift_gate.check(order.id)
@@ -647,7 +678,8 @@ class DeviceOps:
             if time.monotonic() >= deadline:
                 x = pending[0]
                 return False, looks, f"{x.mac}: {x.verdict.value} ({x.state})"
-            await asyncio.sleep(cfg.verify_poll_s)
+            async with _IDLE.get()():
+                await asyncio.sleep(cfg.verify_poll_s)
 
 
 def _not_blocked(looks: list[Look], kicked: set[Mac], *,
