@@ -1,5 +1,6 @@
 """The footprint watcher: sweeps every CMTS for banned MACs. A banned MAC registered
-on a device in its ban's scope where no target holds it is a *sighting*: counted,
+on a device in its ban's scope where no target holds it, once that device has answered
+for the ban (before that, its own scan plans the target), is a *sighting*: counted,
 audited, notified, and handed to the order worker, which plans a target there and
 enforces it (within the same sweep pass).
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind, Verdict
+from enforcer.domain.model import ACTIVE_ORDER_STATES, DeviceKind, Verdict
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import EnforcerError
 from enforcer.inventory.model import Inventory
@@ -128,8 +129,21 @@ class Watcher:
         except EnforcerError as e:
             report.errors[device] = str(e)
             return
-        for mac, obs in found.items():
-            if obs.verdict in (Verdict.ABSENT,) or (device, str(mac)) in held:
+        candidates = [(mac, obs) for mac, obs in found.items()
+                      if obs.verdict is not Verdict.ABSENT and (device, str(mac)) not in held]
+        if not candidates:
+            return
+        # The sweep took a while: a target planned meanwhile holds its MAC now, and an
+        # order this device has not answered for yet is the device loop's to plan (its
+        # scan looks the MAC up here anyway). Neither is a sighting; taken for one, a
+        # burst of new orders was "sighted", notified, and its scans cleared mid-way.
+        held_now = {(d, m) for _, d, m in
+                    await asyncio.to_thread(self.store.active_target_keys)}
+        answered = set(await asyncio.to_thread(
+            self.store.scanned_orders_in, device,
+            [st.value for st in ACTIVE_ORDER_STATES]))
+        for mac, obs in candidates:
+            if (device, str(mac)) in held_now or banned[mac] not in answered:
                 continue
             s = Sighting(banned[mac], device, mac, obs.verdict.value, obs.state)
             report.sightings.append(s)
