@@ -15,6 +15,7 @@ from typing import Any
 from enforcer.errors import MacError
 
 _HEX = re.compile(r"^[0-9a-f]{12}$")
+_COLONS = re.compile(r"^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$")
 _SEPARATED = re.compile(r"^[0-9a-f]{1,2}([:-])[0-9a-f]{1,2}(\1[0-9a-f]{1,2}){4}$")
 _DOTTED = re.compile(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$")
 
@@ -145,6 +146,8 @@ class Mac:
 
 def _parse(text: str) -> bytes:
     s = text.strip().lower()
+    if _COLONS.match(s):  # the canonical form (stored, and most input): one match
+        return bytes.fromhex(s.replace(":", ""))
     if _HEX.match(s):
         return bytes.fromhex(s)
     if _DOTTED.match(s):
@@ -159,6 +162,8 @@ def _parse(text: str) -> bytes:
 
 
 def _check_unicast(raw: bytes, original: object) -> None:
+    if not raw[0] & 0x01 and raw != b"\x00" * 6:
+        return  # the common case, checked first: every stored MAC passes here
     shown = ":".join(f"{b:02x}" for b in raw)
     if raw == b"\xff" * 6:
         raise MacError(f"{shown} is the broadcast address, not a device")
