@@ -54,7 +54,12 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.inventory.profiles import load_profiles
     from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
-    from enforcer.notify import OutboxDelivery, OutboxNotifier, build_notifier
+    from enforcer.notify import (
+        OutboxDelivery,
+        OutboxNotifier,
+        WebhookNotifier,
+        build_notifier,
+    )
     from enforcer.policy import policy_for
     from enforcer.store.db import private_dir, upgrade
     from enforcer.store.repository import Store
@@ -104,18 +109,6 @@ def build(settings: Settings) -> dict[str, Any]:
                                                 pinned=pinned,
                                                 on_host_key_error=host_key_refused))
 
-    def kick_needed(device: str, mechanism: str) -> bool:
-        prof = profiles[inventory.devices[device].profile]
-        return bool(prof.mechanism(mechanism).kick_after_apply)
-
-    def persistence(device: str, mechanism: str) -> str:
-        prof = profiles[inventory.devices[device].profile]
-        return str(prof.mechanism(mechanism).persistence)
-
-    def max_repetitions(device: str) -> int:
-        snmp = profiles[inventory.devices[device].profile].transports.snmp
-        return int(snmp.max_repetitions) if snmp is not None else 25
-
     engine_ref: list[Engine] = []
 
     def requeue(order_id: str, device: str) -> None:
@@ -124,16 +117,16 @@ def build(settings: Settings) -> dict[str, Any]:
     sinks = build_sinks(settings)
     guard = ChainGuard(store, settings.anchor_file())
     lift_gate = LiftGate(store, policy, metrics, guard, settings.audit.anchor_interval_s)
+    # Mechanism and transport facts (kick, persistence, immediate block, GETBULK size)
+    # reach the engine one way: the device's profile, through its driver (``pool``).
     ops = DeviceOps(store=store, inventory=inventory, pool=pool, settings=settings,
-                    metrics=metrics, kick_needed=kick_needed, persistence=persistence,
+                    metrics=metrics,
                     policy_layers=lambda reason: list(policy.for_reason(reason).layers),
-                    immediate=lambda d, m: profiles[inventory.devices[d].profile]
-                    .mechanism(m).immediate, lift_gate=lift_gate)
-    reconciler = Reconciler(store=store, pool=pool, persistence=persistence, settings=settings,
+                    lift_gate=lift_gate)
+    reconciler = Reconciler(store=store, pool=pool, settings=settings,
                             metrics=metrics, requeue=requeue, breach=ops.breach)
     watcher = Watcher(store=store, inventory=inventory, pool=pool, metrics=metrics,
-                      requeue=requeue, notify=notifier.notify, max_repetitions=max_repetitions,
-                      breach=ops.breach)
+                      requeue=requeue, notify=notifier.notify, breach=ops.breach)
 
     def check_and_anchor() -> None:
         """The chain from the last checkpoint against the newest anchor, then (only
@@ -149,7 +142,7 @@ def build(settings: Settings) -> dict[str, Any]:
          lambda: expire_lifts(store, notifier)),
         ("check-and-anchor-audit", settings.audit.anchor_interval_s, check_chain),
     ]
-    if hasattr(notifier, "bind_store"):
+    if isinstance(notifier, WebhookNotifier):
         notifier.bind_store(lambda oid: store.get_order(oid).reason.value)
     engine = Engine(store=store, inventory=inventory, pool=pool, ops=ops, settings=settings,
                     metrics=metrics, reconciler=reconciler, watcher=watcher,

@@ -12,7 +12,7 @@ engine can fall back to the next mechanism in ``mechanisms()`` order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
@@ -79,6 +79,34 @@ class DeviceDriver(Protocol):
     def mechanisms(self) -> list[str]: ...
 
     async def close(self) -> None: ...
+
+
+# ---- optional capabilities: found with isinstance, never hasattr ----------------------
+
+
+@runtime_checkable
+class DeviceCheck(Protocol):
+    """A driver that can contact its device on demand and say what it found
+    (``enforcer devices check``)."""
+
+    async def check(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class BlockTables(Protocol):
+    """A driver that can list a mechanism's whole block table in one read (None: the
+    mechanism keeps its blocks outside a walkable table) and knows the table's size."""
+
+    async def list_blocks(self, mechanism: str) -> set[Mac] | None: ...
+
+    def table_limit(self, mechanism: str) -> int | None: ...
+
+
+@runtime_checkable
+class EcmLookup(Protocol):
+    """A headend controller driver that knows each set-top's embedded modem MAC."""
+
+    async def ecm_mac(self, mac: Mac) -> Mac | None: ...
 
 
 def combine(readings: list[tuple[Verdict, str]]) -> tuple[Verdict, str]:

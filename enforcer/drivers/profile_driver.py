@@ -14,7 +14,13 @@ from enforcer.drivers.base import MechanismDriver, Observation, PushResult, comb
 from enforcer.drivers.cli_mech import CliMechanisms, ListingResult
 from enforcer.drivers.render import Scrubber
 from enforcer.drivers.snmp_mech import SnmpMechanisms
-from enforcer.drivers.snmp_state import Reading, RowResolver, read_sources, sweep_sources
+from enforcer.drivers.snmp_state import (
+    ColumnWalker,
+    Reading,
+    RowResolver,
+    read_sources,
+    sweep_sources,
+)
 from enforcer.errors import CapacityError, CliCommandError, DriverError, EnforcerError, SshError
 from enforcer.inventory.profiles import Mechanism, Profile
 from enforcer.mib import oid
@@ -36,13 +42,12 @@ class ProfileDriver(MechanismDriver):
 
     def __init__(self, name: str, profile: Profile, *, limiter: DeviceLimiter,
                  snmp: Factory[SnmpSession] | None = None,
-                 cli: Factory[CliSession] | None = None, scrub: Scrubber | None = None,
-                 fast: Factory[Any] | None = None) -> None:
+                 cli: Factory[CliSession] | None = None,
+                 scrub: Scrubber | None = None) -> None:
         self.name = name
         self.profile = profile
         self.limiter = limiter
         self._snmp_factory = snmp
-        self._fast_factory = fast
         self._cli_factory = cli
         self._scrub = scrub or Scrubber(())
         self._snmp_mech: SnmpMechanisms | None = None
@@ -57,7 +62,9 @@ class ProfileDriver(MechanismDriver):
             if self._snmp_factory is None:
                 raise DriverError(f"{self.name}: no SNMP transport for {self.profile.platform}")
             session = await self._snmp_factory()
-            fast = await self._fast_factory() if self._fast_factory is not None else None
+            # A session that walks several columns in one request stream (the lean
+            # client's HybridSession) serves sweeps in one walk, not one per column.
+            fast = session if isinstance(session, ColumnWalker) else None
             self._snmp_mech = SnmpMechanisms(self.name, self.profile, RowResolver(session, fast))
         return self._snmp_mech
 
@@ -260,6 +267,3 @@ class ProfileDriver(MechanismDriver):
         mech, self._snmp_mech = self._snmp_mech, None
         if mech is not None:
             await mech.session.close()
-            fast = mech.resolver.fast
-            if fast is not None and hasattr(fast, "close"):
-                await fast.close()

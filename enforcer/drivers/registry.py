@@ -36,14 +36,11 @@ HostKeyAlert = Callable[[str, HostKeyError], Awaitable[None]]
 
 
 class DriverRegistry:
-    """Profile kind -> driver class. ``register`` adds or replaces one (e.g. a fake)."""
+    """Profile kind -> driver class."""
 
     def __init__(self) -> None:
         self._kinds: dict[str, DriverClass] = {"cmts": ProfileDriver, "headend": HeadendDriver,
                                                "dhcp": KeaDriver}
-
-    def register(self, kind: str, cls: DriverClass) -> None:
-        self._kinds[kind] = cls
 
     def build(self, device_name: str, inventory: Inventory, profiles: dict[str, Profile], *,
               snmp_engine: SnmpEngineHandle, state_dir: Path,

@@ -11,7 +11,7 @@ same GET as the values it locates).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
@@ -39,8 +39,10 @@ def reading(source: Source, value: SnmpValue) -> Reading:
     return st.verdict, f"{st.name}({value})"
 
 
+@runtime_checkable
 class ColumnWalker(Protocol):
-    """The fast polling path (enforcer.transport.fastsnmp.FastSnmpClient)."""
+    """A session that walks several columns in one request stream (the lean client,
+    ``enforcer.transport.hybrid.HybridSession``): a capability, found by isinstance."""
 
     async def walk_columns(self, columns: Sequence[Oid]) -> dict[Oid, list[Any]]: ...
 

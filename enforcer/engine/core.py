@@ -15,7 +15,6 @@ from typing import Any
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import TargetState
-from enforcer.engine import planner
 from enforcer.engine.device_ops import DeviceOps
 from enforcer.engine.leases import LeaseManager
 from enforcer.engine.observe import look
@@ -460,6 +459,3 @@ class Engine:
 
     def node_names(self) -> set[str]:
         return set(self.inv.nodes)
-
-    def scope_devices(self, order: Any) -> list[str]:
-        return planner.scope_devices(order, self.inv)

@@ -19,9 +19,10 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from enforcer.domain import coverage
+from enforcer.domain import coverage, lifecycle
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, TargetState, Verdict
+from enforcer.drivers.base import EcmLookup
 from enforcer.engine import planner
 from enforcer.engine.backoff import backoff_s
 from enforcer.engine.observe import Look, look
@@ -53,11 +54,9 @@ ENFORCING_DETAIL = "looking up the MACs on every device in scope"
 
 class DeviceOps:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, settings: Any,
-                 metrics: Any, kick_needed: Callable[[str, str], bool],
-                 persistence: Callable[[str, str], str] = lambda d, m: "persistent",
+                 metrics: Any,
                  policy_layers: Callable[[Reason], Sequence[str]] = lambda r: ["cmts",
                                                                                 "headend"],
-                 immediate: Callable[[str, str], str | None] = lambda d, m: None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  lift_gate: Any = None) -> None:
         self.store = store
@@ -65,10 +64,7 @@ class DeviceOps:
         self.pool = pool
         self.cfg = settings
         self.metrics = metrics
-        self.kick_needed = kick_needed
-        self.persistence = persistence
         self.policy_layers = policy_layers
-        self.immediate = immediate
         self.clock = clock
         self.topology = coverage.Topology(
             cmtses=frozenset(inventory.cmtses()), headends=frozenset(inventory.headends()),
@@ -85,6 +81,21 @@ class DeviceOps:
         # loop looks at them again at once.
         self._changed: set[tuple[str, str]] = set()
 
+    # ---- mechanism facts: from the device's profile, through its driver ---------------
+
+    def kick_needed(self, device: str, mechanism: str) -> bool:
+        """A block that takes effect at the next registration: reset the modem after it
+        (docs/docsis.md section 6)."""
+        return self.pool.mechanism(device, mechanism).kick_after_apply
+
+    def persistence(self, device: str, mechanism: str) -> str:
+        """registration (lost when the modem re-registers), reboot or persistent."""
+        return self.pool.mechanism(device, mechanism).persistence
+
+    def immediate(self, device: str, mechanism: str) -> str | None:
+        """The per-registration block applied at once beside ``mechanism``, if any."""
+        return self.pool.mechanism(device, mechanism).immediate
+
     async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kw)
 
@@ -100,20 +111,11 @@ class DeviceOps:
             self.inv.devices[device].kind]
 
     def relevant(self, order: OrderRecord, targets: list[TargetRecord]) -> list[str]:
-        """Devices whose scan the order's state waits for: the CMTSes in scope, the
-        headends for set-tops, the DHCP servers, as the reason's layers say."""
-        if order.state in (OrderState.LIFTING, OrderState.LIFTED):
-            return sorted({t.device for t in targets})
-        layers = self.layers(order)
-        devices: set[str] = set()
-        if "cmts" in layers:
-            devices |= set(planner.scope_devices(order, self.inv))
-        if "headend" in layers and planner.box_macs(order):
-            devices |= set(self.inv.headends())
-        if "dhcp" in layers:
-            devices |= {n for n, d in self.inv.devices.items() if d.kind == "dhcp" and d.enabled}
-        devices |= {t.device for t in targets if t.state is not TargetState.REMOVED}
-        return sorted(devices)
+        """Devices whose scan the order's state waits for (``lifecycle.relevant_devices``:
+        the CMTSes in scope, the headends for set-tops, the DHCP servers, as the order's
+        layers say, and the devices holding its blocks)."""
+        return lifecycle.relevant_devices(order, [(t.device, t.state) for t in targets],
+                                          self.topology, self.policy_layers(order.reason))
 
     def report_settled(self, order_id: str, res: Settled | None) -> None:
         """Metrics and the log line for an order whose state was derived again."""
@@ -130,7 +132,8 @@ class DeviceOps:
                      extra={"event": event, "order_id": order_id, "state": res.after,
                             "time_to_verified_s": took})
 
-    async def _finish(self, order: OrderRecord, device: str, *, phase: str, ok: bool,
+    async def _finish(self, order: OrderRecord, device: str, *, phase: lifecycle.Phase,
+                      ok: bool,
                       detail: dict[str, Any],
                       updates: list[tuple[int, str, dict[str, Any]]] | None = None) -> bool:
         """Record this device's answer, its target changes and the order's derived
@@ -199,7 +202,7 @@ class DeviceOps:
                 targets = await self._db(self.store.targets_for_order, order.id)
             if device not in self.relevant(order, targets):
                 await enforcing_now()
-                return await self._finish(order, device, phase="ban", ok=True,
+                return await self._finish(order, device, phase=lifecycle.BAN, ok=True,
                                           detail={"in_scope": False})
             if device in self.inv.headends():
                 # First, whatever the layer order: the CMTS side waits for the eCM MACs.
@@ -253,7 +256,7 @@ class DeviceOps:
                             "verdict": verdict}))
             else:
                 await self._requeue_forwarding(mine, looks)
-            return await self._finish(order, device, phase="ban", ok=ok, updates=updates,
+            return await self._finish(order, device, phase=lifecycle.BAN, ok=ok, updates=updates,
                                       detail={"why": why,
                                               "looks": [x.as_dict() for x in looks]})
 
@@ -287,8 +290,8 @@ class DeviceOps:
             for box, ecm in boxes.items():
                 if ecm is None:
                     for h in self.inv.headends():
-                        drv: Any = self.pool.get(h)
-                        learnt = await drv.ecm_mac(box) if hasattr(drv, "ecm_mac") else None
+                        drv = self.pool.get(h)
+                        learnt = await drv.ecm_mac(box) if isinstance(drv, EcmLookup) else None
                         if learnt is not None:
                             macs.append((learnt, DeviceKind.SET_TOP))
                             break
@@ -330,8 +333,8 @@ class DeviceOps:
     async def _learn_ecms(self, order: OrderRecord, headend: str) -> None:
         """Record each set-top's eCM MAC (from the controller) on the order, so the CMTS
         side can block it."""
-        drv: Any = self.pool.get(headend)
-        if not hasattr(drv, "ecm_mac"):
+        drv = self.pool.get(headend)
+        if not isinstance(drv, EcmLookup):
             return
         for d in order.devices:
             if d.kind is DeviceKind.SET_TOP and d.ecm_mac is None:
@@ -347,7 +350,7 @@ class DeviceOps:
                         seen: dict[Mac, Look] | None = None) -> set[Mac]:
         """Push the targets that are due; ``seen``: this pass's look-ups, by MAC."""
         now = self.clock()
-        due = [t for t in targets if t.state in (TargetState.PENDING, TargetState.RETRYING)
+        due = [t for t in targets if t.state in lifecycle.DUE_TARGET_STATES
                and (t.next_attempt_at is None or _aware(t.next_attempt_at) <= now)]
         kicked: set[Mac] = set()
         for t in due:
@@ -481,7 +484,7 @@ class DeviceOps:
                        last_error=f"{error}; falling back to {rest[0]}", removed_at=self.clock())
         spec = TargetSpec(t.device, t.mac, t.device_kind, rest[0])
         for nt in await self._db(self.store.upsert_targets, t.order_id, [spec], actor=ACTOR):
-            if nt.spec == spec and nt.state in (TargetState.PENDING, TargetState.RETRYING):
+            if nt.spec == spec and nt.state in lifecycle.DUE_TARGET_STATES:
                 return await self.push(nt)
         return False
 
@@ -506,7 +509,7 @@ class DeviceOps:
     async def _requeue_forwarding(self, targets: list[TargetRecord], looks: list[Look]) -> None:
         bad = {x.mac for x in looks if x.verdict is Verdict.FORWARDING}
         for t in targets:
-            if t.mac in bad and t.state in (TargetState.APPLIED, TargetState.VERIFIED):
+            if t.mac in bad and t.state in lifecycle.APPLIED_TARGET_STATES:
                 await self._retry(t, "block applied but the MAC still forwards")
 
     # ---- lift --------------------------------------------------------------------------
@@ -548,14 +551,14 @@ class DeviceOps:
                     continue
                 error = await self._remove_block(t, "target.removed")
                 if error is not None:
-                    return await self._finish(order, device, phase="lift", ok=False,
+                    return await self._finish(order, device, phase=lifecycle.LIFT, ok=False,
                                               detail={"why": f"remove failed: {error}"})
             restore = sorted({t.mac for t in targets if str(t.mac) not in kept})
             ok, looks, why = await self._confirm_restored(device, restore)
             if kept:
                 why = f"{why}; kept blocked for other active orders: " + "; ".join(
                     f"{m} ({', '.join(h)})" for m, h in sorted(kept.items()))
-            return await self._finish(order, device, phase="lift", ok=ok,
+            return await self._finish(order, device, phase=lifecycle.LIFT, ok=ok,
                                       detail={"why": why, "kept": kept,
                                               "looks": [x.as_dict() for x in looks]})
 

@@ -41,5 +41,5 @@ async def look(pool: DriverPool, device: str, mac: Mac) -> Look:
         obs = await pool.get(device).observe(mac)
     except EnforcerError as e:
         return Look(device, mac, Verdict.UNKNOWN, "error", error=str(e))
-    return Look(device, mac, obs.verdict, obs.state, detail=getattr(obs, "detail", None))
+    return Look(device, mac, obs.verdict, obs.state, detail=obs.detail)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from enforcer.drivers.base import DeviceDriver as Driver
+from enforcer.inventory.profiles import Mechanism, Profile
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,16 @@ class DriverPool:
             self._drivers[name] = drv
         return drv
 
+    def profile(self, name: str) -> Profile:
+        """The device's profile, as its driver holds it: the one route by which
+        mechanism and transport facts reach the engine."""
+        return self.get(name).profile
+
+    def mechanism(self, device: str, mechanism: str) -> Mechanism:
+        """A mechanism of the device's profile (persistence, kick, immediate block);
+        KeyError for a mechanism the profile does not have."""
+        return self.get(device).profile.mechanism(mechanism)
+
     def mechanisms(self, names: list[str]) -> dict[str, list[str]]:
         return {n: self.get(n).mechanisms() for n in names}
 
@@ -36,7 +46,7 @@ class DriverPool:
                 log.debug("closing driver %s: %s", drv.name, e)
         self._drivers.clear()
 
-    def built(self) -> dict[str, Any]:
+    def built(self) -> dict[str, Driver]:
         return dict(self._drivers)
 
     async def drop(self, name: str) -> None:

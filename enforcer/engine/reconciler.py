@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from enforcer.domain import lifecycle
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import TargetState, Verdict
+from enforcer.drivers.base import BlockTables, DeviceDriver, Observation
 from enforcer.engine.backoff import backoff_s
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import EnforcerError, TransportError
@@ -54,13 +56,12 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, *, store: Store, pool: DriverPool, persistence: Callable[[str, str], str],
-                 settings: Any, metrics: Any, requeue: Callable[[str, str], None],
+    def __init__(self, *, store: Store, pool: DriverPool, settings: Any, metrics: Any,
+                 requeue: Callable[[str, str], None],
                  breach: Callable[[str, str, Mac, str, str], Awaitable[None]] | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.pool = pool
-        self.persistence = persistence  # (device, mechanism) -> registration|reboot|persistent
         self.cfg = settings
         self.metrics = metrics
         self.requeue = requeue
@@ -106,11 +107,11 @@ class Reconciler:
                                                "count": len(report.unowned)})
         return report
 
-    async def _drift(self, drv: Any, t: TargetRecord) -> Drift | None:
+    async def _drift(self, drv: DeviceDriver, t: TargetRecord) -> Drift | None:
         """Why this target needs work, or None when the device still holds the ban."""
-        if t.state in (TargetState.PENDING, TargetState.RETRYING):
+        if t.state in lifecycle.DUE_TARGET_STATES:
             return None  # the order worker owns it already
-        kind = self.persistence(t.device, t.mechanism)
+        kind = self.pool.mechanism(t.device, t.mechanism).persistence
         if kind == "registration":
             obs = await drv.observe(t.mac)
             if obs.verdict is Verdict.FORWARDING:
@@ -128,11 +129,11 @@ class Reconciler:
                          "kick", True, obs.state)
         return None
 
-    async def _bulk_view(self, drv: Any, targets: list[TargetRecord]
-                         ) -> tuple[dict[Mac, Any], dict[str, set[Mac] | None]] | None:
+    async def _bulk_view(self, drv: DeviceDriver, targets: list[TargetRecord]
+                         ) -> tuple[dict[Mac, Observation], dict[str, set[Mac] | None]] | None:
         """With many targets, read the device once instead of per target: one sweep of
         registration states and one walk per bounded block table. None: read per target."""
-        if len(targets) < BULK_THRESHOLD or not hasattr(drv, "list_blocks"):
+        if len(targets) < BULK_THRESHOLD or not isinstance(drv, BlockTables):
             return None
         try:
             seen = await drv.sweep()
@@ -145,14 +146,14 @@ class Reconciler:
             tables[mech] = await drv.list_blocks(mech)
         return seen, tables
 
-    async def _bulk_drift(self, drv: Any, t: TargetRecord, seen: dict[Mac, Any],
+    async def _bulk_drift(self, drv: DeviceDriver, t: TargetRecord, seen: dict[Mac, Observation],
                           tables: dict[str, set[Mac] | None]) -> Drift | None:
-        if t.state in (TargetState.PENDING, TargetState.RETRYING):
+        if t.state in lifecycle.DUE_TARGET_STATES:
             return None
         obs = seen.get(t.mac)
         forwarding = obs is not None and obs.verdict is Verdict.FORWARDING
         state = obs.state if obs is not None else ""
-        if self.persistence(t.device, t.mechanism) == "registration":
+        if self.pool.mechanism(t.device, t.mechanism).persistence == "registration":
             return (Drift(f"{t.mac} forwarding ({state}): block lost at re-registration",
                           True, state) if forwarding else None)
         table = tables.get(t.mechanism)
@@ -179,7 +180,7 @@ class Reconciler:
         await asyncio.to_thread(self.store.set_device_state, device, reachable=False,
                                 last_error=error[:500])
         for t in targets:
-            if t.state in (TargetState.APPLIED, TargetState.VERIFIED):
+            if t.state in lifecycle.APPLIED_TARGET_STATES:
                 delay = backoff_s(t.attempts, base=self.cfg.engine.retry_base_s,
                                   cap=self.cfg.engine.max_retry_backoff_s)
                 await asyncio.to_thread(
@@ -188,11 +189,10 @@ class Reconciler:
                     last_error=f"device unreachable: {error}"[:500],
                     next_attempt_at=self.clock() + timedelta(seconds=delay))
 
-    async def _unowned(self, drv: Any, targets: list[TargetRecord],
+    async def _unowned(self, drv: DeviceDriver, targets: list[TargetRecord],
                        known: dict[str, set[Mac] | None] | None = None) -> list[str]:
         """Blocks on the device that no active ban owns: reported, never removed."""
-        lister = getattr(drv, "list_blocks", None)
-        if lister is None:
+        if not isinstance(drv, BlockTables):
             return []
         # A MAC held by any active ban on this device counts as owned: two mechanisms
         # (e.g. deny list by SNMP and by CLI) may share one table.
@@ -201,12 +201,12 @@ class Reconciler:
         for mech in drv.mechanisms():
             try:
                 present = known[mech] if known is not None and mech in known \
-                    else await lister(mech)
+                    else await drv.list_blocks(mech)
             except EnforcerError:
                 continue
             if present is None:
                 continue
-            limit = drv.table_limit(mech) if hasattr(drv, "table_limit") else None
+            limit = drv.table_limit(mech)
             if limit:
                 self.metrics.capacity_used.labels(drv.name, mech).set(len(present) / limit)
             out.extend(str(m) for m in sorted(present - owned))

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from enforcer.domain import lifecycle
 from enforcer.domain.model import OrderState
 from enforcer.engine.device_ops import DeviceOps
 from enforcer.errors import EnforcerError
-from enforcer.store.cluster import BAN_STATES
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class DeviceRunner:
         # retry backoff is seconds), new and changed orders on every pass.
         recheck = now_mono - self._last_recheck >= self.cfg.engine.due_scan_s
         ban, lift, again = await asyncio.to_thread(
-            st.device_work, self.device, ban_states=(*BAN_STATES, OrderState.LIFT_PENDING.value),
+            st.device_work, self.device, ban_states=lifecycle.SCANNED_FOR_BAN,
             since=since, nodes=self.nodes,
             stale_after_s=self.cfg.engine.retry_base_s if recheck else None)
         self._since = started
@@ -198,9 +198,9 @@ class DeviceRunner:
 
     async def _scan(self, order_id: str, slot: _Slot) -> None:
         order = await asyncio.to_thread(self.store.get_order, order_id)
-        if order.state is OrderState.LIFTING:
+        if order.state in lifecycle.LIFT_STATES:
             settled = await self.ops.scan_lift(order, self.device, slot.released)
-        elif order.state.value in BAN_STATES or order.state is OrderState.LIFT_PENDING:
+        elif order.state in lifecycle.SCANNED_FOR_BAN:
             settled = await self.ops.scan_ban(order, self.device, slot.released)
         else:
             return

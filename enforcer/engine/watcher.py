@@ -48,7 +48,7 @@ class SweepReport:
 class Watcher:
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, metrics: Any,
                  requeue: Callable[[str, str], None], notify: Callable[[str, dict[str, Any]], None],
-                 max_repetitions: Callable[[str], int], concurrency: int = 8,
+                 concurrency: int = 8,
                  breach: Callable[[str, str, Mac, str, str], Awaitable[None]] | None = None
                  ) -> None:
         self.store = store
@@ -57,10 +57,14 @@ class Watcher:
         self.metrics = metrics
         self.requeue = requeue
         self.notify = notify
-        self.max_repetitions = max_repetitions
         self.concurrency = concurrency
         self.breach = breach
         self.modem_counts: dict[str, int] = {}  # from the last walk of each device
+
+    def max_repetitions(self, device: str) -> int:
+        """Rows per GETBULK on ``device`` (its profile's SNMP transport; 25 without)."""
+        snmp = self.pool.profile(device).transports.snmp
+        return int(snmp.max_repetitions) if snmp is not None else 25
 
     async def plan(self, devices: list[str] | None = None
                    ) -> tuple[dict[str, dict[Mac, str]], set[tuple[str, str]]]:

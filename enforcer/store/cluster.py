@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 
+from enforcer.domain import lifecycle
+from enforcer.domain.model import TargetState
 from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
@@ -133,15 +135,6 @@ class ClusterMixin(StoreBase):
                        {"device": device, "epoch": row.epoch, "from": previous})
             return row.epoch
 
-    def renew_lease(self, device: str, owner: str, epoch: int, ttl_s: float) -> bool:
-        now = self.clock()
-        with self.write_session() as session:
-            row = session.get(s.DeviceLease, device)
-            if row is None or row.owner != owner or row.epoch != epoch or row.expires_at <= now:
-                return False
-            row.expires_at = now + timedelta(seconds=ttl_s)
-            return True
-
     def renew_leases(self, owner: str, epochs: dict[str, int], ttl_s: float) -> set[str]:
         """Renew many leases in one transaction; the devices still held."""
         if not epochs:
@@ -170,7 +163,7 @@ class ClusterMixin(StoreBase):
                 select(s.Order.id, s.Order.scope, s.Order.node).where(
                     s.Order.updated_at >= since)).tuples()]
             due = set(session.scalars(select(s.Target.device).where(
-                s.Target.state.in_(("pending", "retrying")),
+                s.Target.state.in_(lifecycle.DUE_TARGET_STATES),
                 or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now),
             ).distinct()))
             stale = set(session.scalars(select(s.OrderScan.device).where(
@@ -203,7 +196,7 @@ class ClusterMixin(StoreBase):
         q = (select(s.Target.order_id, s.Target.device, s.Target.mac)
              .join(s.Order, s.Order.id == s.Target.order_id)
              .where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
-             .where(s.Target.state != "removed"))
+             .where(s.Target.state != TargetState.REMOVED))
         with self.read_session() as session:
             return [(a, b, c) for a, b, c in session.execute(q).tuples()]
 
@@ -222,7 +215,7 @@ class ClusterMixin(StoreBase):
 
     # ---- per-device order scans --------------------------------------------------------
 
-    def record_scan(self, order_id: str, device: str, *, phase: str, ok: bool,
+    def record_scan(self, order_id: str, device: str, *, phase: lifecycle.Phase, ok: bool,
                     detail: dict[str, Any],
                     target_updates: Sequence[tuple[int, str, dict[str, Any]]] = (),
                     relevant: Relevant | None = None,
@@ -260,13 +253,6 @@ class ClusterMixin(StoreBase):
                 return None
             return self._settle_in(session, order_id, relevant, actor)
 
-    def clear_scans(self, order_id: str, devices: Iterable[str] | None = None) -> None:
-        with self.write_session() as session:
-            q = delete(s.OrderScan).where(s.OrderScan.order_id == order_id)
-            if devices is not None:
-                q = q.where(s.OrderScan.device.in_(list(devices)))
-            session.execute(q)
-
     def scans_for_order(self, order_id: str) -> list[ScanRecord]:
         with self.read_session() as session:
             return [ScanRecord(r.order_id, r.device, r.phase, r.ok, r.detail, r.scanned_at)
@@ -280,9 +266,10 @@ class ClusterMixin(StoreBase):
         ban, orders to lift, orders to scan again because a scan failed more than
         ``stale_after_s`` ago or a target on the device is due; None skips the last)."""
         with self.read_session() as session:
-            ban = list(session.scalars(_unscanned_q(device, ban_states, "ban", since, nodes)))
-            lift = list(session.scalars(_unscanned_q(device, ("lifting",), "lift", since,
-                                                     None)))
+            ban = list(session.scalars(_unscanned_q(device, ban_states, lifecycle.BAN, since,
+                                                    nodes)))
+            lift = list(session.scalars(_unscanned_q(device, lifecycle.LIFT_STATES,
+                                                     lifecycle.LIFT, since, None)))
             again: list[str] = []
             if stale_after_s is not None:
                 now = self.clock()
@@ -324,7 +311,8 @@ class ClusterMixin(StoreBase):
         scans = {r.device: r for r in conn.execute(
             select(s.SCANS).where(s.SCANS.c.order_id == order_id))}
         before = order.state.value
-        new, detail = _derive(before, relevant, scans, rows)
+        derived, detail = lifecycle.derive(order.state, relevant, scans, rows)
+        new = derived.value if derived is not None else None
         if new is None or (new == before and detail == order.state_detail):
             return Settled(before, before, order, order.verified_at is not None)
         self._write_state(session, order_id, before, new, detail, actor,
@@ -356,9 +344,6 @@ class ClusterMixin(StoreBase):
                             .values(updated_at=self.clock()))
 
 
-BAN_STATES = ("accepted", "enforcing", "enforced", "verified")
-
-
 def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime | None,
                  nodes: Iterable[str] | None) -> Any:
     scanned = select(s.OrderScan.order_id).where(
@@ -377,7 +362,7 @@ def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime
 
 def _due_q(now: datetime, device: str) -> Any:
     return (select(s.Target).where(s.Target.device == device)
-            .where(s.Target.state.in_(("pending", "retrying")))
+            .where(s.Target.state.in_(lifecycle.DUE_TARGET_STATES))
             .where(or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now))
             .order_by(s.Target.next_attempt_at, s.Target.id))
 
@@ -386,34 +371,3 @@ def _stale_q(now: datetime, device: str, older_than_s: float) -> Any:
     return select(s.OrderScan.order_id).where(
         s.OrderScan.device == device, s.OrderScan.ok.is_(False),
         s.OrderScan.scanned_at <= now - timedelta(seconds=older_than_s))
-
-
-def _derive(state: str, relevant: list[str], scans: dict[str, Any],
-            targets: list[Any]) -> tuple[str | None, str]:
-    """The order's state from its scan rows (by device) and target rows."""
-    n = len(relevant)
-    if state in BAN_STATES:
-        answered = [scans[d] for d in relevant if d in scans and scans[d].phase == "ban"]
-        bad = [x for x in answered if not x.ok]
-        if len(answered) == n and not bad:
-            return "verified", f"blocked or absent on all {n} device(s) in scope"
-        live = [t for t in targets if t.state != "removed"]
-        applied = all(t.state in ("applied", "verified") for t in live)
-        if len(answered) == n:
-            first = bad[0]
-            why = str(first.detail.get("why", "not confirmed"))
-            return ("enforced" if applied else "enforcing"), \
-                f"{len(bad)} device(s) not confirmed yet; {first.device}: {why}"
-        return "enforcing", f"{len(answered)} of {n} device(s) answered"
-    if state == "lifting":
-        done = [scans[d] for d in relevant if d in scans and scans[d].phase == "lift"]
-        bad = [x for x in done if not x.ok]
-        # With no target at all, some device must still have answered for the lift:
-        # only a lift the audit trail proves gets a lift scan (``LiftGate``).
-        any_lift = bool(n) or any(x.phase == "lift" for x in scans.values())
-        if len(done) == n and not bad and any_lift:
-            return "lifted", f"every block removed; service confirmed on {n} device(s)"
-        if bad:
-            return "lifting", f"{bad[0].device}: {bad[0].detail.get('why', 'not restored yet')}"
-        return "lifting", f"{len(done)} of {n} device(s) restored"
-    return None, ""

@@ -147,13 +147,6 @@ class TargetsMixin(StoreBase):
             "mechanism": row.mechanism, **audit_fields})
         return convert.target(row)
 
-    def get_target(self, target_id: int) -> TargetRecord:
-        with self.read_session() as session:
-            row = session.get(s.Target, target_id)
-            if row is None:
-                raise NotFound(f"no target {target_id}")
-            return convert.target(row)
-
     def targets_for_order(self, order_id: str) -> list[TargetRecord]:
         with self.read_session() as session:
             return [convert.target(t) for t in _of_order(session, order_id)]

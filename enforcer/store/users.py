@@ -128,25 +128,6 @@ class UsersMixin(StoreBase):
             return [_user(session, u)
                     for u in session.scalars(select(s.User).order_by(s.User.name))]
 
-    def set_user_groups(self, name: str, groups: Iterable[str], *, actor: str) -> UserRecord:
-        """Make ``name`` a member of exactly ``groups`` (audited as ``user.groups``)."""
-        wanted = sorted({check_group(g) for g in groups})
-        with self.write_session() as session:
-            row = session.scalar(select(s.User).where(s.User.name == name))
-            if row is None:
-                raise NotFound(f"no user {name!r}")
-            before = list(_groups_of(session, row.id))
-            for g in session.scalars(select(s.UserGroup).where(s.UserGroup.user_id == row.id)):
-                if g.group_name not in wanted:
-                    session.delete(g)
-            for g_name in wanted:
-                if g_name not in before:
-                    session.add(s.UserGroup(user_id=row.id, group_name=g_name))
-            session.flush()
-            self.audit(session, actor, "user.groups", None,
-                       {"name": name, "before": before, "after": wanted})
-            return _user(session, row)
-
     def eligible_approvers(self, group: str | None) -> list[str]:
         """Names of enabled, unexpired users with the approver role (in ``group``, or
         all of them when ``group`` is None), sorted."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from enforcer.transport.base import (
     Missing,
@@ -62,6 +63,12 @@ class HybridSession:
         col = tuple(oid)
         got = await self.reader.walk_columns([col])
         return [(col + tuple(index), value) for index, _tag, value in got.get(col, [])]
+
+    async def walk_columns(self, columns: Sequence[Oid]) -> dict[Oid, list[Any]]:
+        """Several columns in one request stream: (index, tag, value) rows by column."""
+        got: dict[Oid, list[Any]] = await self.reader.walk_columns(
+            [tuple(c) for c in columns])
+        return got
 
     async def close(self) -> None:
         try:

@@ -209,9 +209,9 @@ def test_an_order_without_targets_is_not_lifted_without_a_lift_scan() -> None:
     no scan), so deriving its state keeps it lifting instead of a vacuous "lifted"."""
     from types import SimpleNamespace
 
-    from enforcer.store.cluster import _derive
+    from enforcer.domain.lifecycle import derive
 
     ban = SimpleNamespace(device="cbr8-1", phase="ban", ok=True, detail={})
-    assert _derive("lifting", [], {"cbr8-1": ban}, [])[0] == "lifting"
+    assert derive("lifting", [], {"cbr8-1": ban}, [])[0] == "lifting"
     lift = SimpleNamespace(device="cbr8-1", phase="lift", ok=True, detail={})
-    assert _derive("lifting", [], {"cbr8-1": lift}, [])[0] == "lifted"
+    assert derive("lifting", [], {"cbr8-1": lift}, [])[0] == "lifted"

@@ -26,18 +26,19 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from enforcer.amend import AmendWorkflow, Changes
 from enforcer.api.testing import FakeClock
 from enforcer.config import load_settings
+from enforcer.domain.lifecycle import LIFT_STATES, SCANNED_FOR_BAN
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind, OrderState, Reason, Role, Scope, Verdict
+from enforcer.domain.model import DeviceKind, Reason, Role, Scope, Verdict
 from enforcer.drivers.base import Observation, PushResult
 from enforcer.engine.device_ops import DeviceOps
 from enforcer.engine.pool import DriverPool
 from enforcer.inventory.model import load_inventory
+from enforcer.inventory.profiles import Profile, load_profiles
 from enforcer.lifts import LiftError, LiftWorkflow
 from enforcer.metrics import Metrics
 from enforcer.notify import LogNotifier
 from enforcer.policy import parse_policy
 from enforcer.store import OrderSpec, Store, upgrade
-from enforcer.store.cluster import BAN_STATES
 from enforcer.store.records import DeviceSpec
 
 MACS = ["00:1d:cf:00:00:01", "00:1d:cf:00:00:02", "00:1d:cf:00:00:03"]
@@ -64,12 +65,26 @@ nodes:
 """
 
 
+def _block_profile() -> Profile:
+    """A profile whose one mechanism ``block`` is persistent and needs no reset."""
+    base = load_profiles(Path(__file__).resolve().parents[2] / "device_profiles")[
+        "docsis3-generic"]
+    block = base.mechanisms[0].model_copy(update={
+        "name": "block", "persistence": "persistent", "kick_after_apply": False,
+        "immediate": None, "capacity": None})
+    return base.model_copy(update={"mechanisms": [block]})
+
+
+BLOCK_PROFILE = _block_profile()
+
+
 class FakeDevice:
     """A CMTS that holds blocks in a set; a modem registered here forwards unless
     blocked. Every call succeeds."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.profile = BLOCK_PROFILE
         self.blocks: set[tuple[Mac, str]] = set()
 
     def mechanisms(self) -> list[str]:
@@ -178,7 +193,7 @@ class ConsentMachine(RuleBasedStateMachine):
         self.ops = DeviceOps(
             store=self.store, inventory=load_inventory(self.inv_path),
             pool=DriverPool(lambda n: self.devices[n]),  # type: ignore[arg-type,return-value]
-            settings=cfg, metrics=Metrics(CollectorRegistry()), kick_needed=lambda d, m: False,
+            settings=cfg, metrics=Metrics(CollectorRegistry()),
             policy_layers=lambda r: list(self.policy.for_reason(r).layers))
         self.model: dict[str, ModelOrder] = {}
 
@@ -195,9 +210,9 @@ class ConsentMachine(RuleBasedStateMachine):
                     for device in ("c1", "c2"):
                         # As the device loops do (enforcer.engine.runner): an order
                         # waiting for a lift's consent is still enforced.
-                        if o.state.value in BAN_STATES or o.state is OrderState.LIFT_PENDING:
+                        if o.state in SCANNED_FOR_BAN:
                             await self.ops.scan_ban(o, device)
-                        elif o.state is OrderState.LIFTING:
+                        elif o.state in LIFT_STATES:
                             await self.ops.scan_lift(o, device)
                         o = self.store.get_order(o.id)
         asyncio.run(run())

@@ -411,3 +411,49 @@ def test_build_driver_picks_the_class_by_profile_kind(tmp_path: Path) -> None:
                                  "bpi-hotlist-cert"]
     handle.close()
 
+
+
+class ColumnsSnmp(FakeSnmp):
+    """A FakeSnmp that also walks several columns in one request stream (as the lean
+    client's HybridSession does), recording each such walk."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.column_walks: list[tuple[tuple[int, ...], ...]] = []
+
+    async def walk_columns(self, columns: list[tuple[int, ...]]
+                           ) -> dict[tuple[int, ...], list[tuple[tuple[int, ...], int, object]]]:
+        self.column_walks.append(tuple(columns))
+        out: dict[tuple[int, ...], list[tuple[tuple[int, ...], int, object]]] = {}
+        for c in columns:
+            out[c] = [(k[len(c):], 0, v) for k, v in sorted(self.values.items())
+                      if k[:len(c)] == c and len(k) > len(c)]
+        return out
+
+
+async def test_a_multi_column_sweep_is_one_walk_on_a_session_that_walks_columns() -> None:
+    """The DOCS-IF3 sweep reads the MAC column and the state columns: through a session
+    that can walk columns together, that is one walk of all of them, never one
+    ``bulk_walk`` per column."""
+    fake = ColumnsSnmp(values={IF3_MAC: MAC.packed, IF3_STATE: 8, IF3_MDIF: IFX})
+    d = make("cisco-cbr8", snmp=fake)
+    swept = await d.sweep()
+    assert swept[MAC].verdict is Verdict.FORWARDING
+    assert len(fake.column_walks) == 1 and len(fake.column_walks[0]) >= 2
+    assert not [c for c in fake.calls if c[0] == "walk"]
+
+
+async def test_a_session_without_column_walks_walks_each_column() -> None:
+    fake = FakeSnmp(values={IF3_MAC: MAC.packed, IF3_STATE: 8, IF3_MDIF: IFX})
+    d = make("cisco-cbr8", snmp=fake)
+    swept = await d.sweep()
+    assert swept[MAC].verdict is Verdict.FORWARDING
+    assert len([c for c in fake.calls if c[0] == "walk"]) >= 2
+
+
+def test_the_lean_session_walks_columns_in_one_stream() -> None:
+    from enforcer.drivers.snmp_state import ColumnWalker
+    from enforcer.transport.hybrid import HybridSession
+
+    assert issubclass(HybridSession, ColumnWalker)
+    assert not issubclass(FakeSnmp, ColumnWalker)

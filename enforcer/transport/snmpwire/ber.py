@@ -189,11 +189,6 @@ def enc_varbind(oid: OID, tag: Tag | int, value: Any) -> bytes:
     return tlv(Tag.SEQUENCE, enc_oid(oid) + enc_value(tag, value))
 
 
-def enc_varbind_raw(oid_tlv: bytes, value_tlv: bytes) -> bytes:
-    """One VarBind SEQUENCE from already encoded name and value TLVs."""
-    return tlv(Tag.SEQUENCE, oid_tlv + value_tlv)
-
-
 # ---------------------------------------------------------------------------------------------
 # Decoding
 # ---------------------------------------------------------------------------------------------
