@@ -2,6 +2,6 @@
 health and metrics. See ``docs/api.md``."""
 
 from enforcer.api.app import create_app
-from enforcer.api.engine import Engine
+from enforcer.engine.contract import EngineAPI
 
-__all__ = ["Engine", "create_app"]
+__all__ = ["EngineAPI", "create_app"]

@@ -17,11 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import enforcer
 from enforcer.api import accounts, amendments, intake, ops, orders, ui
 from enforcer.api.context import ApiContext, ctx_of
-from enforcer.api.engine import Engine
 from enforcer.api.errors import ApiError, error_response, fields_from
 from enforcer.api.models import BODY_MODELS
 from enforcer.api.ratelimit import TokenBucket
 from enforcer.config import Settings
+from enforcer.engine.contract import EngineAPI
 from enforcer.metrics import Metrics
 from enforcer.policy import Policy, policy_for
 from enforcer.store import Store
@@ -115,7 +115,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
-def create_app(*, settings: Settings, store: Store, engine: Engine,
+def create_app(*, settings: Settings, store: Store, engine: EngineAPI,
                registry: CollectorRegistry, clock: Clock = utcnow,
                metrics: Metrics | None = None, policy: Policy | None = None,
                notifier: Any = None) -> FastAPI:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from enforcer.api.engine import Engine
 from enforcer.api.errors import ApiError
 from enforcer.api.ratelimit import TokenBucket
 from enforcer.auth import Permission, allowed, bearer_token, roles_for
 from enforcer.config import Settings
+from enforcer.engine.contract import EngineAPI
 from enforcer.metrics import Metrics
 from enforcer.policy import Policy
 from enforcer.store import Store, UserRecord
@@ -45,7 +45,7 @@ MAX_FOLD_KEYS = 4096
 class ApiContext:
     settings: Settings
     store: Store
-    engine: Engine
+    engine: EngineAPI
     metrics: Metrics
     clock: Clock
     bucket: TokenBucket

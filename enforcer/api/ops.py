@@ -40,21 +40,12 @@ def _engine_error(e: Exception) -> ApiError:
 @router.post("/v1/reconcile", summary="Run a full reconcile cycle on this instance's "
              "devices now")
 async def reconcile_now(request: Request, _user: Reconciler) -> dict[str, Any]:
-    run = getattr(ctx_of(request).engine, "reconcile_all", None)
-    if run is None:
-        raise ApiError(501, "not_supported", "this engine cannot reconcile on demand")
-    result: dict[str, Any] = await run()
-    return result
+    return dict(await ctx_of(request).engine.reconcile_all())
 
 
 @router.get("/v1/cluster", summary="Instances, device leases and their ages")
 async def cluster(request: Request, _user: DeviceReader) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    status = getattr(ctx.engine, "cluster_status", None)
-    if status is None:
-        return {"instances": [], "leases": []}
-    result: dict[str, Any] = await status()
-    return result
+    return dict(await ctx_of(request).engine.cluster_status())
 
 
 @router.get("/v1/devices", summary="Inventory devices and their last known state")
@@ -68,7 +59,7 @@ async def check_device(
     _user: Annotated[UserRecord, Depends(require(Permission.DEVICE_CHECK))],
 ) -> dict[str, Any]:
     try:
-        return await ctx_of(request).engine.check_device(name)
+        return dict(await ctx_of(request).engine.check_device(name))
     except (LookupError, InputError, TransportError) as e:
         raise _engine_error(e) from None
 
@@ -82,7 +73,7 @@ async def trust_device(
 ) -> dict[str, Any]:
     body = await parse_body(request, TrustIn)
     try:
-        return await ctx_of(request).engine.trust_device(name, user.name, body.expect)
+        return dict(await ctx_of(request).engine.trust_device(name, user.name, body.expect))
     except HostKeyError as e:
         raise ApiError(409, "host_key_conflict", str(e)) from None
     except (LookupError, InputError, TransportError) as e:

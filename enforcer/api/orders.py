@@ -78,7 +78,7 @@ async def get_order(request: Request, order_id: str, _user: Reader) -> dict[str,
     targets = await ctx.db(ctx.store.targets_for_order, order_id)
     lifts = await ctx.db(ctx.store.lift_requests_for_order, order_id)
     out = views.order_detail(order, targets, lifts,
-                             layer_of=getattr(ctx.engine, "layer_of", None))
+                             layer_of=ctx.engine.layer_of)
     covering = await ctx.db(ctx.store.orders_naming, [d.mac for d in order.devices] + [
         d.ecm_mac for d in order.devices if d.ecm_mac is not None])
     out["coverage"] = views.coverage(order, covering, ctx.policy)

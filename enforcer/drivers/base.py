@@ -12,7 +12,7 @@ engine can fall back to the next mechanism in ``mechanisms()`` order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
@@ -84,12 +84,29 @@ class DeviceDriver(Protocol):
 # ---- optional capabilities: found with isinstance, never hasattr ----------------------
 
 
+class CheckFacts(TypedDict, total=False):
+    """What a driver's ``check`` read from its device. A profile-driven CMTS or
+    headend: its ``platform``, SNMP ``sys_descr`` and ``uptime_ticks``, and ``cli``
+    ("ok", or the first line the profile's check command printed); a Kea server: how
+    many control ``commands`` it offers, whether it can delete leases (``lease_cmds``),
+    and the MACs and remote-ids its DROP class holds."""
+
+    platform: str
+    sys_descr: str
+    uptime_ticks: str
+    cli: str | list[str]
+    commands: int
+    lease_cmds: bool
+    drop_macs: int
+    drop_remote_ids: int
+
+
 @runtime_checkable
 class DeviceCheck(Protocol):
     """A driver that can contact its device on demand and say what it found
     (``enforcer devices check``)."""
 
-    async def check(self) -> dict[str, Any]: ...
+    async def check(self) -> CheckFacts: ...
 
 
 @runtime_checkable

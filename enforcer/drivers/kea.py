@@ -26,7 +26,7 @@ from enforcer.dhcp.dropclass import DropSet, find_class, parse_class, render_cla
 from enforcer.dhcp.kea_control import KeaControl, UnixKeaControl
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
-from enforcer.drivers.base import MechanismDriver, Observation, PushResult
+from enforcer.drivers.base import CheckFacts, MechanismDriver, Observation, PushResult
 from enforcer.drivers.render import Scrubber
 from enforcer.errors import ConfigError, DriverError, EnforcerError
 from enforcer.inventory.profiles import Mechanism, Profile
@@ -209,7 +209,7 @@ class KeaDriver(MechanismDriver):
         return {mac: Observation(self.name, mac, Verdict.BLOCKED, "DROP(mac)")
                 for mac in sorted(drops.macs)}
 
-    async def check(self) -> dict[str, Any]:
+    async def check(self) -> CheckFacts:
         """Reachability and what the server supports (for ``devices check``)."""
         cmds = await self._guarded("check", self.commands)
         drops = await self.drop_set()

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from enforcer.domain.mac import Mac
-from enforcer.drivers.base import MechanismDriver, Observation, PushResult, combine
+from enforcer.drivers.base import CheckFacts, MechanismDriver, Observation, PushResult, combine
 from enforcer.drivers.cli_mech import CliMechanisms, ListingResult
 from enforcer.drivers.render import Scrubber
 from enforcer.drivers.snmp_mech import SnmpMechanisms
@@ -98,11 +98,11 @@ class ProfileDriver(MechanismDriver):
 
     # ---- the DeviceDriver protocol --------------------------------------------------
 
-    async def check(self) -> dict[str, Any]:
+    async def check(self) -> CheckFacts:
         """Contact the device over every transport its profile uses: SNMP sysDescr and
         sysUpTime (SNMPv2-MIB), and an SSH login with one harmless command.
         Raises the transport error of the first transport that fails."""
-        out: dict[str, Any] = {"platform": self.profile.platform}
+        out: CheckFacts = {"platform": self.profile.platform}
         if self._snmp_factory is not None:
             async def snmp_check() -> list[tuple[Any, Any]]:
                 mech = await self._snmp()

@@ -13,8 +13,24 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from enforcer.domain.lifecycle import APPLIED_TARGET_STATES
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import TargetState
+from enforcer.drivers.base import CheckFacts, DeviceCheck
+from enforcer.engine.contract import (
+    Checked,
+    CheckResult,
+    ClusterStatus,
+    DeviceRow,
+    InstanceStatus,
+    LeaseStatus,
+    NotChecked,
+    PlanRow,
+    PreviewRow,
+    ReconcileSummary,
+    Sighting,
+    TrustResult,
+)
 from enforcer.engine.device_ops import DeviceOps
 from enforcer.engine.leases import LeaseManager
 from enforcer.engine.observe import look
@@ -25,6 +41,7 @@ from enforcer.engine.scheduler import Schedule
 from enforcer.engine.watcher import SweepReport, Watcher
 from enforcer.errors import EnforcerError, HostKeyError, InputError
 from enforcer.inventory.model import Inventory
+from enforcer.store.records import OrderRecord
 from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -34,7 +51,8 @@ HOUSEKEEPING = "@housekeeping"
 
 
 class Engine:
-    """Implements ``enforcer.api.engine.Engine``; owns device loops and periodic jobs."""
+    """Implements ``enforcer.engine.contract.EngineAPI``; owns device loops and periodic
+    jobs."""
 
     def __init__(self, *, store: Store, inventory: Inventory, pool: DriverPool, ops: DeviceOps,
                  settings: Any, metrics: Any, reconciler: Reconciler | None = None,
@@ -207,7 +225,7 @@ class Engine:
             self.runners[device].wake() if device in self.runners else None
         return report
 
-    async def reconcile_all(self) -> dict[str, Any]:
+    async def reconcile_all(self) -> ReconcileSummary:
         """One full reconcile cycle over every device this instance owns, now."""
         started = time.monotonic()
         owned = [d for d in self.device_names if self.leases.holds(d)]
@@ -219,11 +237,11 @@ class Engine:
 
         reports = await asyncio.gather(*(one(d) for d in owned))
         done = [r for r in reports if r is not None]
-        return {"elapsed_s": round(time.monotonic() - started, 3), "devices": len(owned),
-                "checked": sum(r.checked for r in done),
-                "repairs": sum(len(r.repairs) for r in done),
-                "unreachable": sorted(r.device for r in done if r.error),
-                "unowned_blocks": sum(len(r.unowned) for r in done)}
+        return ReconcileSummary(elapsed_s=round(time.monotonic() - started, 3),
+                                devices=len(owned), checked=sum(r.checked for r in done),
+                                repairs=sum(len(r.repairs) for r in done),
+                                unreachable=sorted(r.device for r in done if r.error),
+                                unowned_blocks=sum(len(r.unowned) for r in done))
 
     async def watch(self) -> SweepReport | None:
         if self.watcher is None:
@@ -254,7 +272,7 @@ class Engine:
     def jobs(self) -> list[dict[str, Any]]:
         return self._schedule.jobs() if self._schedule else []
 
-    # ---- the API's Engine protocol ---------------------------------------------------
+    # ---- the API's EngineAPI protocol (enforcer.engine.contract) -----------------------
 
     def order_accepted(self, order_id: str) -> None:
         if self._loop is not None:
@@ -267,23 +285,24 @@ class Engine:
         return True, (f"instance {self.instance_id}: {owned} of "
                       f"{len(self.device_names)} devices owned")
 
-    def _not_here(self, device: str) -> dict[str, Any]:
+    def _not_here(self, device: str) -> str:
+        """Why ``device`` is not asked here: the instance that owns it, if any."""
         owner = next((le.owner for le in self.store.leases() if le.device == device), None)
-        return {"device": device, "verdict": "unknown", "state": "not queried",
-                "error": f"owned by instance {owner}" if owner else "no owner yet"}
+        return f"owned by instance {owner}" if owner else "no owner yet"
 
-    async def where(self, mac: Mac) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    async def where(self, mac: Mac) -> list[Sighting]:
+        out: list[Sighting] = []
         for device in self.device_names:
             if not self.leases.holds(device):
-                out.append({"mac": str(mac), **self._not_here(device)})
+                out.append(Sighting(device=device, mac=str(mac), verdict="unknown",
+                                    state="not queried", error=self._not_here(device)))
                 continue
             x = await self._on_device(device, look(self.pool, device, mac))
             if x is not None and (x.verdict.value != "absent" or x.error):
                 out.append(x.as_dict())
         return out
 
-    async def plan(self, order_id: str | None) -> list[dict[str, Any]]:
+    async def plan(self, order_id: str | None) -> list[PlanRow]:
         if order_id is None:
             orders = await asyncio.to_thread(self.store.active_orders)
         else:
@@ -291,18 +310,18 @@ class Engine:
                 orders = [await asyncio.to_thread(self.store.get_order, order_id)]
             except EnforcerError as e:
                 raise LookupError(str(e)) from None
-        out: list[dict[str, Any]] = []
+        out: list[PlanRow] = []
         for order in orders:
             targets = await asyncio.to_thread(self.store.targets_for_order, order.id)
             held = {(t.device, t.mac) for t in targets if t.state is not TargetState.REMOVED}
             for t in targets:
                 if t.state is TargetState.REMOVED:
                     continue
-                out.append({"order_id": order.id, "device": t.device, "mac": str(t.mac),
-                            "kind": t.device_kind.value, "mechanism": t.mechanism,
-                            "current_state": t.state.value,
-                            "action": "none" if t.state in (TargetState.APPLIED,
-                                                            TargetState.VERIFIED) else "apply"})
+                out.append(PlanRow(
+                    order_id=order.id, device=t.device, mac=str(t.mac),
+                    kind=t.device_kind.value, mechanism=t.mechanism,
+                    current_state=t.state.value,
+                    action="none" if t.state in APPLIED_TARGET_STATES else "apply"))
             for device in self.ops.relevant(order, targets):
                 if not self.leases.holds(device):
                     continue
@@ -311,77 +330,83 @@ class Engine:
                         continue
                     x = await look(self.pool, device, mac)
                     if x.verdict.value != "absent":
-                        out.append({"order_id": order.id, "device": device, "mac": str(mac),
-                                    "kind": _kind.value, "mechanism": None,
-                                    "current_state": x.state,
-                                    "action": "apply (seen here, no block yet)"})
+                        out.append(PlanRow(order_id=order.id, device=device, mac=str(mac),
+                                           kind=_kind.value, mechanism=None,
+                                           current_state=x.state,
+                                           action="apply (seen here, no block yet)"))
         if order_id is None and self.reconciler is not None:
             for device in self.device_names:
                 if not self.leases.holds(device):
                     continue
                 report = await self.reconciler.reconcile(device, dry_run=True)
                 for r in report.repairs:
-                    out.append({"order_id": r["order_id"], "device": device, "mac": r["mac"],
-                                "kind": None, "mechanism": r["mechanism"],
-                                "current_state": "drift", "action": "repair: " + r["why"]})
+                    out.append(PlanRow(order_id=r["order_id"], device=device, mac=r["mac"],
+                                       kind=None, mechanism=r["mechanism"],
+                                       current_state="drift", action="repair: " + r["why"]))
                 if report.error:
-                    out.append({"order_id": None, "device": device, "mac": None, "kind": None,
-                                "mechanism": None, "current_state": "unreachable",
-                                "action": "retry: " + report.error})
+                    out.append(PlanRow(order_id=None, device=device, mac=None, kind=None,
+                                       mechanism=None, current_state="unreachable",
+                                       action="retry: " + report.error))
         return out
 
-    async def preview(self, order: Any) -> list[dict[str, Any]]:
+    async def preview(self, order: OrderRecord) -> list[PreviewRow]:
         """Dry run of a new order (not stored): what each device in its scope would get.
         Look-ups only; nothing is written and no device is changed."""
-        out: list[dict[str, Any]] = []
+        out: list[PreviewRow] = []
         for device in self.ops.relevant(order, []):
             if not self.leases.holds(device):
-                out.append({"device": device, "layer": self.ops.layer_of(device),
-                            "mac": None, "kind": None, "seen": "unknown",
-                            "state": "not queried", "mechanism": None, "reset": False,
-                            "action": "unknown", "error": self._not_here(device)["error"]})
+                out.append(PreviewRow(device=device, layer=self.ops.layer_of(device),
+                                      mac=None, kind=None, seen="unknown",
+                                      state="not queried", error=self._not_here(device),
+                                      mechanism=None, action="unknown", reset=False))
                 continue
             rows = await self._on_device(device, self.ops.preview(order, device))
             out.extend(rows or [])
         return out
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self) -> list[DeviceRow]:
         states = {d.name: d for d in self.store.all_device_states()}
         leases = {le.device: le for le in self.store.leases()}
-        out: list[dict[str, Any]] = []
+        out: list[DeviceRow] = []
         for name, d in sorted(self.inv.devices.items()):
             st = states.get(name)
             le = leases.get(name)
-            profile = getattr(self.pool.get(name), "profile", None) if d.enabled else None
-            has = profile.transports if profile is not None else None
-            out.append({"name": name, "kind": d.kind, "profile": d.profile, "host": d.host,
-                        # only the transports the device's profile uses (None: it has none)
-                        "snmp_port": d.snmp_port if has is None or has.snmp else None,
-                        "ssh_port": d.ssh_port if has is None or has.ssh else None,
-                        "host_key_pinned": d.host_key is not None or bool(
-                            st and st.host_key_fingerprint),
-                        "reachable": st.reachable if st else None,
-                        "last_error": st.last_error if st else None,
-                        "owner": le.owner if le else None})
+            has = self.pool.profile(name).transports if d.enabled else None
+            out.append(DeviceRow(
+                name=name, kind=d.kind, profile=d.profile, host=d.host,
+                # only the transports the device's profile uses (None: it has none)
+                snmp_port=d.snmp_port if has is None or has.snmp else None,
+                ssh_port=d.ssh_port if has is None or has.ssh else None,
+                host_key_pinned=d.host_key is not None or bool(
+                    st and st.host_key_fingerprint),
+                reachable=st.reachable if st else None,
+                last_error=st.last_error if st else None,
+                owner=le.owner if le else None))
         return out
 
-    async def check_device(self, name: str) -> dict[str, Any]:
+    async def check_device(self, name: str) -> CheckResult:
         if name not in self.inv.devices:
             raise LookupError(f"no device {name!r} in inventory")
         if not self.leases.holds(name):
-            return {"name": name, "reachable": None, **self._not_here(name)}
-        drv: Any = self.pool.get(name)
+            return NotChecked(name=name, reachable=None, device=name, verdict="unknown",
+                              state="not queried", error=self._not_here(name))
+        drv = self.pool.get(name)
+        facts: CheckFacts | None = None
         try:
-            result = await self._on_device(name, drv.check()) if hasattr(drv, "check") else {}
+            if isinstance(drv, DeviceCheck):
+                facts = await self._on_device(name, drv.check())
             reachable, err = True, None
         except EnforcerError as e:
-            result, reachable, err = {}, False, str(e)
+            reachable, err = False, str(e)
         await asyncio.to_thread(self.store.set_device_state, name, reachable=reachable,
                                 last_error=err)
         self.metrics.device_up.labels(name).set(1 if reachable else 0)
-        return {"name": name, "reachable": reachable, "error": err, **(result or {})}
+        empty: CheckFacts = {}
+        out: Checked = {**(facts or empty), "name": name, "reachable": reachable,
+                        "error": err}
+        return out
 
-    async def cluster_status(self) -> dict[str, Any]:
+    async def cluster_status(self) -> ClusterStatus:
         """Instances (live or not), each device's owner, lease epoch and age."""
         now = datetime.now(UTC)
         instances = await asyncio.to_thread(self.store.instances)
@@ -389,21 +414,22 @@ class Engine:
         ttl = self.cfg.engine.lease_ttl_s
         return {
             "self": self.instance_id,
-            "instances": [{"id": i.id, "url": i.url,
-                           "heartbeat_age_s": round((now - i.heartbeat_at).total_seconds(), 1),
-                           "live": (now - i.heartbeat_at).total_seconds() <= ttl * 2,
-                           "devices": sum(1 for le in leases if le.owner == i.id
-                                          and le.expires_at > now)}
-                          for i in instances],
-            "leases": [{"device": le.device, "owner": le.owner, "epoch": le.epoch,
-                        "age_s": round((now - le.acquired_at).total_seconds(), 1),
-                        "expires_in_s": round((le.expires_at - now).total_seconds(), 1)}
-                       for le in leases],
+            "instances": [InstanceStatus(
+                id=i.id, url=i.url,
+                heartbeat_age_s=round((now - i.heartbeat_at).total_seconds(), 1),
+                live=(now - i.heartbeat_at).total_seconds() <= ttl * 2,
+                devices=sum(1 for le in leases if le.owner == i.id and le.expires_at > now))
+                for i in instances],
+            "leases": [LeaseStatus(
+                device=le.device, owner=le.owner, epoch=le.epoch,
+                age_s=round((now - le.acquired_at).total_seconds(), 1),
+                expires_in_s=round((le.expires_at - now).total_seconds(), 1))
+                for le in leases],
             "failovers_here": self.leases.failovers,
         }
 
     async def trust_device(self, name: str, actor: str,
-                           expect: str | None = None) -> dict[str, Any]:
+                           expect: str | None = None) -> TrustResult:
         """``devices trust``: read the SSH host key the device presents now and pin it in
         the store (audited as ``device.trusted`` by ``actor``), only if its fingerprint is
         ``expect`` (read from the device's console): any other key is refused, audited
@@ -415,8 +441,7 @@ class Engine:
         dev = self.inv.devices.get(name)
         if dev is None:
             raise LookupError(f"no device {name!r} in inventory")
-        profile = getattr(self.pool.get(name), "profile", None)
-        if profile is None or profile.transports.ssh is None:
+        if self.pool.profile(name).transports.ssh is None:
             raise InputError(f"{name} has no SSH transport; there is no host key to trust")
         key_line, fp = await asyncio.to_thread(fetch_host_key, dev.host, dev.ssh_port)
         if expect is not None and expect.rstrip("=") != fp:
@@ -439,9 +464,9 @@ class Engine:
                 raise HostKeyError(f"the inventory pins {pinned} but the device presents "
                                    f"{fp}; not trusted (correct host_key in the inventory)",
                                    device=name, reason="changed", presented=fp)
-            return {"name": name, "fingerprint": fp, "host_key": key_line,
-                    "pinned_in": "inventory", "previous_fingerprint": pinned,
-                    "changed": False}
+            return TrustResult(name=name, fingerprint=fp, host_key=key_line,
+                               pinned_in="inventory", previous_fingerprint=pinned,
+                               changed=False)
         before = await asyncio.to_thread(self.store.get_device_state, name)
         previous = before.host_key_fingerprint if before else None
         await asyncio.to_thread(self.store.set_device_state, name, actor=actor,
@@ -450,8 +475,8 @@ class Engine:
         log.warning("%s: SSH host key %s trusted by %s (was %s)", name, fp, actor,
                     previous or "not pinned",
                     extra={"event": "device.trusted", "device": name, "actor": actor})
-        return {"name": name, "fingerprint": fp, "host_key": key_line, "pinned_in": "store",
-                "previous_fingerprint": previous, "changed": previous != fp}
+        return TrustResult(name=name, fingerprint=fp, host_key=key_line, pinned_in="store",
+                           previous_fingerprint=previous, changed=previous != fp)
 
     def layer_of(self, device: str) -> str:
         """The enforcement layer a device belongs to (dhcp, cmts, headend)."""

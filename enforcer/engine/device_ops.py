@@ -25,6 +25,7 @@ from enforcer.domain.model import DeviceKind, OrderState, Reason, TargetState, V
 from enforcer.drivers.base import EcmLookup
 from enforcer.engine import planner
 from enforcer.engine.backoff import backoff_s
+from enforcer.engine.contract import PreviewRow
 from enforcer.engine.observe import Look, look
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import CapacityError, EnforcerError
@@ -278,7 +279,7 @@ class DeviceOps:
                 for (m, k), x in zip(macs, looks, strict=True)
                 if mechs and m not in live and (x.verdict is not Verdict.ABSENT or home)]
 
-    async def preview(self, order: OrderRecord, device: str) -> list[dict[str, Any]]:
+    async def preview(self, order: OrderRecord, device: str) -> list[PreviewRow]:
         """What a ban pass of ``order`` would do on ``device``, without writing anything
         or changing the device (look-ups only): per MAC, the block it would push or the
         block of another order it would share, and whether the modem would be reset."""
@@ -302,19 +303,19 @@ class DeviceOps:
             shared.setdefault(b.mac, b)
         specs = {sp.mac: sp for sp in self._wanted(device, macs, looks, set(shared),
                                                     self._home(order, device))}
-        out: list[dict[str, Any]] = []
+        out: list[PreviewRow] = []
         for (mac, kind), x in zip(macs, looks, strict=True):
-            row: dict[str, Any] = {
-                "device": device, "layer": self.layer_of(device), "mac": str(mac),
-                "kind": kind.value, "seen": x.verdict.value, "state": x.state,
-                "error": x.error, "mechanism": None, "action": "none", "reset": False}
+            row = PreviewRow(
+                device=device, layer=self.layer_of(device), mac=str(mac), kind=kind.value,
+                seen=x.verdict.value, state=x.state, error=x.error, mechanism=None,
+                action="none", reset=False)
             if mac in shared:
-                row.update(mechanism=shared[mac].mechanism,
-                           action=f"share the block of order {shared[mac].order_id}")
+                row["mechanism"] = shared[mac].mechanism
+                row["action"] = f"share the block of order {shared[mac].order_id}"
             elif mac in specs:
                 mech = specs[mac].mechanism
-                row.update(mechanism=mech, action="push",
-                           reset=device in self.inv.cmtses() and self.kick_needed(device, mech))
+                row["mechanism"], row["action"] = mech, "push"
+                row["reset"] = device in self.inv.cmtses() and self.kick_needed(device, mech)
             else:
                 row["action"] = "none: not registered here (blocked if it shows up)"
             out.append(row)

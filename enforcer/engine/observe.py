@@ -8,6 +8,7 @@ from typing import Any
 
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import Verdict
+from enforcer.engine.contract import Sighting
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import EnforcerError
 
@@ -31,9 +32,9 @@ class Look:
         s = self.state.lower()
         return any(s.startswith(t) for t in TRANSIENT_STATES)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "mac": str(self.mac), "verdict": self.verdict.value,
-                "state": self.state, "error": self.error}
+    def as_dict(self) -> Sighting:
+        return Sighting(device=self.device, mac=str(self.mac), verdict=self.verdict.value,
+                        state=self.state, error=self.error)
 
 
 async def look(pool: DriverPool, device: str, mac: Mac) -> Look:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enforcer.domain.model import Role
+from enforcer.engine.contract import DeviceRow, PlanRow, Sighting
 from tests.api.api_env import Env, order_body
 
 pytestmark = pytest.mark.asyncio
@@ -14,7 +15,8 @@ async def test_devices_and_check(env: Env) -> None:
     r = await env.client.get("/v1/devices", headers=env.auth("auditor"))
     assert [d["name"] for d in r.json()["devices"]] == ["cmts1", "cmts2"]
     r = await env.client.post("/v1/devices/cmts1/check", headers=env.auth("engineer"))
-    assert r.status_code == 200 and r.json() == {"name": "cmts1", "reachable": True}
+    assert r.status_code == 200 and r.json() == {"name": "cmts1", "reachable": True,
+                                                 "error": None, "platform": "lab"}
     r = await env.client.post("/v1/devices/nope/check", headers=env.auth("engineer"))
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
     assert ("check_device", "nope") in env.engine.calls
@@ -34,11 +36,11 @@ async def test_trust_needs_the_expected_fingerprint(env: Env) -> None:
 
 
 async def test_where(env: Env) -> None:
-    env.engine.sightings["00:11:22:33:44:55"] = [{"device": "cmts1", "status": "online"}]
+    seen = Sighting(device="cmts1", mac="00:11:22:33:44:55", verdict="forwarding",
+                    state="online", error=None)
+    env.engine.sightings["00:11:22:33:44:55"] = [seen]
     r = await env.client.get("/v1/where/0011.2233.4455", headers=env.auth("engineer"))
-    assert r.json() == {"mac": "00:11:22:33:44:55",
-                        "sightings": [{"device": "cmts1", "status": "online"}],
-                        "orders": []}
+    assert r.json() == {"mac": "00:11:22:33:44:55", "sightings": [dict(seen)], "orders": []}
     r = await env.client.post("/v1/orders", json=order_body(), headers=env.auth("engineer"))
     order_id = r.json()["order_id"]
     r = await env.client.get("/v1/where/0011.2233.4455", headers=env.auth("engineer"))
@@ -50,7 +52,10 @@ async def test_where(env: Env) -> None:
 
 
 async def test_plan(env: Env) -> None:
-    env.engine.plans[None] = [{"device": "cmts1", "mac": "00:11:22:33:44:55"}]
+    env.engine.plans[None] = [PlanRow(order_id="ord_a", device="cmts1",
+                                      mac="00:11:22:33:44:55", kind="cable_modem",
+                                      mechanism="cm-ctrl", current_state="pending",
+                                      action="apply")]
     r = await env.client.get("/v1/plan", headers=env.auth("auditor"))
     assert r.json() == {"order_id": None, "targets": env.engine.plans[None]}
     r = await env.client.get("/v1/plan", params={"order_id": "ord_x"},
@@ -162,7 +167,7 @@ async def test_unknown_route_and_method(env: Env) -> None:
 
 async def test_unexpected_error_is_a_generic_500(env: Env,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    def boom() -> list[dict[str, object]]:
+    def boom() -> list[DeviceRow]:
         raise RuntimeError("secret detail")
 
     env.engine.devices = boom  # type: ignore[method-assign]

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from enforcer.cli.main import app
 from enforcer.cli.orders import parse_device
 from enforcer.domain.model import OrderState, Role, TargetState
+from enforcer.engine.contract import PlanRow, Sighting
 from enforcer.store import TargetSpec
 from tests.cli.cli_env import Served
 
@@ -193,12 +194,16 @@ def test_devices_where_plan(served: Served) -> None:
     assert served.json("devices", "check", "cmts1")["reachable"] is True
     res = served.run("devices", "check", "ghost")
     assert res.exit_code == 6
-    served.engine.sightings["00:11:22:33:44:55"] = [{"device": "cmts1", "status": "online"}]
+    served.engine.sightings["00:11:22:33:44:55"] = [Sighting(
+        device="cmts1", mac="00:11:22:33:44:55", verdict="forwarding", state="online",
+        error=None)]
     res = served.run("where", "0011.2233.4455")
     assert res.exit_code == 0 and "cmts1" in res.stdout and "online" in res.stdout
     assert "not registered" in served.run("where", "00:11:22:33:44:99").stdout
-    served.engine.plans[None] = [{"device": "cmts1", "mac": "00:11:22:33:44:55",
-                                  "mechanism": "deny"}]
+    served.engine.plans[None] = [PlanRow(order_id="ord_a", device="cmts1",
+                                         mac="00:11:22:33:44:55", kind="cable_modem",
+                                         mechanism="deny", current_state="pending",
+                                         action="apply")]
     assert served.json("plan")["targets"][0]["mechanism"] == "deny"
     assert "cmts1" in served.run("plan").stdout
     assert served.run("plan", "ord_nope").exit_code == 6

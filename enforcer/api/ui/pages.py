@@ -167,14 +167,13 @@ async def order(request: Request, order_id: str) -> Page:
     targets = await ctx.db(ctx.store.targets_for_order, order_id)
     lift_reqs = await ctx.db(ctx.store.lift_requests_for_order, order_id)
     entries = await ctx.db(ctx.store.audit_entries, order_id=order_id, limit=100_000)
-    layer_of = getattr(ctx.engine, "layer_of", None)
     cards = [story.LiftCard(o, lr, story.votes(lr),
                             sum(1 for a in lr.approvals if a.decision == "approve"),
                             story.story(o, targets, entries),
                             story.may_decide(session.user, lr)) for lr in lift_reqs]
     return page(request, "order.html", session=session, title=f"Order {o.id}", order=o,
                 devices=story.by_device(targets), story=story.story(o, targets, entries),
-                layers=views.layers(targets, layer_of) if layer_of else {},
+                layers=views.layers(targets, ctx.engine.layer_of),
                 cards=list(reversed(cards)), timeline=entries[-TIMELINE:],
                 timeline_total=len(entries), describe=story.describe,
                 moving=o.state.value in ("accepted", "enforcing", "lifting"))
