@@ -138,8 +138,7 @@ class ProfileDriver(MechanismDriver):
         m = self._mechanism(mechanism)
         if m.capacity is None:
             return None
-        limit = getattr(self.profile.limits, m.capacity.limit)
-        return int(limit) if limit else None
+        return self.profile.limits.table_size(m.capacity.limit) or None
 
     async def _push(self, result: PushResult, m: Mechanism, *, apply: bool) -> PushResult:
         t = result.transcript

@@ -90,7 +90,7 @@ class SnmpMechanisms:
         cap = m.capacity
         if cap is None or cap.count_walk is None:
             return
-        limit = getattr(self.profile.limits, cap.limit)
+        limit = self._limit(m)
         if time.monotonic() < self._full_until.get(cap.limit, 0.0):
             transcript.append(f"{cap.count_walk}: found full within {FULL_RECHECK_S:g} s "
                               f"(limit {limit})")
@@ -104,6 +104,13 @@ class SnmpMechanisms:
         if len(rows) >= limit:
             self._note_full(cap.limit)
             raise CapacityError(f"{self.device}: {m.name} is full ({len(rows)} of {limit})")
+
+    def _limit(self, m: Mechanism) -> int:
+        """The size of ``m``'s bounded table (a loaded profile always sets it)."""
+        size = self.profile.limits.table_size(m.capacity.limit) if m.capacity else None
+        if size is None:
+            raise DriverError(f"{self.device}: {m.name} has no table size in its profile")
+        return size
 
     def _note_full(self, limit: str) -> None:
         """The table bounded by ``limit`` was found full: not counted again for a while."""
@@ -124,7 +131,7 @@ class SnmpMechanisms:
             index = tuple(oid[len(base):])
             if len(index) == 6:
                 macs.add(Mac.from_oid_index(index))
-        return macs, int(getattr(self.profile.limits, cap.limit))
+        return macs, self._limit(m)
 
     async def fetch(self, m: Mechanism, ctx: Context, transcript: list[str]) -> None:
         """GET the values a mechanism needs first (e.g. the modem's BPI+ certificate)."""

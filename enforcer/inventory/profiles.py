@@ -148,6 +148,10 @@ class Transports(BaseModel):
     kea: KeaTransportSpec | None = None
 
 
+#: The Limits fields that bound a device table (``Capacity.limit``).
+TableLimit = Literal["deny_list_size", "hotlist_size"]
+
+
 class Limits(BaseModel):
     model_config = _STRICT
     max_sessions: int = Field(2, ge=1)
@@ -157,6 +161,11 @@ class Limits(BaseModel):
     retry_attempts: int = Field(3, ge=1)
     backoff_base_s: float = Field(0.2, gt=0)
     backoff_cap_s: float = Field(5.0, gt=0)
+
+    def table_size(self, table: TableLimit) -> int | None:
+        """The size of a bounded device table (a ``Capacity.limit``); None: not set."""
+        return {"deny_list_size": self.deny_list_size,
+                "hotlist_size": self.hotlist_size}[table]
 
 
 class Varbind(BaseModel):
@@ -219,7 +228,7 @@ class Capacity(BaseModel):
     CLI regexes) that mean full. Either way the driver raises CapacityError."""
 
     model_config = _STRICT
-    limit: Literal["deny_list_size", "hotlist_size"]
+    limit: TableLimit
     count_walk: PlainOid | None = None
     full_errors: list[str] = Field(default_factory=list)
 
@@ -459,7 +468,7 @@ def cross_check(p: Profile) -> list[tuple[tuple[str | int, ...], str]]:
                 re.compile(pat)
             except re.error as e:
                 out.append(((*at, "capacity", "full_errors", j), f"bad regular expression: {e}"))
-        if m.capacity and getattr(p.limits, m.capacity.limit) is None:
+        if m.capacity and p.limits.table_size(m.capacity.limit) is None:
             out.append(((*at, "capacity", "limit"), f"limits.{m.capacity.limit} is not set"))
         if m.immediate is not None:
             companion = next((x for x in p.mechanisms if x.name == m.immediate), None)
