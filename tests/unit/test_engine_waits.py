@@ -24,6 +24,7 @@ from enforcer.engine.pool import DriverPool
 from enforcer.engine.runner import _Slot
 from enforcer.engine.watcher import Watcher
 from enforcer.inventory.model import load_inventory
+from enforcer.inventory.profiles import load_profiles
 from enforcer.metrics import Metrics
 from enforcer.store import OrderSpec, Store, upgrade
 from enforcer.store.records import DeviceSpec
@@ -41,6 +42,9 @@ MAC = Mac("00:1d:cf:00:00:01")
 
 class ForwardingCmts:
     """A CMTS on which the banned modem is registered and forwarding (nothing pushed)."""
+
+    profile = load_profiles(Path(__file__).resolve().parents[2] / "device_profiles")[
+        "docsis3-generic"]
 
     async def observe(self, mac: Mac) -> Observation:
         return Observation("c1", mac, Verdict.FORWARDING, "online")
@@ -64,8 +68,7 @@ def _watcher(store: Any, tmp_path: Path, notified: list[str]) -> Watcher:
     return Watcher(store=store, inventory=load_inventory(inv_path),
                    pool=DriverPool(lambda n: ForwardingCmts()),  # type: ignore[arg-type,return-value]
                    metrics=Metrics(CollectorRegistry()), requeue=lambda o, d: None,
-                   notify=lambda event, _p: notified.append(event),
-                   max_repetitions=lambda d: 25)
+                   notify=lambda event, _p: notified.append(event))
 
 
 def _order(store: Any) -> str:
