@@ -89,13 +89,13 @@ class Daemon:
     log_path: Path
     tokens: dict[str, str]
 
-    def cli(self, *args: str, token: str | None = None, check: bool = True
-            ) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, token: str | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
         env = {**self.env, "ENFORCER_URL": self.base}
         if token:
             env["ENFORCER_TOKEN"] = token
         return subprocess.run([sys.executable, "-m", "enforcer.cli.main", *args], env=env,
-                              capture_output=True, text=True, check=check, timeout=120)
+                              capture_output=True, text=True, check=check, timeout=timeout)
 
     def get(self, path: str, role: str = "auditor") -> Any:
         r = httpx.get(self.base + path, headers={"authorization": f"Bearer {self.tokens[role]}"},

@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +188,13 @@ def test_bad_provisioning_input_changes_nothing(env: tuple[LabHandle, Daemon]) -
                     json.dumps({"type": "device.exploded", "data": {}}).encode(), b"{"):
             r = httpx.post(url, content=bad, headers=_signed(bad), timeout=10)
             assert r.status_code == 422, (bad, r.text)
-        # An account with more devices than the limit: refused, nothing linked.
+        # An account with more devices than the limit: refused, nothing linked. Dated an
+        # hour ahead: the lab's periodic full export (stamped now, without ACC-MANY)
+        # would otherwise unlink them mid-loop on a slow machine (an older event never
+        # overrides a newer one).
+        ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         for i in range(40):
-            body = event(account="ACC-MANY", mac=f"00:1d:cf:ee:00:{i:02x}")
+            body = event(account="ACC-MANY", mac=f"00:1d:cf:ee:00:{i:02x}", at=ahead)
             r = httpx.post(url, content=body, headers=_signed(body), timeout=10)
             assert r.status_code == (202 if i < 32 else 409), r.text
         time.sleep(2)
@@ -239,7 +244,7 @@ def test_csv_all_or_nothing(env: tuple[LabHandle, Daemon], tmp_path: Path) -> No
                     f"02:00:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}")
     good.write_text("\n".join(rows) + "\n")
     out = d.cli("ban", "--from-csv", str(good), "--wait", "--timeout", "600", "--json",
-                token=d.tokens["engineer"], check=False)
+                token=d.tokens["engineer"], check=False, timeout=660)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
     assert len(doc["orders"]) == 1000 and {o["state"] for o in doc["orders"]} == {"verified"}
