@@ -133,6 +133,12 @@ async def test_request_then_unanimous_approval_notifies_each_step(
     event, payload = f.events()[-1]
     assert event == "lift.approved" and payload == _event_payload(got, "harassment")
     assert [a["approver"] for a in payload["approvals"]] == ["alice", "bob", "carol"]
+    # who did what is who the audit log says did it
+    audit = [(e.action, e.actor) for e in f.env.store.audit_entries(order_id=order_id)
+             if e.action.startswith("lift.")]
+    assert audit == [("lift.requested", "u-engineer"), ("lift.approval", "alice"),
+                     ("lift.approval", "bob"), ("lift.approval", "carol"),
+                     ("lift.approved", "carol")]
 
 
 async def test_refusal_notifies_and_never_wakes_the_engine(
