@@ -253,6 +253,13 @@ async def test_expire_lifts_counts_and_notifies_each(
         (lrs[0].id, "harassment", "expired"), (lrs[1].id, "fraud", "expired")}
     later = f.env.clock() + timedelta(hours=5)
     assert await expire_lifts(f.env.store, f.notifier, lambda: later) == 0
+    o3 = await f.env.verified_order("fraud")
+    f.wf.request(o3, f.user("u-engineer"), reason="r", ttl_hours=2)
+    assert await expire_lifts(f.env.store, f.notifier) == 0  # the store's clock: not yet
+    soon = f.env.clock() + timedelta(hours=1)
+    assert await expire_lifts(f.env.store, f.notifier, lambda: soon) == 0
+    later = f.env.clock() + timedelta(hours=2)
+    assert await expire_lifts(f.env.store, f.notifier, lambda: later) == 1  # the given one
 
 
 async def test_the_requester_on_the_board_is_refused_unless_the_policy_allows(
