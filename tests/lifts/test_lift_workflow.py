@@ -320,3 +320,17 @@ async def test_no_group_means_every_approver(make_env: Callable[[Policy], Any]) 
     assert k.wf.request(o4, k.user("u-engineer"), reason="r").electorate == (
         "dave", "u-approver")
     assert k.env.store.get_user("u-approver").role is Role.APPROVER
+
+
+async def test_no_group_is_named_the_approver_role(make_env: Callable[[Policy], Any]) -> None:
+    f = await flow(make_env, policy_with({"group": None, "rule": "n_of_m", "n": 5}), ())
+    order_id = await f.env.verified_order("fraud")
+    with pytest.raises(LiftError) as e:
+        f.wf.request(order_id, f.user("u-engineer"), reason="r")
+    assert e.value.message == ("fraud needs n_of_m consent (5) from the approver role, "
+                               "which has 2 eligible approver(s); add approvers before "
+                               "requesting the lift")
+    with pytest.raises(LiftError) as e:
+        f.wf.request(order_id, f.user("dave"), reason="r")
+    assert e.value.message.startswith("you are dave, a member of the approver role who "
+                                      "must decide on this fraud lift")
