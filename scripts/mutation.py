@@ -79,18 +79,37 @@ def prepare(module: str, tests: list[str]) -> Path:
     return work
 
 
-def run(module: str, tests: list[str], children: int) -> dict[str, Any]:
-    work = prepare(module, tests)
+def run(module: str, tests: list[str], children: int, *, again: bool = False
+        ) -> dict[str, Any]:
+    """Mutate ``module`` and run its tests against every mutant; with ``again``, reuse
+    the module's scratch copy, refresh its tests from the work tree and run only the
+    mutants that were not killed (after tests were added)."""
+    work = SCRATCH / slug(module)
     mutmut = str(Path(sys.executable).parent / "mutmut")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    print(f"== {module}: mutmut in {work.relative_to(ROOT)} against {' '.join(tests)}",
-          flush=True)
+    names: list[str] = []
+    if again and (work / "mutants").is_dir():
+        names = [n for n, st in statuses(mutmut, work, env).items()
+                 if st not in ("killed", "timeout", "caught by type check")]
+        for dst in (work / "tests", work / "mutants" / "tests"):
+            shutil.copytree(ROOT / "tests", dst, dirs_exist_ok=True)
+        if not names:
+            return collect(module, tests, mutmut, work, env, again)
+    else:
+        work = prepare(module, tests)
+    print(f"== {module}: mutmut in {work.relative_to(ROOT)} against {' '.join(tests)}"
+          + (f" ({len(names)} mutants again)" if names else ""), flush=True)
     log = work / "mutmut-run.log"
-    with log.open("w") as out:
-        done = subprocess.run([mutmut, "run", "--max-children", str(children)], cwd=work,
-                              env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    with log.open("a" if names else "w") as out:
+        done = subprocess.run([mutmut, "run", "--max-children", str(children), *names],
+                              cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              check=False)
     if done.returncode != 0:
         sys.exit(f"mutmut run failed ({done.returncode}); see {log}")
+    return collect(module, tests, mutmut, work, env, bool(names))
+
+
+def statuses(mutmut: str, work: Path, env: dict[str, str]) -> dict[str, str]:
     listing = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, env=env,
                              capture_output=True, text=True, check=True).stdout
     status: dict[str, str] = {}
@@ -98,8 +117,14 @@ def run(module: str, tests: list[str], children: int) -> dict[str, Any]:
         m = _STATUS.match(line)
         if m:
             status[m.group(1)] = m.group(2)
+    return status
+
+
+def collect(module: str, tests: list[str], mutmut: str, work: Path, env: dict[str, str],
+            again: bool = False) -> dict[str, Any]:
+    status = statuses(mutmut, work, env)
     if not status:
-        sys.exit(f"mutmut produced no mutants for {module}; see {log}")
+        sys.exit(f"mutmut produced no mutants for {module}; see {work / 'mutmut-run.log'}")
     count = {k: sum(1 for s in status.values() if s == k) for k in
              ("killed", "survived", "timeout", "no tests", "skipped", "suspicious",
               "segfault", "not checked", "caught by type check")}
@@ -122,7 +147,7 @@ def run(module: str, tests: list[str], children: int) -> dict[str, Any]:
         "score": round(100 * caught / judged, 1) if judged else 0.0,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": head + ("-dirty" if dirty else ""),
-        "command": f"scripts/mutation.sh {module}",
+        "command": f"scripts/mutation.sh {'--again ' if again else ''}{module}",
         "mutmut": subprocess.run([mutmut, "--version"], capture_output=True, text=True,
                                  check=False).stdout.strip(),
         "survivors": survivors,
@@ -154,6 +179,8 @@ def main() -> None:
                     "in scripts/mutation.toml)")
     ap.add_argument("--max-children", type=int, default=1)
     ap.add_argument("--list", action="store_true", help="print the module -> tests map")
+    ap.add_argument("--again", action="store_true", help="re-run only the mutants the last "
+                    "run did not kill, against the work tree's current tests")
     args = ap.parse_args()
     table = targets()
     if args.list:
@@ -165,7 +192,7 @@ def main() -> None:
         sys.exit(f"not in scripts/mutation.toml: {', '.join(unknown)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     for module in args.modules or list(table):
-        result = run(module, table[module], args.max_children)
+        result = run(module, table[module], args.max_children, again=args.again)
         (RESULTS / f"{slug(module)}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"   {result['mutants']} mutants, {result['killed']} killed, "
               f"{result['survived']} survived, {result['no_tests']} without tests, "
