@@ -118,6 +118,9 @@ async def test_request_then_unanimous_approval_notifies_each_step(
     assert (lr.electorate, lr.needed, lr.rule, lr.group) == (
         ("alice", "bob", "carol"), 3, "unanimous", "hs-board")
     assert lr.expires_at - lr.created_at == timedelta(hours=2)
+    assert (lr.on_behalf_of, lr.requested_by, lr.reason) == ("union rep", "u-engineer",
+                                                            "settled")
+    assert lr.amendment is None
     [(event, payload)] = f.events()
     assert event == "lift.requested"
     assert payload == _event_payload(lr, "harassment")
@@ -204,7 +207,8 @@ async def test_refusals_carry_their_codes(make_env: Callable[[Policy], Any]) -> 
     assert lr.expires_at - lr.created_at == timedelta(hours=72)
     with pytest.raises(LiftError) as e:
         f.wf.request(order_id, f.user("u-engineer"), reason="again")
-    assert (e.value.status, e.value.code) == (409, "conflict")
+    assert (e.value.status, e.value.code, e.value.message) == (
+        409, "conflict", f"order {order_id} is lift_pending; it cannot be lifted now")
     with pytest.raises(LiftError) as e:
         f.wf.decide(order_id, f.user("u-engineer"), decision="approve")
     assert (e.value.status, e.value.code, e.value.message) == (
@@ -336,3 +340,14 @@ async def test_no_group_is_named_the_approver_role(make_env: Callable[[Policy], 
         f.wf.request(order_id, f.user("dave"), reason="r")
     assert e.value.message.startswith("you are dave, a member of the approver role who "
                                       "must decide on this fraud lift")
+
+
+async def test_an_amendment_rides_on_the_request(make_env: Callable[[Policy], Any]) -> None:
+    f = await flow(make_env, policy_with(BOARD))
+    order_id = await f.env.verified_order()
+    change = {"before": {"scope": "footprint"}, "after": {"scope": "node"},
+              "changes": ["scope"]}
+    lr = f.wf.request(order_id, f.user("u-engineer"), reason="narrower", amendment=change)
+    assert lr.amendment == change
+    assert f.env.store.get_lift_request(lr.id).amendment == change
+    assert f.events()[-1][1]["amendment"] == change
