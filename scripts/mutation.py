@@ -39,8 +39,10 @@ def slug(module: str) -> str:
 
 
 def targets() -> dict[str, list[str]]:
+    """module -> pytest arguments: its test files, then its extra ``args``."""
     data = tomllib.loads(MAP.read_text())
-    return {module: list(entry["tests"]) for module, entry in data.items()}
+    return {module: [*entry["tests"], *entry.get("args", [])]
+            for module, entry in data.items()}
 
 
 def git(*args: str) -> str:
@@ -52,12 +54,15 @@ def mutmut_config(module: str, tests: list[str]) -> str:
     def arr(xs: list[str]) -> str:
         return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 
+    files = [t for t in tests if t.startswith("tests/")]
+    extra = [t for t in tests if not t.startswith("tests/")]
+
     return ("\n[tool.mutmut]\n"
             'source_paths = ["enforcer/"]\n'
             f"only_mutate = {arr([module])}\n"
             f"also_copy = {arr(ALSO_COPY)}\n"
-            f"pytest_add_cli_args_test_selection = {arr(tests)}\n"
-            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n')
+            f"pytest_add_cli_args_test_selection = {arr(files)}\n"
+            f"pytest_add_cli_args = {arr(['-p', 'no:cacheprovider', '-q', *extra])}\n")
 
 
 def prepare(module: str, tests: list[str]) -> Path:
