@@ -209,3 +209,24 @@ def test_entry_hash_forms() -> None:
     assert hmac_equal("abc", "abc") and not hmac_equal("abc", "abd")
     assert utcnow().tzinfo is UTC
     assert AUDIT_LOCK_KEY == 0x656E666F72636572
+
+
+def test_a_failed_walk_reports_how_far_it_got(store: Store) -> None:
+    h1 = _legacy(store, 1, GENESIS_HASH)
+    _legacy(store, 2, h1)
+    _fill(store, 3)  # keyed 3..5
+    entries = store.audit_entries()
+    _sql(store, "UPDATE audit_log SET prev_hash = :p WHERE seq = 4", p="e" * 64)
+    with store.read_session() as session:
+        bad = walk_chain(session, store.audit_keys, legacy_until=2)
+        # defaults: no legacy entry is accepted, none adopted
+        strict = walk_chain(session, store.audit_keys)
+    assert (bad.ok, bad.first_bad_seq, bad.last_seq, bad.last_hash, bad.count,
+            bad.legacy) == (False, 4, 3, entries[2].hash, 3, 2)
+    assert (strict.ok, strict.first_bad_seq, strict.count, strict.legacy) == (False, 1, 0, 0)
+    assert strict.reason.startswith("entry has no key id")
+    _sql(store, "DELETE FROM audit_log WHERE seq = 4")
+    with store.read_session() as session:
+        gap = walk_chain(session, store.audit_keys, legacy_until=2)
+    assert (gap.ok, gap.first_bad_seq, gap.reason, gap.count, gap.legacy) == (
+        False, 4, "seq 4 is missing (found 5)", 3, 2)
