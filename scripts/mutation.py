@@ -7,8 +7,9 @@ modules never share mutmut state. The result is written to
 ``bench/results/mutation/<module>.json`` (counts, score, date, commit, every surviving
 mutant's diff) and ``bench/results/mutation.md`` is re-rendered over every result.
 
-Score = (killed + timeout) / (mutants - skipped): a mutant that makes the tests hang is
-caught; one no test reaches ("no tests") counts as surviving.
+Score = (killed + timeout) / (mutants - skipped - not checked): a mutant that makes the
+tests hang is caught; one no test reaches ("no tests") counts as surviving; mutants not
+checked (a run stopped part way, recorded with --collect) are reported, not scored.
 """
 
 from __future__ import annotations
@@ -78,14 +79,17 @@ def prepare(module: str, tests: list[str]) -> Path:
             dst = work / name
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+    head = git("rev-parse", "--short=12", "HEAD").strip()
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    (work / "COMMIT").write_text(head + ("-dirty" if dirty else "") + "\n")
     pyproject = (work / "pyproject.toml").read_text()
     pyproject = re.sub(r"\n\[tool\.mutmut\]\n(?:(?!\n\[).)*", "", pyproject, flags=re.S)
     (work / "pyproject.toml").write_text(pyproject + mutmut_config(module, tests))
     return work
 
 
-def run(module: str, tests: list[str], children: int, *, again: bool = False
-        ) -> dict[str, Any]:
+def run(module: str, tests: list[str], children: int, *, again: bool = False,
+        collect_only: bool = False) -> dict[str, Any]:
     """Mutate ``module`` and run its tests against every mutant; with ``again``, reuse
     the module's scratch copy, refresh its tests from the work tree and run only the
     mutants that were not killed (after tests were added)."""
@@ -93,6 +97,8 @@ def run(module: str, tests: list[str], children: int, *, again: bool = False
     mutmut = str(Path(sys.executable).parent / "mutmut")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     names: list[str] = []
+    if collect_only:
+        return collect(module, tests, mutmut, work, env)
     if again and (work / "mutants").is_dir():
         names = [n for n, st in statuses(mutmut, work, env).items()
                  if st not in ("killed", "timeout", "caught by type check")]
@@ -135,14 +141,19 @@ def collect(module: str, tests: list[str], mutmut: str, work: Path, env: dict[st
               "segfault", "not checked", "caught by type check")}
     survivors = []
     for name, st in sorted(status.items()):
-        if st in ("survived", "no tests", "suspicious", "not checked"):
+        if st in ("survived", "no tests", "suspicious"):
             diff = subprocess.run([mutmut, "show", name], cwd=work, env=env,
                                   capture_output=True, text=True, check=False).stdout
             survivors.append({"mutant": name, "status": st, "diff": diff.strip()})
     caught = count["killed"] + count["timeout"] + count["caught by type check"]
-    judged = len(status) - count["skipped"]
-    head = git("rev-parse", "--short=12", "HEAD").strip()
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    # An interrupted run (--collect after stopping it): judged on the mutants checked.
+    judged = len(status) - count["skipped"] - count["not checked"]
+    # the commit the scratch copy was made from (tests refreshed by --again: the current)
+    copied = (work / "COMMIT").read_text().strip() if (work / "COMMIT").exists() else "?"
+    if again:
+        head = git("rev-parse", "--short=12", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        copied = f"{copied}, tests of {head}{'-dirty' if dirty else ''}"
     return {
         "module": module, "tests": tests, "mutants": len(status),
         "killed": count["killed"], "survived": count["survived"],
@@ -151,7 +162,7 @@ def collect(module: str, tests: list[str], mutmut: str, work: Path, env: dict[st
         "segfault": count["segfault"], "not_checked": count["not checked"],
         "score": round(100 * caught / judged, 1) if judged else 0.0,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": head + ("-dirty" if dirty else ""),
+        "commit": copied,
         "command": f"scripts/mutation.sh {'--again ' if again else ''}{module}",
         "mutmut": subprocess.run([mutmut, "--version"], capture_output=True, text=True,
                                  check=False).stdout.strip(),
@@ -163,7 +174,8 @@ def render() -> None:
     rows = []
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
-        rows.append(f"| `{r['module']}` | {r['mutants']} | {r['killed']} | {r['survived']} "
+        part = f" ({r['not_checked']} not checked)" if r.get("not_checked") else ""
+        rows.append(f"| `{r['module']}`{part} | {r['mutants']} | {r['killed']} | {r['survived']} "
                     f"| {r['no_tests']} | {r['timeout']} | {r['score']}% | {r['date'][:10]} "
                     f"| `{r['commit']}` |")
     TABLE.write_text(
@@ -184,6 +196,8 @@ def main() -> None:
                     "in scripts/mutation.toml)")
     ap.add_argument("--max-children", type=int, default=1)
     ap.add_argument("--list", action="store_true", help="print the module -> tests map")
+    ap.add_argument("--collect", action="store_true", help="only record the results in the "
+                    "module's scratch copy (e.g. of a run that was stopped part way)")
     ap.add_argument("--again", action="store_true", help="re-run only the mutants the last "
                     "run did not kill, against the work tree's current tests")
     args = ap.parse_args()
@@ -197,7 +211,8 @@ def main() -> None:
         sys.exit(f"not in scripts/mutation.toml: {', '.join(unknown)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     for module in args.modules or list(table):
-        result = run(module, table[module], args.max_children, again=args.again)
+        result = run(module, table[module], args.max_children, again=args.again,
+                     collect_only=args.collect)
         (RESULTS / f"{slug(module)}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"   {result['mutants']} mutants, {result['killed']} killed, "
               f"{result['survived']} survived, {result['no_tests']} without tests, "
