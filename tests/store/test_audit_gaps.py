@@ -230,3 +230,17 @@ def test_a_failed_walk_reports_how_far_it_got(store: Store) -> None:
         gap = walk_chain(session, store.audit_keys, legacy_until=2)
     assert (gap.ok, gap.first_bad_seq, gap.reason, gap.count, gap.legacy) == (
         False, 4, "seq 4 is missing (found 5)", 3, 2)
+
+
+def test_a_forged_entry_after_legacy_ones_reports_how_far_the_walk_got(store: Store) -> None:
+    h1 = _legacy(store, 1, GENESIS_HASH)
+    _legacy(store, 2, h1)
+    _fill(store, 3)  # keyed 3..5
+    entries = store.audit_entries()
+    _sql(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+    with store.read_session() as session:
+        bad = walk_chain(session, store.audit_keys, legacy_until=2)
+    assert (bad.ok, bad.first_bad_seq, bad.last_seq, bad.last_hash, bad.count,
+            bad.legacy) == (False, 4, 3, entries[2].hash, 3, 2)
+    assert bad.reason == ("hash does not match the entry's content (not made with the "
+                          "audit key)")
