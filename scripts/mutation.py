@@ -101,7 +101,7 @@ def run(module: str, tests: list[str], children: int, *, again: bool = False,
         return collect(module, tests, mutmut, work, env)
     if again and (work / "mutants").is_dir():
         names = [n for n, st in statuses(mutmut, work, env).items()
-                 if st not in ("killed", "timeout", "caught by type check")]
+                 if st in ("survived", "no tests", "suspicious")]
         for dst in (work / "tests", work / "mutants" / "tests"):
             shutil.copytree(ROOT / "tests", dst, dirs_exist_ok=True)
         if not names:
@@ -199,7 +199,7 @@ def main() -> None:
     ap.add_argument("--collect", action="store_true", help="only record the results in the "
                     "module's scratch copy (e.g. of a run that was stopped part way)")
     ap.add_argument("--again", action="store_true", help="re-run only the mutants the last "
-                    "run did not kill, against the work tree's current tests")
+                    "run left alive, against the work tree's current tests")
     args = ap.parse_args()
     table = targets()
     if args.list:
