@@ -118,3 +118,27 @@ def test_the_ephemeral_keyring_is_one_per_process() -> None:
     assert a is b and a.where == "ephemeral" and len(a.keys[a.current]) == 32
     with pytest.raises(ValueError, match="current audit key k1 is not in the keyring"):
         AuditKeyring("k1", {})
+
+
+def test_a_fresh_ephemeral_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("enforcer.store.auditkey._EPHEMERAL", [])
+    ring = ephemeral_keyring()
+    assert ephemeral_keyring() is ring
+    assert KEY_ID.match(ring.current) and ring.where == "ephemeral"
+    assert list(ring.keys) == [ring.current] and len(ring.keys[ring.current]) == 32
+    with pytest.raises(TypeError):
+        ring.keys[ring.current] = b"x"  # type: ignore[index]
+
+
+def test_key_ids_are_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import timedelta, timezone
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        at = datetime(2026, 3, 4, 7, 6, 5, tzinfo=timezone(timedelta(hours=2)))
+        assert AuditKeyring.generate_id(at).startswith("k20260304050605-")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
