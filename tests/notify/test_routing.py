@@ -1,0 +1,338 @@
+"""Which team hears of which lift: lift.requested / approved / refused / expired are
+routed by the order's reason (a harassment lift notice must reach the board, never the
+fraud desk), with the workflow's payload, through the outbox and through the in-memory
+notifier; and what one delivery attempt does with each kind of answer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from enforcer.api.signature import verify
+from enforcer.api.testing import FakeClock
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, Reason, Role, Scope
+from enforcer.lifts import LiftWorkflow
+from enforcer.metrics import Metrics
+from enforcer.notify import (
+    STORE_WRITTEN,
+    LogNotifier,
+    OutboxDelivery,
+    OutboxNotifier,
+    WebhookNotifier,
+    build_notifier,
+)
+from enforcer.policy import Policy
+from enforcer.store import OrderSpec, Store, upgrade
+from enforcer.store.outbox import message_body
+from enforcer.store.records import DeviceSpec
+
+KEY = b"k" * 32
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
+LIFT_EVENTS = ["lift.requested", "lift.approved", "lift.refused", "lift.expired"]
+
+
+def routed_policy(**delivery: Any) -> Policy:
+    """Harassment lift events to the board; fraud's (and its bans) to the fraud desk."""
+    reasons: dict[str, Any] = {r.value: {"default_scope": "node", "lift": {
+        "group": "g", "rule": "any"}} for r in Reason}
+    reasons["harassment"]["notify"] = [{"to": ["board"], "events": LIFT_EVENTS}]
+    reasons["fraud"]["notify"] = [{"to": ["fraud-desk"],
+                                   "events": [*LIFT_EVENTS, "ban.verified"]}]
+    hook = {"secret": SECRET, "timeout_s": 2}
+    return Policy.model_validate({
+        "webhooks": {"board": {"url": "http://127.0.0.1:9/board", **hook},
+                     "fraud-desk": {"url": "http://127.0.0.1:9/fraud", **hook}},
+        "delivery": {"max_attempts": 3, "retry_base_s": 2, "retry_max_s": 5, **delivery},
+        "reasons": reasons})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'routing.db'}"
+    upgrade(url)
+    s = Store.from_url(url, clock=FakeClock())
+    yield s
+    s.dispose()
+
+
+def order(store: Store, reason: Reason, ticket: str) -> str:
+    o, _ = store.create_order(OrderSpec(
+        ticket=ticket, account="acct-1", reason=reason, scope=Scope.NODE, node="node-a",
+        devices=(DeviceSpec(Mac("00:11:22:33:44:55"), DeviceKind.CABLE_MODEM),)),
+        actor="eng", source="api")
+    return o.id
+
+
+def sent(store: Store) -> list[tuple[str, str, str | None]]:
+    return sorted((r["event"], r["target"], r["order_id"]) for r in store.outbox_messages())
+
+
+def test_lift_notices_are_routed_by_the_orders_reason(store: Store) -> None:
+    policy = routed_policy()
+    notifier = OutboxNotifier(policy, store)
+    eng, _ = store.add_user("eng", Role.ENGINEER)
+    ann, _ = store.add_user("ann", Role.APPROVER, groups=("g",))
+    bob, _ = store.add_user("bob", Role.APPROVER, groups=("g",))
+    woken: list[str] = []
+    wf = LiftWorkflow(store=store, policy=policy, notifier=notifier, wake=woken.append)
+    h, f = order(store, Reason.HARASSMENT, "T-h"), order(store, Reason.FRAUD, "T-f")
+    wf.request(h, eng, reason="settled")
+    wf.request(f, eng, reason="paid")
+    assert sent(store) == [("lift.requested", "board", h), ("lift.requested", "fraud-desk", f)]
+    wf.decide(h, ann, decision="approve")
+    wf.decide(f, ann, decision="refuse")
+    wf.decide(f, bob, decision="refuse")
+    assert sent(store) == [
+        ("lift.approved", "board", h), ("lift.refused", "fraud-desk", f),
+        ("lift.requested", "board", h), ("lift.requested", "fraud-desk", f)]
+    bodies = {(r["event"], r["target"]): r for r in store.outbox_messages()}
+    assert set(bodies) == {("lift.approved", "board"), ("lift.refused", "fraud-desk"),
+                           ("lift.requested", "board"), ("lift.requested", "fraud-desk")}
+    assert woken == [h]
+    o3 = order(store, Reason.HARASSMENT, "T-h2")
+    lr = wf.request(o3, eng, reason="r", ttl_hours=1)
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(3600)
+    asyncio.run(_expire(store, notifier))
+    assert ("lift.expired", "board", o3) in sent(store)
+    assert [e for e in sent(store) if e[0] == "lift.expired"] == [("lift.expired", "board", o3)]
+    assert notifier.events[-1][0] == "lift.expired"
+    assert notifier.events[-1][1]["lift_request_id"] == lr.id
+
+
+async def _expire(store: Store, notifier: OutboxNotifier) -> None:
+    from enforcer.lifts import expire_lifts
+    from enforcer.notify import _PENDING_WRITES
+
+    assert await expire_lifts(store, notifier) == 1
+    await asyncio.gather(*list(_PENDING_WRITES))  # written from a worker thread
+
+
+def test_the_outbox_notifier_looks_the_reason_up_and_never_raises(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    notifier = OutboxNotifier(routed_policy(), store)
+    wakes: list[int] = []
+    notifier.wake = lambda: wakes.append(1)
+    f = order(store, Reason.FRAUD, "T-1")
+    assert sent(store) == []  # ban.imposed is routed nowhere by this policy
+    notifier.notify("ban.verified", {"order_id": f})  # no reason: the order's
+    assert sent(store) == [("ban.verified", "fraud-desk", f)] and wakes == [1]
+    notifier.notify("ban.verified", {"order_id": f, "reason": "harassment"})
+    assert len(sent(store)) == 1 and wakes == [1, 1]  # the given reason wins: no route
+    notifier.notify("lift.requested", {"order_id": f})  # the store writes these itself
+    assert len(sent(store)) == 1 and wakes == [1, 1, 1]
+    assert {"ban.imposed", "lift.requested"} == STORE_WRITTEN
+    with caplog.at_level(logging.ERROR, logger="enforcer.notify"):
+        notifier.notify("ban.verified", {"order_id": "ord_missing"})
+    assert len(sent(store)) == 1 and wakes == [1, 1, 1]
+    [rec] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert rec.getMessage() == ("could not write notification ban.verified for order "
+                                "ord_missing to the outbox: NotFound")
+    notifier.notify("lift.approved", {"reason": "fraud"})  # no order at all
+    assert ("lift.approved", "fraud-desk", None) in sent(store)
+    assert [e for e, _ in notifier.events] == [
+        "ban.verified", "ban.verified", "lift.requested", "ban.verified", "lift.approved"]
+    for i in range(1005):
+        notifier.events.append(("x", {"i": i}))
+    notifier.notify("ban.verified", {"order_id": f})
+    assert len(notifier.events) == 1000 and notifier.events[-1][0] == "ban.verified"
+
+
+def test_message_body_is_fixed_json() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    body = message_body("lift.approved", {"order_id": "o", "x": at}, at)
+    assert body == ('{"data": {"order_id": "o", "x": "2026-01-02 03:04:05+00:00"}, '
+                    '"timestamp": "2026-01-02T03:04:05+00:00", "type": "lift.approved"}')
+
+
+class Answers:
+    """An httpx transport (a fake, inside this unit test) answering from a script."""
+
+    def __init__(self, *answers: int | Exception) -> None:
+        self.answers, self.requests = list(answers), list[httpx.Request]()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        a = self.answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return httpx.Response(a)
+
+
+def counts(m: Metrics) -> dict[tuple[str, str], float]:
+    out = {}
+    for what in ("delivered", "failed", "dropped"):
+        for target in ("board", "fraud-desk"):
+            v = m.registry.get_sample_value(f"enforcer_notifications_{what}_total",
+                                            {"target": target})
+            if v:
+                out[(what, target)] = v
+    return out
+
+
+def one_message(store: Store, policy: Policy) -> str:
+    OutboxNotifier(policy, store).notify("lift.approved", {"reason": "fraud"})
+    [row] = store.outbox_due()
+    return row.id
+
+
+def delivery(store: Store, policy: Policy, answers: Answers, rand: float = 1.0
+             ) -> tuple[OutboxDelivery, Metrics]:
+    m = Metrics(CollectorRegistry())
+    return OutboxDelivery(policy, store, metrics=m, transport=httpx.MockTransport(answers),
+                          wall=lambda: 1_700_000_000.0, rand=lambda: rand), m
+
+
+def state(store: Store) -> dict[str, Any]:
+    [row] = store.outbox_messages()
+    return row
+
+
+def test_one_attempt_per_answer(store: Store) -> None:
+    policy = routed_policy()
+    msg_id = one_message(store, policy)
+    answers = Answers(500, httpx.ConnectError("refused"), 429, 408)
+    d, m = delivery(store, policy, answers, rand=1.0)
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    assert d.run_once() == 1
+    req = answers.requests[0]
+    assert req.url == "http://127.0.0.1:9/fraud" and req.method == "POST"
+    assert req.headers["webhook-id"] == msg_id
+    assert req.headers["webhook-timestamp"] == "1700000000"
+    assert req.headers["content-type"] == "application/json"
+    verify(keys=[KEY], webhook_id=msg_id, timestamp="1700000000",
+           signature=req.headers["webhook-signature"], body=req.content,
+           now=datetime.fromtimestamp(1_700_000_000, UTC),
+           tolerance_s=1)
+    assert json.loads(req.content)["type"] == "lift.approved"
+    row = state(store)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("pending", 1, "HTTP 500")
+    assert store.outbox_next_due() == clock() + timedelta(seconds=2)  # base 2 s x 1.0
+    assert d.run_once() == 0  # not due yet
+    clock.advance(2)
+    assert d.run_once() == 1
+    row = state(store)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("pending", 2, "ConnectError")
+    assert store.outbox_next_due() == clock() + timedelta(seconds=4)  # 2 x 2^1
+    clock.advance(4)
+    assert d.run_once() == 1  # 429 on the last allowed attempt: dropped
+    row = state(store)
+    assert (row["state"], row["attempts"], row["last_error"]) == ("dropped", 3, "HTTP 429")
+    assert counts(m) == {("dropped", "fraud-desk"): 1}
+    d.close()
+
+
+@pytest.mark.parametrize(("answer", "final"), [(200, "delivered"), (204, "delivered"),
+                                                (299, "delivered"), (404, "failed"),
+                                                (400, "failed"), (301, "failed"),
+                                                (199, "failed")])
+def test_final_answers(store: Store, answer: int, final: str) -> None:
+    policy = routed_policy()
+    one_message(store, policy)
+    d, m = delivery(store, policy, Answers(answer))
+    assert d.run_once() == 1
+    row = state(store)
+    assert (row["state"], row["attempts"]) == (final, 1)
+    assert row["last_error"] == (None if final == "delivered" else f"HTTP {answer}")
+    assert counts(m) == {(final, "fraud-desk"): 1}
+    assert d.run_once() == 0
+    d.close()
+
+
+@pytest.mark.parametrize("answer", [408, 429, 500, 503, 599])
+def test_retried_answers(store: Store, answer: int) -> None:
+    policy = routed_policy()
+    one_message(store, policy)
+    d, m = delivery(store, policy, Answers(answer), rand=0.0)
+    assert d.run_once() == 1
+    assert state(store)["state"] == "pending" and counts(m) == {}
+    assert store.outbox_next_due() == store.clock() + timedelta(seconds=1)  # 2 s x 0.5
+    d.close()
+
+
+def test_backoff_is_capped(store: Store) -> None:
+    policy = routed_policy(max_attempts=10)
+    one_message(store, policy)
+    d, _ = delivery(store, policy, Answers(*[500] * 5))
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    delays = []
+    for _ in range(5):
+        assert d.run_once() == 1
+        due = store.outbox_next_due()
+        assert due is not None
+        delays.append((due - clock()).total_seconds())
+        clock.advance(10)
+    assert delays == [2, 4, 5, 5, 5]
+    d.close()
+
+
+def test_a_target_removed_from_the_policy_drops_its_messages(store: Store) -> None:
+    old = routed_policy()
+    one_message(store, old)
+    new = Policy.model_validate({**old.model_dump(mode="python"), "webhooks": {
+        "board": old.webhooks["board"].model_dump()}} | {
+        "reasons": {r.value: {"default_scope": "node", "lift": {"rule": "any"}}
+                    for r in Reason}})
+    answers = Answers()
+    d, m = delivery(store, new, answers)
+    assert d.run_once() == 1
+    row = state(store)
+    assert (row["state"], row["attempts"], row["last_error"]) == (
+        "dropped", 0, "target is no longer in the policy")
+    assert answers.requests == [] and counts(m) == {("dropped", "fraud-desk"): 1}
+    d.close()
+
+
+def test_webhook_notifier_routes_by_the_looked_up_reason() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, json.loads(request.content)["type"]))
+        return httpx.Response(204)
+
+    n = WebhookNotifier(routed_policy(), transport=httpx.MockTransport(answer),
+                        reason_of={"o-h": "harassment", "o-f": "fraud"}.get)
+    try:
+        n.notify("lift.approved", {"order_id": "o-h"})
+        n.notify("lift.refused", {"order_id": "o-f"})
+        n.notify("lift.expired", {"order_id": "o-x", "reason": "harassment"})
+        n.notify("ban.verified", {"order_id": "o-h"})  # the board does not get these
+        assert n.wait_idle(10)
+        assert sorted(seen) == [("/board", "lift.approved"), ("/board", "lift.expired"),
+                                ("/fraud", "lift.refused")]
+        assert n.delivered == 3 and n.failed == 0 and n.dropped == 0
+    finally:
+        n.close()
+
+
+def test_build_notifier_kinds(store: Store, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from enforcer.config import Settings
+
+    assert isinstance(build_notifier(Settings()), LogNotifier)
+    import yaml
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(routed_policy().model_dump(mode="json") | {
+        "webhooks": {k: {"url": v.url, "secret": SECRET}
+                     for k, v in routed_policy().webhooks.items()}}))
+    settings = Settings(policy=path)
+    outbox = build_notifier(settings, store)
+    assert isinstance(outbox, OutboxNotifier) and store.outbox_enabled
+    memory = build_notifier(settings)
+    assert isinstance(memory, WebhookNotifier)
+    memory.close()
