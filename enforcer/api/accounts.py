@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from enforcer.api import jsonbody, views
+from enforcer.api import responses as r
 from enforcer.api.context import ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.intake import _parse, body_doc, signed_body
-from enforcer.api.models import ProvisioningEvent
+from enforcer.api.models import NO_CONTROL, ProvisioningEvent
 from enforcer.auth import Permission
 from enforcer.domain.model import OrderState
 from enforcer.provisioning import LinkRow
@@ -28,7 +29,8 @@ Reader = Annotated[UserRecord, Depends(require(Permission.ORDER_READ))]
 
 @router.post("/v1/hooks/provisioning", status_code=202,
              openapi_extra=body_doc("ProvisioningEvent"),
-             summary="device.linked / device.unlinked from the provisioning system (signed)")
+             summary="device.linked / device.unlinked from the provisioning system (signed)",
+             response_model=r.LinkEventResult, responses=r.errors(401, 409, 413, 422))
 async def provisioning_webhook(
     request: Request,
     webhook_id: Annotated[str | None, Header()] = None,
@@ -59,8 +61,13 @@ async def provisioning_webhook(
 
 
 @router.get("/v1/accounts/{account}", summary="An account's history: orders, amendments, "
-            "lifts and device links")
-async def account_history(request: Request, account: str, _user: Reader) -> dict[str, Any]:
+            "lifts and device links", response_model=r.AccountHistory,
+            responses=r.errors(*r.AUTH))
+async def account_history(
+    request: Request,
+    account: Annotated[str, Path(min_length=1, max_length=200, pattern=NO_CONTROL)],
+    _user: Reader,
+) -> dict[str, Any]:
     ctx = ctx_of(request)
     if len(account) > 200 or not account.isprintable():
         raise ApiError(422, "invalid", "invalid account", fields={"account": "1-200 "
@@ -85,7 +92,8 @@ async def account_history(request: Request, account: str, _user: Reader) -> dict
 
 
 @router.post("/v1/plans", openapi_extra=body_doc("OrderRequest"),
-             summary="Dry run of an order body: targets per device, resets, consent")
+             summary="Dry run of an order body: targets per device, resets, consent",
+             response_model=r.OrderPreview, responses=r.errors(*r.BODY, 404))
 async def plan_order(
     request: Request,
     _user: Annotated[UserRecord, Depends(require(Permission.ORDER_CREATE))],

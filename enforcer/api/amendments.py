@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from enforcer.amend import Changes
+from enforcer.api import responses as r
 from enforcer.api import views
 from enforcer.api.context import ApiContext, ctx_of, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.intake import body_doc
 from enforcer.api.models import AmendmentIn
-from enforcer.api.orders import parse_body
+from enforcer.api.orders import RecordId, parse_body
 from enforcer.auth import Permission, allowed
 from enforcer.lifts import LiftError
 from enforcer.logging import order_context
@@ -65,9 +66,10 @@ async def amend_response(ctx: ApiContext, order_id: str, user: UserRecord, ch: C
 
 @router.post("/v1/orders/{order_id}/amendments", status_code=202,
              openapi_extra=body_doc("AmendmentIn"),
-             summary="Amend an order: upgrades at once, downgrades need the lift consent")
+             summary="Amend an order: upgrades at once, downgrades need the lift consent",
+             response_model=r.AmendmentResult, responses=r.errors(*r.BODY, 404, 409))
 async def amend_order(
-    request: Request, order_id: str,
+    request: Request, order_id: RecordId,
     user: Annotated[UserRecord, Depends(require(Permission.ORDER_CREATE))],
 ) -> JSONResponse:
     ctx = ctx_of(request)

@@ -35,12 +35,17 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def fields_from(errors: list[Any]) -> dict[str, str]:
     """{dotted field: message} from pydantic error dicts; the first message per field."""
+    from enforcer.api.models import CONTROL_PATTERNS
+
     out: dict[str, str] = {}
     for e in errors:
         msg = str(e.get("msg", "invalid"))
         msg = msg.removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             msg = "unknown field"
+        elif (e.get("type") == "string_pattern_mismatch"
+              and (e.get("ctx") or {}).get("pattern") in CONTROL_PATTERNS):
+            msg = "control characters (NUL included) are not allowed"
         out.setdefault(_loc(tuple(e.get("loc", ()))), msg)
     return out
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from enforcer.api import jsonbody
+from enforcer.api import responses as r
 from enforcer.api.context import ApiContext, ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.models import OrderRequest
@@ -97,7 +98,9 @@ async def signed_body(request: Request, *, keys: list[bytes], tolerance_s: int, 
 
 
 @router.post("/v1/hooks/escalation", status_code=202, openapi_extra=body_doc("OrderRequest"),
-             summary="Ban request from the escalation system (Standard Webhooks signature)")
+             summary="Ban request from the escalation system (Standard Webhooks signature)",
+             response_model=r.OrderAccepted | r.AmendmentResult,
+             responses=r.errors(401, 404, 409, 413, 422, 429))
 async def escalation_webhook(
     request: Request,
     webhook_id: Annotated[str | None, Header()] = None,
@@ -152,7 +155,8 @@ async def _amend(ctx: ApiContext, doc: dict[str, Any],
 
 
 @router.post("/v1/orders", status_code=202, openapi_extra=body_doc("OrderRequest"),
-             summary="Ban request from a person or system with a bearer token")
+             summary="Ban request from a person or system with a bearer token",
+             response_model=r.OrderAccepted, responses=r.errors(*r.BODY, 409, 429))
 async def create_order(
     request: Request,
     user: Annotated[UserRecord, Depends(require(Permission.ORDER_CREATE))],

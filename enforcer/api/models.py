@@ -22,8 +22,20 @@ from enforcer.domain.model import DeviceKind, Reason, Role, Scope
 from enforcer.store.records import DeviceSpec, Evidence, OrderSpec
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
-Text200 = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(max_length=4000)]
+#: No control character (C0, DEL, C1; NUL included) in an identifier or a one-line field.
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: Free text may hold tabs and line breaks, no other control character.
+TEXT_ONLY = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+#: Patterns whose mismatch is reported as "control characters are not allowed".
+CONTROL_PATTERNS = frozenset({NO_CONTROL, TEXT_ONLY})
+
+Text200 = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL)]
+Short60 = Annotated[str, Field(min_length=1, max_length=60, pattern=NO_CONTROL)]
+Offset60 = Annotated[str, Field(max_length=60, pattern=NO_CONTROL)]
+Ref2000 = Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_CONTROL)]
+RefText = Annotated[str, Field(max_length=2000, pattern=NO_CONTROL)]
+Id40 = Annotated[str, Field(min_length=1, max_length=40, pattern=NO_CONTROL)]
+LongText = Annotated[str, Field(max_length=4000, pattern=TEXT_ONLY)]
 
 
 class DeviceIn(BaseModel):
@@ -45,9 +57,9 @@ class EvidenceIn(BaseModel):
     "00:03:12"}``. A plain string is shorthand for ``{"kind": "reference", "ref": ...}``."""
 
     model_config = _STRICT
-    kind: Annotated[str, Field(min_length=1, max_length=60)]
-    ref: Annotated[str, Field(min_length=1, max_length=2000)]
-    offset: Annotated[str, Field(max_length=60)] | None = None
+    kind: Short60
+    ref: Ref2000
+    offset: Offset60 | None = None
     note: LongText | None = None
 
 
@@ -68,7 +80,7 @@ class OrderRequest(BaseModel):
     node: Text200 | None = None
     requested_by: Text200 | None = None
     note: LongText | None = None
-    evidence: Annotated[list[EvidenceIn | Annotated[str, Field(max_length=2000)]],
+    evidence: Annotated[list[EvidenceIn | RefText],
                         Field(max_length=50)] = Field(default_factory=list)
 
     @field_validator("devices")
@@ -140,7 +152,7 @@ class AmendmentHook(AmendmentIn):
     """An amendment from the escalation system: the order by id, or by its ticket (the
     one active order filed with that ticket)."""
 
-    order_id: Annotated[str, Field(max_length=40)] | None = None
+    order_id: Id40 | None = None
 
     @model_validator(mode="after")
     def _names_an_order(self) -> AmendmentHook:
@@ -181,7 +193,7 @@ class ProvisioningEvent(BaseModel):
 
 class LiftIn(BaseModel):
     model_config = _STRICT
-    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    reason: Annotated[str, Field(min_length=1, max_length=4000, pattern=TEXT_ONLY)]
     ttl_hours: Annotated[float, Field(gt=0, le=24 * 90)] | None = Field(
         None, description="default and maximum: the policy's time limit for the reason")
     on_behalf_of: Text200 | None = Field(
@@ -192,7 +204,7 @@ class LiftIn(BaseModel):
 class ApprovalIn(BaseModel):
     model_config = _STRICT
     decision: Literal["approve", "refuse"] = "approve"
-    lift_request_id: Annotated[str, Field(max_length=40)] | None = None
+    lift_request_id: Id40 | None = None
     note: LongText | None = None
 
 

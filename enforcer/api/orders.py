@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from enforcer.api import jsonbody, views
+from enforcer.api import responses as r
 from enforcer.api.context import ctx_of, read_body, require
 from enforcer.api.errors import ApiError, invalid
 from enforcer.api.intake import body_doc
-from enforcer.api.models import ApprovalIn, LiftIn
+from enforcer.api.models import NO_CONTROL, ApprovalIn, LiftIn
 from enforcer.auth import Permission
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import OrderState, Reason
@@ -25,6 +26,8 @@ from enforcer.store import LiftRequestRecord, NotFound, UserRecord
 router = APIRouter()
 M = TypeVar("M", bound=BaseModel)
 Reader = Annotated[UserRecord, Depends(require(Permission.ORDER_READ))]
+#: An order or lift request id in a path (``ord_...``, ``lift_...``).
+RecordId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_CONTROL)]
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
@@ -39,13 +42,17 @@ async def parse_body(request: Request, model: type[M]) -> M:
 _LIST_PARAMS = frozenset({"state", "reason", "account", "ticket", "mac", "limit", "offset"})
 
 
-@router.get("/v1/orders", summary="List orders, newest first (filters combine)")
+@router.get("/v1/orders", summary="List orders, newest first (filters combine)",
+            response_model=r.OrderList, responses=r.errors(*r.AUTH))
 async def list_orders(
     request: Request, _user: Reader,
     state: OrderState | None = None, reason: Reason | None = None,
-    account: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    ticket: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    mac: Annotated[str | None, Query(max_length=40, description="a device or eCM MAC")] = None,
+    account: Annotated[str | None, Query(min_length=1, max_length=200,
+                                         pattern=NO_CONTROL)] = None,
+    ticket: Annotated[str | None, Query(min_length=1, max_length=200,
+                                        pattern=NO_CONTROL)] = None,
+    mac: Annotated[str | None, Query(min_length=1, max_length=40, pattern=NO_CONTROL,
+                                     description="a device or eCM MAC")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
@@ -68,8 +75,10 @@ async def list_orders(
             "offset": offset}
 
 
-@router.get("/v1/orders/{order_id}", summary="One order with devices, targets and lifts")
-async def get_order(request: Request, order_id: str, _user: Reader) -> dict[str, Any]:
+@router.get("/v1/orders/{order_id}", summary="One order with devices, targets and lifts",
+            response_model=r.OrderDetail, response_model_exclude_unset=True,
+            responses=r.errors(*r.AUTH, 404))
+async def get_order(request: Request, order_id: RecordId, _user: Reader) -> dict[str, Any]:
     ctx = ctx_of(request)
     try:
         order = await ctx.db(ctx.store.get_order, order_id)
@@ -95,8 +104,9 @@ async def get_order(request: Request, order_id: str, _user: Reader) -> dict[str,
     return out
 
 
-@router.get("/v1/lifts/{lift_id}", summary="One lift request with its approvals")
-async def get_lift(request: Request, lift_id: str, _user: Reader) -> dict[str, Any]:
+@router.get("/v1/lifts/{lift_id}", summary="One lift request with its approvals",
+            response_model=r.LiftView, responses=r.errors(*r.AUTH, 404))
+async def get_lift(request: Request, lift_id: RecordId, _user: Reader) -> dict[str, Any]:
     ctx = ctx_of(request)
     try:
         return views.lift(await ctx.db(ctx.store.get_lift_request, lift_id))
@@ -118,9 +128,10 @@ def _lift_error(e: LiftError) -> ApiError:
 
 
 @router.post("/v1/orders/{order_id}/lift", status_code=202, openapi_extra=body_doc("LiftIn"),
-             summary="Ask to lift a ban (order -> lift_pending; approvals needed)")
+             summary="Ask to lift a ban (order -> lift_pending; approvals needed)",
+             response_model=r.LiftRequested, responses=r.errors(*r.BODY, 404, 409))
 async def request_lift(
-    request: Request, order_id: str,
+    request: Request, order_id: RecordId,
     user: Annotated[UserRecord, Depends(require(Permission.LIFT_REQUEST))],
 ) -> JSONResponse:
     ctx = ctx_of(request)
@@ -148,9 +159,10 @@ def _pending_note(lift: LiftRequestRecord) -> str:
 
 @router.post("/v1/orders/{order_id}/approvals", status_code=201,
              openapi_extra=body_doc("ApprovalIn"),
-             summary="Approve or refuse the order's open lift request (caller's own token)")
+             summary="Approve or refuse the order's open lift request (caller's own token)",
+             response_model=r.Decision, responses=r.errors(*r.BODY, 404, 409))
 async def approve(
-    request: Request, order_id: str,
+    request: Request, order_id: RecordId,
     user: Annotated[UserRecord, Depends(require(Permission.LIFT_APPROVE))],
 ) -> JSONResponse:
     ctx = ctx_of(request)
