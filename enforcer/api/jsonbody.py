@@ -76,7 +76,9 @@ def loads(raw: bytes) -> Any:
         raise ApiError(422, "invalid_json", "the body is not valid JSON",
                        fields={"body": f"nested deeper than {MAX_DEPTH} levels"})
     try:
-        doc = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_constant)
+        # UTF-8 only (RFC 8259 section 8.1): ``json.loads`` would also guess UTF-16/32.
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs,
+                         parse_constant=_constant)
     except RecursionError:
         doc, why = None, f"nested deeper than {MAX_DEPTH} levels"
     except (ValueError, UnicodeDecodeError) as e:

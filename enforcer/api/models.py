@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -70,7 +71,7 @@ class OrderRequest(BaseModel):
     ticket: Text200
     account: Text200
     reason: Reason
-    all_devices: bool = Field(
+    all_devices: StrictBool = Field(
         False, description="ban every device linked to the account (provisioning feed), "
         "now and later, besides those listed")
     devices: Annotated[list[DeviceIn], Field(max_length=32)] = Field(
