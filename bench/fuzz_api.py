@@ -282,7 +282,7 @@ def malformed_bodies() -> Iterator[bytes]:
         ("node", "x" * 201), ("requested_by", "\u0000"), ("requested_by", "x" * 201),
         ("note", "x" * 4001), ("note", "a\u0000b"), ("note", "a\x0bb"), ("note", 5),
         ("note", "a\x1fb"), ("note", "a\x85b"), ("note", ["n"]), ("all_devices", "true"),
-        ("all_devices", None), ("all_devices", "1"), ("scope", ""), ("scope", None),
+        ("all_devices", None), ("all_devices", "1"), ("scope", ""), ("scope", ["footprint"]),
         ("ticket", "\u2028\u0000"), ("account", "\x9f"), ("node", 5),
         ("requested_by", ["x"]), ("devices", {"mac": "00:11:22:33:44:55"}),
         ("devices", [{"mac": 1122334455, "kind": "cable_modem"}]),
@@ -410,6 +410,30 @@ def fuzz(target: Target, *, max_requests: int, max_seconds: float, examples: int
     return c.tally
 
 
+def merge(tallies: list[Tally]) -> Tally:
+    """One tally of several workers' campaigns (run side by side)."""
+    out = Tally()
+    for t in tallies:
+        for name, value in vars(t).items():
+            mine = getattr(out, name)
+            if isinstance(value, Counter):
+                mine.update(value)
+            elif isinstance(value, list):
+                mine.extend(value)
+            elif name == "seconds":
+                out.seconds = max(out.seconds, value)
+            else:
+                setattr(out, name, mine + value)
+    out.examples = out.examples[:MAX_EXAMPLES_KEPT]
+    return out
+
+
+def _worker(args: tuple[Target, int, float, int, int, bool]) -> Tally:
+    target, requests_, seconds, examples, seed, corpus = args
+    return fuzz(target, max_requests=requests_, max_seconds=seconds, examples=examples,
+                seed=seed, corpus=corpus, progress=corpus)
+
+
 def daemon_env(prov_secret: str) -> dict[str, str]:
     """Settings for a fuzzed daemon: the intake bucket wide enough that fuzzed orders
     reach validation (429 is still declared and still answered past it)."""
@@ -437,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=3600.0)
     p.add_argument("--examples", type=int, default=25)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1,
+                   help="campaigns side by side against the one daemon (split budget)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
                    "fuzz_api.json")
     args = p.parse_args(argv)
@@ -447,14 +473,22 @@ def main(argv: list[str] | None = None) -> int:
         try:
             tokens = {role: add_user(d.env, f"fuzz-{role}", role)
                       for role in ("admin", "engineer", "auditor")}
-            tally = fuzz(Target(d.base, tokens, d.key, key_of(prov)),
-                         max_requests=args.requests, max_seconds=args.seconds,
-                         examples=args.examples, seed=args.seed, progress=True)
+            target = Target(d.base, tokens, d.key, key_of(prov))
+            jobs = [(target, args.requests // args.workers, args.seconds, args.examples,
+                     args.seed + 1_000_003 * w, w == 0) for w in range(args.workers)]
+            if args.workers == 1:
+                tally = _worker(jobs[0])
+            else:
+                import multiprocessing
+
+                with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+                    tally = merge(pool.map(_worker, jobs))
         finally:
             d.stop()
     result = {"benchmark": "fuzz_api", "command": "nice -n 10 python -m bench.fuzz_api "
               + " ".join(argv if argv is not None else sys.argv[1:]),
-              "budget": {"requests": args.requests, "seconds": args.seconds},
+              "budget": {"requests": args.requests, "seconds": args.seconds,
+                         "workers": args.workers},
               "cpus": os.cpu_count(), "daemon": "enforcer serve with the default lab",
               **tally.as_dict()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
