@@ -155,7 +155,8 @@ def _spawn(env: dict[str, str], work: Path, port: int, secret: str,
     proc = subprocess.Popen([sys.executable, "-m", "enforcer.cli.main", "serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    wait_ready(base, proc, log_path)
+    # A bound, not a figure: a daemon on a loaded 2-core machine has taken over 60 s.
+    wait_ready(base, proc, log_path, 120.0)
     return Daemon(base, secret, env, proc, log_path, tokens)
 
 

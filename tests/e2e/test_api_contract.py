@@ -81,18 +81,16 @@ def test_generated_client_types_the_real_answers(live: tuple[Daemon, Target],
         [sys.executable, "-m", "datamodel_code_generator", "--input",
          str(tmp_path / "openapi.json"), "--input-file-type", "openapi",
          "--output-model-type", "pydantic_v2.BaseModel", "--target-python-version", "3.11",
+         "--field-constraints", "--enum-field-as-literal", "all",
          "--output", str(tmp_path / "api_models.py")],
         capture_output=True, text=True, timeout=300)
     assert gen.returncode == 0, gen.stderr[-3000:]
-    # Something to read: an order (with targets once enforced), a lift request, a user.
+    # Something to read: an order (with targets once enforced).
     r = send_webhook(d.base, d.secret, {
         "ticket": "CONTRACT-1", "account": "ACC-CONTRACT", "reason": "fraud",
         "devices": [{"mac": "02:00:5e:cc:00:01", "kind": "cable_modem"}]})
     assert r.status_code == 202, r.text
-    order_id = r.json()["order_id"]
-    lift = httpx.post(f"{d.base}/v1/orders/{order_id}/lift", json={"reason": "test"},
-                      headers={"Authorization": f"Bearer {d.tokens['engineer']}"}, timeout=60)
-    assert lift.status_code == 202, lift.text
+    d.wait_state(r.json()["order_id"], "verified", timeout=60)
     client = tmp_path / "use_client.py"
     client.write_text(textwrap.dedent(f'''
         """Reads the daemon's answers into the generated models (typed by mypy)."""
@@ -134,7 +132,7 @@ def test_generated_client_types_the_real_answers(live: tuple[Daemon, Target],
             denied = m.ErrorBody.model_validate(get("/v1/orders", token=None).json())
             code: str = denied.error.code
             missing = m.ErrorBody.model_validate(get("/v1/orders/ord_nope").json())
-            print(len(orders.orders), detail.state.value, len(names), code,
+            print(len(orders.orders), detail.state, len(names), code,
                   missing.error.code)
             return 0
 
@@ -142,10 +140,16 @@ def test_generated_client_types_the_real_answers(live: tuple[Daemon, Target],
         if __name__ == "__main__":
             raise SystemExit(main())
         '''))
+    # The generator writes `root: str = Field(None, ...)` for the request bodies' optional
+    # constrained strings (a quirk of its RootModel output): that one error code is
+    # silenced in the generated module only; the client script is checked in full.
+    (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\n\n[mypy-api_models]\n"
+                                       "disable_error_code = assignment\n")
     typed = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
-         "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"), "api_models.py",
-         "use_client.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini",
+         "--ignore-missing-imports", "--no-incremental", "--cache-dir",
+         str(tmp_path / ".mypy"), "api_models.py", "use_client.py"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=600)
     assert typed.returncode == 0, typed.stdout[-4000:]
     ran = subprocess.run([sys.executable, str(client), d.base, d.tokens["admin"],
                           d.tokens["engineer"]], cwd=tmp_path, capture_output=True,
@@ -153,7 +157,7 @@ def test_generated_client_types_the_real_answers(live: tuple[Daemon, Target],
     assert ran.returncode == 0, ran.stderr[-4000:]
     count, state, devices, denied, missing = ran.stdout.split()
     assert int(count) >= 1 and int(devices) >= 1
-    assert state == "lift_pending" and denied == "unauthorized" and missing == "not_found"
+    assert state == "verified" and denied == "unauthorized" and missing == "not_found"
 
 
 def test_account_name_with_nul_is_refused_live(live: tuple[Daemon, Target]) -> None:
