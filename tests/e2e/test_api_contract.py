@@ -132,7 +132,7 @@ def test_generated_client_types_the_real_answers(live: tuple[Daemon, Target],
             denied = m.ErrorBody.model_validate(get("/v1/orders", token=None).json())
             code: str = denied.error.code
             missing = m.ErrorBody.model_validate(get("/v1/orders/ord_nope").json())
-            print(len(orders.orders), detail.state, len(names), code,
+            print(len(orders.orders), detail.state.root, len(names), code,
                   missing.error.code)
             return 0
 
