@@ -52,6 +52,7 @@ from bench.daemon import (
 )
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.domain.mac import Mac
+from enforcer.drivers.transport_args import snmp_auth
 from enforcer.mib import dotted, oid
 from enforcer.transport.fastsnmp import FastSnmpClient
 from lab.testing import LabHandle, running_lab
@@ -184,7 +185,7 @@ def reg_ids(lab: LabHandle, device: str, macs: list[str]) -> list[RefModem]:
     assert creds is not None
 
     async def walk() -> dict[bytes, int]:
-        async with FastSnmpClient(dev.host, dev.snmp_port, creds) as client:
+        async with FastSnmpClient(dev.host, dev.snmp_port, snmp_auth(creds)) as client:
             got = await client.walk_columns([REG_STATUS_MAC])
         return {bytes(v): int(idx[0]) for idx, _tag, v in got[REG_STATUS_MAC]}
 
@@ -199,7 +200,7 @@ def netsnmp_round_trips(lab: LabHandle, device: str, modems: list[RefModem], n: 
     dev = lab.inventory.devices[device]
     creds = lab.inventory.creds(device).snmp
     assert creds is not None
-    target = netsnmp_target(creds, dev.host, dev.snmp_port)
+    target = netsnmp_target(snmp_auth(creds), dev.host, dev.snmp_port)
     walls: list[float] = []
     c0 = children_cpu()
     for i in range(n):

@@ -35,7 +35,6 @@ from pysnmp.proto.api import v2c
 from bench.common import lab_credentials, scaled_topology, topology_size
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.engine.sweep import DOCS_IF3_REG_STATUS
-from enforcer.inventory.model import SnmpCredentials
 from enforcer.transport.fastsnmp import FastSnmpClient, Row
 from enforcer.transport.fastsnmp_codec import (
     bulk_pdu,
@@ -44,6 +43,7 @@ from enforcer.transport.fastsnmp_codec import (
     parse_community,
     parse_pdu,
 )
+from enforcer.transport.params import SnmpAuth
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle, to_value
 from enforcer.transport.snmpwire import (
     CommunityMessage,
@@ -143,7 +143,7 @@ def per_call_us(fn: Callable[[Any], object], arg: Any, calls: int) -> float:
     return (time.process_time() - t0) / calls * 1e6
 
 
-async def _walk_fast(host: str, port: int, creds: SnmpCredentials
+async def _walk_fast(host: str, port: int, creds: SnmpAuth
                      ) -> tuple[float, float, list[list[tuple[OID, Any]]]]:
     c0, t0 = time.process_time(), time.perf_counter()
     async with FastSnmpClient(host, port, creds, max_repetitions=REPS, retries=1) as client:
@@ -152,7 +152,7 @@ async def _walk_fast(host: str, port: int, creds: SnmpCredentials
     return wall, cpu, [[(c + i, v) for i, _t, v in walk[c]] for c in COLUMNS]
 
 
-async def _walk_pysnmp(handle: SnmpEngineHandle, host: str, port: int, creds: SnmpCredentials
+async def _walk_pysnmp(handle: SnmpEngineHandle, host: str, port: int, creds: SnmpAuth
                        ) -> tuple[float, float, list[list[tuple[OID, Any]]]]:
     c0, t0 = time.process_time(), time.perf_counter()
     session = await PysnmpSession.open(handle, "bench", host, port, creds, timeout_s=5.0,

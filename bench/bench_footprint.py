@@ -28,8 +28,8 @@ from bench.common import (
 )
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.engine.sweep import DOCS_IF3_REG_STATUS, SweepResult, sweep_footprint
-from enforcer.inventory.model import SnmpCredentials
 from enforcer.transport.fastsnmp import FastSnmpClient
+from enforcer.transport.params import SnmpAuth
 from lab.testing import LabHandle, running_lab
 
 REPS = 25
@@ -38,7 +38,7 @@ TARGET_S = 15.0
 COLUMNS = (DOCS_IF3_REG_STATUS.mac, DOCS_IF3_REG_STATUS.state)
 
 
-async def _ours(lab: LabHandle, creds: SnmpCredentials) -> tuple[float, float, SweepResult]:
+async def _ours(lab: LabHandle, creds: SnmpAuth) -> tuple[float, float, SweepResult]:
     c0, t0 = time.process_time(), time.perf_counter()
     clients = {name: FastSnmpClient(d.host, d.snmp_port, creds, device=name,
                                     max_repetitions=REPS, retries=2)
@@ -51,7 +51,7 @@ async def _ours(lab: LabHandle, creds: SnmpCredentials) -> tuple[float, float, S
     return time.perf_counter() - t0, time.process_time() - c0, result
 
 
-async def _reference(lab: LabHandle, creds: SnmpCredentials) -> tuple[float, float, int]:
+async def _reference(lab: LabHandle, creds: SnmpAuth) -> tuple[float, float, int]:
     gate = asyncio.Semaphore(CONCURRENCY)
     total = 0
 

@@ -27,8 +27,8 @@ from bench.common import (
 )
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.engine.sweep import DOCS_IF3_REG_STATUS
-from enforcer.inventory.model import SnmpCredentials
 from enforcer.transport.fastsnmp import FastSnmpClient, Row
+from enforcer.transport.params import SnmpAuth
 from enforcer.transport.snmpwire.ber import OID
 from lab.testing import running_lab
 
@@ -37,7 +37,7 @@ Walk = dict[OID, list[Row]]
 COLUMNS = [DOCS_IF3_REG_STATUS.mac, DOCS_IF3_REG_STATUS.state]
 
 
-async def _ours(host: str, port: int, creds: SnmpCredentials) -> tuple[float, float, Walk]:
+async def _ours(host: str, port: int, creds: SnmpAuth) -> tuple[float, float, Walk]:
     c0, t0 = time.process_time(), time.perf_counter()
     async with FastSnmpClient(host, port, creds, max_repetitions=REPS, retries=1) as client:
         walk = await client.walk_columns(COLUMNS)

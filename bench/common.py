@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import SecretStr
 
-from enforcer.inventory.model import SnmpCredentials
+from enforcer.drivers.transport_args import snmp_auth
+from enforcer.transport.params import Secret, SnmpAuth
 from lab.testing import LabHandle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,14 +101,14 @@ class NetSnmpTarget:
         return " ".join(out)
 
 
-def netsnmp_target(creds: SnmpCredentials, host: str, port: int) -> NetSnmpTarget:
+def netsnmp_target(creds: SnmpAuth, host: str, port: int) -> NetSnmpTarget:
     addr = f"udp6:[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if creds.version == "2c":
         assert creds.community is not None
-        c = creds.community.get_secret_value()
+        c = creds.community.reveal()
         return NetSnmpTarget(("-v2c", "-c", c, addr), (c,))
     assert creds.user and creds.auth_password and creds.priv_password
-    a, x = creds.auth_password.get_secret_value(), creds.priv_password.get_secret_value()
+    a, x = creds.auth_password.reveal(), creds.priv_password.reveal()
     return NetSnmpTarget(("-v3", "-l", "authPriv", "-u", creds.user, "-a", creds.auth_protocol,
                           "-A", a, "-x", creds.priv_protocol, "-X", x, addr), (a, x))
 
@@ -137,14 +137,14 @@ def run_bulkwalks(cmds: list[list[str]]) -> tuple[float, float, list[str]]:
     return time.perf_counter() - t0, children_cpu() - c0, outs
 
 
-def lab_credentials(lab: LabHandle, device: str) -> dict[str, SnmpCredentials]:
+def lab_credentials(lab: LabHandle, device: str) -> dict[str, SnmpAuth]:
     """The lab's v3 authPriv credential (from the inventory) and its read-only v2c
     community (lab state file; the inventory carries v3 only)."""
     v3 = lab.inventory.creds(device).snmp
     assert v3 is not None
     community = json.loads((lab.state_dir / "credentials.json").read_text())["community_ro"]
-    v2c = SnmpCredentials(version="2c", community=SecretStr(community), allow_v2c=True)
-    return {"v2c": v2c, "v3": v3}
+    v2c = SnmpAuth(version="2c", community=Secret(community), allow_v2c=True)
+    return {"v2c": v2c, "v3": snmp_auth(v3)}
 
 
 def scaled_topology(name: str, devices: int, modems: int, work: Path) -> Path:

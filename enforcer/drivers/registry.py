@@ -13,6 +13,7 @@ from enforcer.drivers.headend import HeadendDriver
 from enforcer.drivers.kea import KeaDriver
 from enforcer.drivers.profile_driver import Factory, ProfileDriver
 from enforcer.drivers.render import Scrubber
+from enforcer.drivers.transport_args import snmp_auth, ssh_login, ssh_terminal
 from enforcer.errors import ConfigError, HostKeyError
 from enforcer.inventory.model import Inventory
 from enforcer.inventory.profiles import Profile
@@ -72,15 +73,16 @@ class DriverRegistry:
             async def snmp() -> SnmpSession:
                 # The lean BER client (transport/hybrid.py); pysnmp writes if asked.
                 assert snmp_spec is not None and snmp_creds is not None
+                auth = snmp_auth(snmp_creds)
                 writer = None
                 if snmp_spec.writer == "pysnmp":
                     writer = await PysnmpSession.open(
-                        snmp_engine, device_name, device.host, device.snmp_port, snmp_creds,
+                        snmp_engine, device_name, device.host, device.snmp_port, auth,
                         timeout_s=snmp_spec.timeout_s, retries=snmp_spec.retries,
                         max_repetitions=snmp_spec.max_repetitions, metrics=metrics,
                         source_address=source_address)
                 reader = FastSnmpClient(
-                    device.host, device.snmp_port, snmp_creds, device=device_name,
+                    device.host, device.snmp_port, auth, device=device_name,
                     max_repetitions=snmp_spec.max_repetitions, timeout_s=snmp_spec.timeout_s,
                     retries=snmp_spec.retries, source_address=source_address,
                     budget=RequestBudget(max_in_flight=limits.max_sessions * 2))
@@ -97,7 +99,8 @@ class DriverRegistry:
                     host_key = await asyncio.to_thread(pinned, device_name)
                 try:
                     return await NetmikoSession.open(
-                        device_name, device.host, device.ssh_port, ssh_creds, ssh_spec,
+                        device_name, device.host, device.ssh_port, ssh_login(ssh_creds),
+                        ssh_terminal(ssh_spec),
                         host_key=host_key, known_hosts=known_hosts, metrics=metrics,
                         source_address=source_address)
                 except HostKeyError as e:

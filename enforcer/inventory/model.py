@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from enforcer.errors import ConfigError
+from enforcer.transport.params import AuthProtocol, PrivProtocol
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,9 +45,9 @@ class SnmpCredentials(BaseModel):
     model_config = _STRICT
     version: Literal["3", "2c"] = "3"
     user: str | None = None
-    auth_protocol: Literal["SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
+    auth_protocol: AuthProtocol = "SHA"
     auth_password: SecretStr | None = None
-    priv_protocol: Literal["AES", "AES-192", "AES-256"] = "AES"
+    priv_protocol: PrivProtocol = "AES"
     priv_password: SecretStr | None = None
     community: SecretStr | None = None
     allow_v2c: bool = False

@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from enforcer import mib
 from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.errors import MibError, ProfileError
+from enforcer.transport.params import refusal_line
 from enforcer.transport.snmpwire.status import ErrorStatus
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -122,14 +123,9 @@ class SshTransportSpec(BaseModel):
     check_command: str | None = None  # a harmless command for `enforcer devices check`
 
     def refusal(self, text: str) -> str | None:
-        """The whole line of ``text`` that an error pattern matches, or None."""
-        for pattern in self.error_patterns:
-            m = re.compile(pattern, re.MULTILINE).search(text)
-            if m:
-                start = text.rfind("\n", 0, m.start()) + 1
-                end = text.find("\n", m.end())
-                return text[start:end if end >= 0 else len(text)].strip()
-        return None
+        """The whole line of ``text`` that an error pattern matches, or None (the same
+        rule the SSH session applies: enforcer/transport/params.py)."""
+        return refusal_line(self.error_patterns, text)
 
 
 class KeaTransportSpec(BaseModel):

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from enforcer.errors import ConfigError, SnmpAuthError, SnmpError, SnmpStatusError
-from enforcer.inventory.model import Inventory, SnmpCredentials
 from enforcer.transport.fastsnmp_codec import (
     Row,
     bulk_pdu,
@@ -41,6 +40,7 @@ from enforcer.transport.fastsnmp_usm import (
     UsmReport,
     V3User,
 )
+from enforcer.transport.params import SnmpAuth
 from enforcer.transport.snmpwire.ber import OID, SnmpWireError, Tag, enc_oid
 from enforcer.transport.snmpwire.message import PduType, decode_varbind_list
 from enforcer.transport.snmpwire.status import ErrorStatus
@@ -76,7 +76,7 @@ class FastSnmpClient:
         self,
         host: str,
         port: int,
-        credentials: SnmpCredentials,
+        credentials: SnmpAuth,
         *,
         device: str = "",
         max_repetitions: int = 25,
@@ -95,7 +95,7 @@ class FastSnmpClient:
         if credentials.version == "2c":
             if not credentials.allow_v2c or credentials.community is None:
                 raise ConfigError("SNMP v2c is not allowed for this credential")
-            self._community = credentials.community.get_secret_value().encode()
+            self._community = credentials.community.reveal().encode()
         else:
             if credentials.user is None or credentials.auth_password is None or \
                     credentials.priv_password is None:
@@ -103,36 +103,14 @@ class FastSnmpClient:
             self._user = V3User(
                 credentials.user.encode(),
                 credentials.auth_protocol,
-                credentials.auth_password.get_secret_value().encode(),
+                credentials.auth_password.reveal().encode(),
                 credentials.priv_protocol,
-                credentials.priv_password.get_secret_value().encode(),
+                credentials.priv_password.reveal().encode(),
             )
         self._net = Exchanger(host, port, self.target.device, timeout_s=timeout_s,
                               retries=retries, budget=budget or RequestBudget(),
                               community=self._community, user=self._user,
                               source_address=source_address)
-
-    @classmethod
-    def for_device(
-        cls,
-        inventory: Inventory,
-        device_name: str,
-        *,
-        max_repetitions: int = 25,
-        timeout_s: float = 5.0,
-        retries: int = 3,
-        budget: RequestBudget | None = None,
-    ) -> FastSnmpClient:
-        """A client for an inventory device, with its SNMP credentials."""
-        device = inventory.devices.get(device_name)
-        if device is None:
-            raise ConfigError(f"unknown device {device_name!r}")
-        creds = inventory.creds(device_name).snmp
-        if creds is None:
-            raise ConfigError(f"device {device_name}: its credentials have no SNMP part")
-        return cls(device.host, device.snmp_port, creds, device=device_name,
-                   max_repetitions=max_repetitions, timeout_s=timeout_s, retries=retries,
-                   budget=budget)
 
     @property
     def version(self) -> str:

@@ -31,7 +31,6 @@ from enforcer.errors import (
     SnmpError,
     SnmpStatusError,
 )
-from enforcer.inventory.model import SnmpCredentials
 from enforcer.transport.base import (
     Missing,
     NoMetrics,
@@ -41,6 +40,7 @@ from enforcer.transport.base import (
     TransportMetrics,
     oid_str,
 )
+from enforcer.transport.params import SnmpAuth
 from enforcer.transport.snmpwire.status import status_name
 
 AUTH_PROTOCOLS: dict[str, Any] = {
@@ -102,13 +102,13 @@ class SnmpEngineHandle:
         _without_mib_compiler(self.engine)
         self._users: dict[str, str] = {}
 
-    def register(self, creds: SnmpCredentials) -> None:
+    def register(self, creds: SnmpAuth) -> None:
         if creds.version != "3" or creds.user is None:
             return
         assert creds.auth_password is not None and creds.priv_password is not None
         digest = hashlib.sha256("\0".join((
-            creds.auth_protocol, creds.auth_password.get_secret_value(),
-            creds.priv_protocol, creds.priv_password.get_secret_value())).encode()).hexdigest()
+            creds.auth_protocol, creds.auth_password.reveal(),
+            creds.priv_protocol, creds.priv_password.reveal())).encode()).hexdigest()
         seen = self._users.setdefault(creds.user, digest)
         if seen != digest:
             raise ConfigError(f"SNMPv3 user {creds.user!r} appears with different secrets in "
@@ -118,21 +118,21 @@ class SnmpEngineHandle:
         self.engine.close_dispatcher()
 
 
-def auth_data(creds: SnmpCredentials) -> hl.UsmUserData | hl.CommunityData:
+def auth_data(creds: SnmpAuth) -> hl.UsmUserData | hl.CommunityData:
     """USM authPriv with explicit protocols, or v2c only when the credential allows it."""
     if creds.version == "3":
         assert creds.user and creds.auth_password and creds.priv_password  # validated
         return hl.UsmUserData(
             creds.user,
-            authKey=creds.auth_password.get_secret_value(),
-            privKey=creds.priv_password.get_secret_value(),
+            authKey=creds.auth_password.reveal(),
+            privKey=creds.priv_password.reveal(),
             authProtocol=AUTH_PROTOCOLS[creds.auth_protocol],
             privProtocol=PRIV_PROTOCOLS[creds.priv_protocol],
         )
     if not creds.allow_v2c or creds.community is None:
         raise ConfigError("SNMP v2c refused: the credential does not say allow_v2c")
     # v2c only on explicit allow_v2c (checked above); SETs need allow_v2c_writes too.
-    return hl.CommunityData(creds.community.get_secret_value(), mpModel=1)  # noqa: S508
+    return hl.CommunityData(creds.community.reveal(), mpModel=1)  # noqa: S508
 
 
 def to_value(v: Any) -> SnmpValue:
@@ -166,7 +166,7 @@ def _pysnmp_value(vb: SetVarbind) -> Any:
 class PysnmpSession:
     """An SnmpSession for one device. Create with :meth:`open`; cheap (UDP)."""
 
-    def __init__(self, handle: SnmpEngineHandle, device: str, creds: SnmpCredentials,
+    def __init__(self, handle: SnmpEngineHandle, device: str, creds: SnmpAuth,
                  target: Any, *, max_repetitions: int, metrics: TransportMetrics) -> None:
         self._engine = handle.engine
         self.device = device
@@ -179,7 +179,7 @@ class PysnmpSession:
 
     @classmethod
     async def open(cls, handle: SnmpEngineHandle, device: str, host: str, port: int,
-                   creds: SnmpCredentials, *, timeout_s: float, retries: int,
+                   creds: SnmpAuth, *, timeout_s: float, retries: int,
                    max_repetitions: int, metrics: TransportMetrics | None = None,
                    source_address: str | None = None) -> PysnmpSession:
         handle.register(creds)

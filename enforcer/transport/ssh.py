@@ -39,9 +39,8 @@ from enforcer.errors import (
     HostKeyError,
     SshError,
 )
-from enforcer.inventory.model import SshCredentials
-from enforcer.inventory.profiles import SshTransportSpec
 from enforcer.transport.base import NoMetrics, TransportMetrics
+from enforcer.transport.params import SshLogin, SshTerminal
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -94,7 +93,7 @@ class NetmikoSession:
     """A CliSession for one device. Use :meth:`open`, then ``close`` (or
     ``async with``)."""
 
-    def __init__(self, device: str, conn: Any, spec: SshTransportSpec,
+    def __init__(self, device: str, conn: Any, spec: SshTerminal,
                  metrics: TransportMetrics) -> None:
         self.device = device
         self._conn = conn
@@ -103,8 +102,8 @@ class NetmikoSession:
         self._metrics = metrics
 
     @classmethod
-    async def open(cls, device: str, host: str, port: int, creds: SshCredentials,
-                   spec: SshTransportSpec, *, host_key: str | None, known_hosts: Path,
+    async def open(cls, device: str, host: str, port: int, creds: SshLogin,
+                   spec: SshTerminal, *, host_key: str | None, known_hosts: Path,
                    metrics: TransportMetrics | None = None,
                    source_address: str | None = None) -> NetmikoSession:
         if not host_key:
@@ -119,11 +118,11 @@ class NetmikoSession:
             "alt_host_keys": True, "alt_key_file": str(known_hosts), "allow_agent": False,
         }
         if creds.password is not None:
-            params["password"] = creds.password.get_secret_value()
+            params["password"] = creds.password.reveal()
         if creds.key_file is not None:
             params.update(use_keys=True, key_file=str(creds.key_file))
         if creds.enable_secret is not None:
-            params["secret"] = creds.enable_secret.get_secret_value()
+            params["secret"] = creds.enable_secret.reveal()
         start = time.monotonic()
         try:
             if source_address:

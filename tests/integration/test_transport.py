@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.drivers import build_driver
+from enforcer.drivers.transport_args import snmp_auth, ssh_login, ssh_terminal
 from enforcer.errors import (
     CapacityError,
     CliCommandError,
@@ -26,12 +27,13 @@ from enforcer.errors import (
     SnmpStatusError,
     SshError,
 )
-from enforcer.inventory.model import Inventory, SnmpCredentials
+from enforcer.inventory.model import Inventory
 from enforcer.inventory.profiles import SnmpTransportSpec, load_profiles
 from enforcer.mib import oid
 from enforcer.transport.base import Missing, SetVarbind, SnmpSession
 from enforcer.transport.fastsnmp import FastSnmpClient
 from enforcer.transport.hybrid import HybridSession
+from enforcer.transport.params import Secret, SnmpAuth
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 from enforcer.transport.ssh import NetmikoSession, fetch_host_key
 from lab.testing import LabHandle, running_lab
@@ -52,7 +54,8 @@ async def snmp_session(lab: LabHandle, handle: SnmpEngineHandle, device: str, *,
     d = lab.inventory.devices[device]
     creds = lab.inventory.creds(device).snmp
     assert creds is not None
-    return await PysnmpSession.open(handle, device, d.host, port or d.snmp_port, creds,
+    return await PysnmpSession.open(handle, device, d.host, port or d.snmp_port,
+                                    snmp_auth(creds),
                                     timeout_s=timeout_s, retries=1, max_repetitions=25)
 
 
@@ -90,7 +93,8 @@ async def writer(lab: LabHandle, handle: SnmpEngineHandle, device: str,
     d = lab.inventory.devices[device]
     creds = lab.inventory.creds(device).snmp
     assert creds is not None
-    lean = FastSnmpClient(d.host, d.snmp_port, creds, device=device, timeout_s=0.5, retries=1)
+    lean = FastSnmpClient(d.host, d.snmp_port, snmp_auth(creds), device=device, timeout_s=0.5,
+                          retries=1)
     return HybridSession(lean, await snmp_session(lab, handle, device)
                          if kind == "pysnmp" else None)
 
@@ -153,7 +157,7 @@ async def test_an_order_costs_few_snmp_requests(lab: LabHandle, tmp_path: Path, 
 
 
 async def test_lean_set_over_v2c_needs_allow_v2c_writes() -> None:
-    creds = SnmpCredentials(version="2c", community=SecretStr("lab-ro"), allow_v2c=True)
+    creds = SnmpAuth(version="2c", community=Secret("lab-ro"), allow_v2c=True)
     lean = FastSnmpClient("127.0.0.1", 9, creds, device="dut", timeout_s=0.1, retries=0)
     with pytest.raises(SnmpError, match="allow_v2c_writes"):  # refused before sending
         await HybridSession(lean).set([SetVarbind(SYS_DESCR, "octets", b"x")])
@@ -269,7 +273,8 @@ async def test_cli_error_output_is_a_command_error(lab: LabHandle, tmp_path: Pat
     creds = lab.inventory.creds("e6000-1").ssh
     spec = PROFILES["arris-e6000"].transports.ssh
     assert creds is not None and spec is not None
-    s = await NetmikoSession.open("e6000-1", d.host, d.ssh_port, creds, spec,
+    s = await NetmikoSession.open("e6000-1", d.host, d.ssh_port, ssh_login(creds),
+                                  ssh_terminal(spec),
                                   host_key=d.host_key, known_hosts=tmp_path / "kh")
     try:
         with pytest.raises(CliCommandError, match="Error: Bad command"):
@@ -305,7 +310,8 @@ async def test_every_refusal_the_lab_gives_is_a_command_error(
     # The key the device presents now: the host-key test in this module may have rotated
     # it (pinning itself is tested there).
     key, _ = fetch_host_key(d.host, d.ssh_port)
-    s = await NetmikoSession.open(device, d.host, d.ssh_port, creds, spec,
+    s = await NetmikoSession.open(device, d.host, d.ssh_port, ssh_login(creds),
+                                  ssh_terminal(spec),
                                   host_key=key, known_hosts=tmp_path / "kh")
     try:
         with pytest.raises(CliCommandError) as e:
@@ -322,12 +328,13 @@ async def test_ssh_auth_failure_and_unreachable(lab: LabHandle, tmp_path: Path) 
     assert creds is not None and spec is not None
     wrong = creds.model_copy(update={"password": SecretStr("not-the-password")})
     with pytest.raises(SshError, match="authentication failed") as e:
-        await NetmikoSession.open("casa-1", d.host, d.ssh_port, wrong, spec,
+        await NetmikoSession.open("casa-1", d.host, d.ssh_port, ssh_login(wrong),
+                                  ssh_terminal(spec),
                                   host_key=d.host_key, known_hosts=tmp_path / "kh")
     assert not isinstance(e.value, HostKeyError)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         free = sock.getsockname()[1]
     with pytest.raises(DeviceUnreachable):
-        await NetmikoSession.open("casa-1", d.host, free, creds, spec,
+        await NetmikoSession.open("casa-1", d.host, free, ssh_login(creds), ssh_terminal(spec),
                                   host_key=d.host_key, known_hosts=tmp_path / "kh2")

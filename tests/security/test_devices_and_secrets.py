@@ -27,6 +27,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 from pysnmp.proto import errind
 
+from enforcer.drivers.transport_args import snmp_auth
 from enforcer.errors import DeviceUnreachable, SnmpAuthError, SnmpError
 from enforcer.inventory.model import SnmpCredentials, load_inventory
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle, auth_data
@@ -130,7 +131,7 @@ async def test_v2c_needs_opt_in_and_never_writes_without_a_second_one(
         sec: tuple[LabHandle, Daemon]) -> None:
     lab, _ = sec
     community = SecretStr(_lab_creds(lab)["community_ro"])
-    ro = SnmpCredentials(version="2c", community=community, allow_v2c=True)
+    ro = snmp_auth(SnmpCredentials(version="2c", community=community, allow_v2c=True))
     assert type(auth_data(ro)).__name__ == "CommunityData"
     dev = lab.inventory.devices["casa-1"]
     handle = SnmpEngineHandle()

@@ -8,10 +8,12 @@ import shutil
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -25,8 +27,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACSHAAuthProtocol,
 )
 
+from enforcer.drivers.transport_args import snmp_target
 from enforcer.errors import ConfigError, DeviceUnreachable, SnmpAuthError, SnmpError
-from enforcer.inventory.model import Credentials, Device, Inventory
+from enforcer.inventory.model import Credentials, Device, Inventory, SnmpCredentials
 from enforcer.transport.fastsnmp import FastSnmpClient, RequestBudget
 from enforcer.transport.snmpwire.ber import Tag
 from enforcer.transport.snmpwire.message import (
@@ -218,7 +221,7 @@ async def test_unsupported_security_level() -> None:
 
 
 async def test_wrong_community_is_unreachable_after_retries(agent: SnmpAgent) -> None:
-    creds = v2c().model_copy(update={"community": v3().auth_password})
+    creds = replace(v2c(), community=v3().auth_password)
     async with client(agent, creds, timeout_s=0.2, retries=1) as c:
         t0 = time.monotonic()
         with pytest.raises(DeviceUnreachable, match="no SNMP answer"):
@@ -297,21 +300,28 @@ async def test_request_budget_paces_requests(agent: SnmpAgent) -> None:
         assert time.monotonic() - t0 >= 5 / 20 * 0.9
 
 
-def test_for_device_and_config_errors(tmp_path: Path) -> None:
+def test_inventory_device_target_and_config_errors(tmp_path: Path) -> None:
+    """The inventory lookup lives at the boundary (drivers/transport_args.py), not in the
+    transport; the client gets plain host, port and SnmpAuth."""
+    snmp = SnmpCredentials(user=USER, auth_password=SecretStr(AUTH),
+                           priv_password=SecretStr(PRIV))
     inv = Inventory(
-        credentials={"snmp": Credentials(snmp=v3()), "none": Credentials()},
+        credentials={"snmp": Credentials(snmp=snmp), "none": Credentials()},
         devices={"cmts-1": Device(kind="cmts", profile="docsis3-generic", host="127.0.0.1",
                                   snmp_port=16161, credentials="snmp"),
                  "cmts-2": Device(kind="cmts", profile="docsis3-generic", host="127.0.0.1",
                                   credentials="none")})
-    c = FastSnmpClient.for_device(inv, "cmts-1", max_repetitions=10, timeout_s=2, retries=0)
+    host, port, auth = snmp_target(inv, "cmts-1")
+    assert auth == v3() and AUTH not in repr(auth) and PRIV not in str(auth)
+    c = FastSnmpClient(host, port, auth, device="cmts-1", max_repetitions=10, timeout_s=2,
+                       retries=0)
     assert (c.target.host, c.target.port, c.version, c.max_repetitions) == (
         "127.0.0.1", 16161, "3", 10)
     assert AUTH not in repr(vars(c)) and PRIV not in repr(vars(c))
     with pytest.raises(ConfigError, match="no SNMP"):
-        FastSnmpClient.for_device(inv, "cmts-2")
+        snmp_target(inv, "cmts-2")
     with pytest.raises(ConfigError, match="unknown device"):
-        FastSnmpClient.for_device(inv, "cmts-3")
-    creds = v2c().model_copy(update={"allow_v2c": False})
+        snmp_target(inv, "cmts-3")
+    creds = replace(v2c(), allow_v2c=False)
     with pytest.raises(ConfigError, match="v2c is not allowed"):
         FastSnmpClient("127.0.0.1", 161, creds)

@@ -8,11 +8,9 @@ import asyncio
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from pydantic import SecretStr
-
-from enforcer.inventory.model import SnmpCredentials
+from enforcer.transport.params import AuthProtocol, PrivProtocol, Secret, SnmpAuth
 from enforcer.transport.snmpwire.ber import OID, Tag
 from lab.snmp.agent import AgentFaults, SnmpAgent, UsmUser
 from lab.snmp.mibtree import Column, MibTree, Scalar, Syntax, Table
@@ -90,15 +88,15 @@ async def start_agent(host: str = "127.0.0.1", faults: AgentFaults | None = None
     return agent
 
 
-def v2c() -> SnmpCredentials:
-    return SnmpCredentials(version="2c", community=SecretStr(COMMUNITY), allow_v2c=True)
+def v2c() -> SnmpAuth:
+    return SnmpAuth(version="2c", community=Secret(COMMUNITY), allow_v2c=True)
 
 
 def v3(user: str = USER, auth: str = AUTH, priv: str = PRIV, auth_proto: str = "SHA",
-       priv_proto: str = "AES") -> SnmpCredentials:
-    return SnmpCredentials.model_validate({
-        "version": "3", "user": user, "auth_protocol": auth_proto, "priv_protocol": priv_proto,
-        "auth_password": SecretStr(auth), "priv_password": SecretStr(priv)})
+       priv_proto: str = "AES") -> SnmpAuth:
+    return SnmpAuth(version="3", user=user, auth_protocol=cast(AuthProtocol, auth_proto),
+                    priv_protocol=cast(PrivProtocol, priv_proto), auth_password=Secret(auth),
+                    priv_password=Secret(priv))
 
 
 def netsnmp_env(home: Path) -> dict[str, str]:
@@ -106,14 +104,14 @@ def netsnmp_env(home: Path) -> dict[str, str]:
             "SNMP_PERSISTENT_DIR": str(home), "HOME": str(home)}
 
 
-def netsnmp_auth(creds: SnmpCredentials) -> list[str]:
+def netsnmp_auth(creds: SnmpAuth) -> list[str]:
     if creds.version == "2c":
         assert creds.community is not None
-        return ["-v2c", "-c", creds.community.get_secret_value()]
+        return ["-v2c", "-c", creds.community.reveal()]
     assert creds.user and creds.auth_password and creds.priv_password
     return ["-v3", "-l", "authPriv", "-u", creds.user, "-a", creds.auth_protocol, "-A",
-            creds.auth_password.get_secret_value(), "-x", creds.priv_protocol, "-X",
-            creds.priv_password.get_secret_value()]
+            creds.auth_password.reveal(), "-x", creds.priv_protocol, "-X",
+            creds.priv_password.reveal()]
 
 
 async def netsnmp(tool: str, args: list[str], env: dict[str, str]) -> list[tuple[OID, Tag, Any]]:

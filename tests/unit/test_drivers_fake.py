@@ -16,6 +16,7 @@ from enforcer.domain.model import DeviceKind, Verdict
 from enforcer.drivers import HeadendDriver, ProfileDriver, build_driver
 from enforcer.drivers.fakes import FakeCli, FakeSnmp
 from enforcer.drivers.render import Scrubber
+from enforcer.drivers.transport_args import snmp_auth
 from enforcer.errors import CapacityError, CliCommandError, DeviceUnreachable, SnmpAuthError
 from enforcer.inventory.model import (
     Credentials,
@@ -385,7 +386,8 @@ async def test_headend_removes_sda_and_dms_and_reports_the_ecm_mac() -> None:
 
 async def test_v2c_writes_are_refused_before_anything_is_sent() -> None:
     handle = SnmpEngineHandle()
-    creds = SnmpCredentials(version="2c", community=SecretStr("public-ro"), allow_v2c=True)
+    creds = snmp_auth(SnmpCredentials(version="2c", community=SecretStr("public-ro"),
+                                      allow_v2c=True))
     s = await PysnmpSession.open(handle, "dev1", "127.0.0.1", 9, creds, timeout_s=0.1,
                                  retries=0, max_repetitions=10)
     with pytest.raises(Exception, match="allow_v2c_writes") as e:
