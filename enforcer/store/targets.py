@@ -79,7 +79,7 @@ class TargetsMixin(StoreBase):
                     _TARGETS.c.id.in_([t.id for t in revived])).values(
                     state=TargetState.PENDING.value, attempts=0, next_attempt_at=now,
                     updated_at=now, last_error=None, applied_at=None, verified_at=None,
-                    removed_at=None, verdict=None))
+                    removed_at=None, verdict=None, transcript=None, transcript_sha256=None))
             if added:
                 conn.execute(insert(_TARGETS), [
                     {"order_id": order_id, "device": sp.device, "mac": str(sp.mac),

@@ -220,9 +220,11 @@ def test_a_removed_target_needed_again_is_planned_again(store: Store) -> None:
     order, _ = store.create_order(spec(), actor="a", source="api")
     (t,) = store.upsert_targets(order.id, _targets()[:1])
     store.update_target(t.id, actor="e", audit_action="target.removed",
-                        state=TargetState.REMOVED, removed_at=store.clock())
+                        state=TargetState.REMOVED, removed_at=store.clock(),
+                        transcript="no cable modem deny 0011.2233.4455")
     (again,) = store.upsert_targets(order.id, _targets()[:1])
-    assert (again.id, again.state, again.removed_at) == (t.id, TargetState.PENDING, None)
+    assert (again.id, again.state, again.removed_at, again.transcript) == (
+        t.id, TargetState.PENDING, None, None)
     planned = store.audit_entries(action="targets.planned")[-1].payload
     assert planned["revived"] == [{"device": "cmts1", "mac": str(CM), "mechanism": "cm_ctrl"}]
     assert planned["added"] == []
