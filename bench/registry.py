@@ -19,6 +19,7 @@ BENCHMARK_MODULES = (
     "bench.bench_lab_agent",
     "bench.bench_sweep",
     "bench.bench_footprint",
+    "bench.bench_sweep_million",
     "bench.bench_many_bans",
     "bench.bench_ban_latency",
     "bench.bench_intake",

@@ -36,7 +36,7 @@ def build_fleet(topo: Topology) -> BuiltLab:
         if d.dialect in HEADEND_DIALECTS:
             fleet.add_headend(d.name)
             headend_name = headend_name or d.name
-    for dev_no, d in enumerate(devices, start=1):
+    for dev_no, d in enumerate(devices, start=topo.first_device_number):
         if d.dialect in HEADEND_DIALECTS:
             continue
         fleet.add_cmts(d.name, d.dialect, deny_capacity=d.deny_capacity, layout=d.layout)

@@ -91,6 +91,18 @@ class Topology(BaseModel):
     devices: list[DeviceSpec]
     subscribers: list[Subscriber] = Field(default_factory=list)
     story_account: str | None = None  # the account the README's demo bans
+    # Generated MACs carry the device's number (second and third octets), counted from
+    # here. Shards of one large footprint, each served by its own lab process, give
+    # each shard its own range so no two modems share a MAC (bench: sweep_million).
+    first_device_number: int = Field(1, ge=1, le=0xFFFF)
+
+    @model_validator(mode="after")
+    def _device_numbers_fit(self) -> Topology:
+        last = self.first_device_number + sum(d.count for d in self.devices) - 1
+        if last > 0xFFFF:
+            raise ValueError(f"device numbers run to {last}: a generated MAC holds "
+                             "at most 65535 (lower first_device_number or the count)")
+        return self
 
     def expanded_devices(self) -> list[DeviceSpec]:
         """Devices with ``count`` > 1 expanded to one spec per device."""
