@@ -85,6 +85,7 @@ class DriverRegistry:
                     device.host, device.snmp_port, auth, device=device_name,
                     max_repetitions=snmp_spec.max_repetitions, timeout_s=snmp_spec.timeout_s,
                     retries=snmp_spec.retries, source_address=source_address,
+                    walk_ranges=snmp_spec.walk_ranges,
                     budget=RequestBudget(max_in_flight=limits.max_sessions * 2))
                 return HybridSession(reader, writer, metrics=metrics)
         cli: Factory[CliSession] | None = None

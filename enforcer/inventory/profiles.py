@@ -107,6 +107,11 @@ class SnmpTransportSpec(BaseModel):
     max_repetitions: int = Field(25, ge=1, le=100)
     timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+    # GETBULK streams in flight for one whole-table walk, each over its own range of row
+    # indexes (cut where the device's previous walk of that table was): the device
+    # answers one while the enforcer decodes another. 1 = one stream. In-flight requests
+    # per device stay bounded by limits.max_sessions x 2 (the request budget).
+    walk_ranges: int = Field(2, ge=1, le=4)
     # SETs on the lean BER client (default) or through pysnmp, for an agent that needs it.
     writer: Literal["lean", "pysnmp"] = "lean"
 

@@ -16,7 +16,9 @@ an undecodable answer -> SnmpError. A SET over v2c needs ``allow_v2c_writes``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +60,9 @@ def _bulk(reps: int, starts: list[bytes], request_id: int) -> bytes:
     return bulk_pdu(request_id, reps, starts)
 
 
+MAX_WALK_RANGES: Final = 16  # GETBULK streams in flight for one walk of one device
+
+
 def _dotted(oid: OID) -> str:
     return ".".join(map(str, oid))
 
@@ -84,9 +89,15 @@ class FastSnmpClient:
         retries: int = 3,
         budget: RequestBudget | None = None,
         source_address: str | None = None,
+        walk_ranges: int = 1,
     ) -> None:
         if not 1 <= max_repetitions <= 1000:
             raise ConfigError("max_repetitions must be 1..1000")
+        if not 1 <= walk_ranges <= MAX_WALK_RANGES:
+            raise ConfigError(f"walk_ranges must be 1..{MAX_WALK_RANGES}")
+        self.walk_ranges = walk_ranges
+        # columns walked -> where the last walk of them splits into walk_ranges parts
+        self._splits: dict[tuple[OID, ...], list[OID]] = {}
         self.target = _Target(host, port, device or f"{host}:{port}")
         self.max_repetitions = max_repetitions
         self._community: bytes | None = None
@@ -220,7 +231,8 @@ class FastSnmpClient:
         return vbs
 
     async def walk_columns(
-        self, columns: Sequence[OID], *, max_repetitions: int | None = None
+        self, columns: Sequence[OID], *, max_repetitions: int | None = None,
+        splits: Sequence[OID] | None = None,
     ) -> dict[OID, list[Row]]:
         """Walk table columns together with GETBULK (RFC 3416 section 4.2.3).
 
@@ -228,22 +240,57 @@ class FastSnmpClient:
         seen in it; a column ends at the first OID outside it or at endOfMibView. A tooBig
         answer halves max-repetitions (down to 1). Returns ``{column: [(index, tag,
         value), ...]}`` in OID order.
+
+        ``splits`` (row indexes, increasing) cut the index space into ranges
+        ``(-, s1], (s1, s2], ..., (sN, -)``, each walked by its own GETBULK stream, all in
+        flight together: the device answers one range while this side decodes another,
+        with about as many messages as one stream. The ranges cover every index, so the
+        result is the same whatever the splits. Without ``splits``, a client made with
+        ``walk_ranges`` > 1 splits where its previous walk of the same columns did
+        (:func:`split_points`): the first walk is one stream, later ones
+        ``walk_ranges``.
         """
         cols = [tuple(c) for c in columns]
         if len(set(cols)) != len(cols):
             raise ConfigError("duplicate column in walk")
-        reps = max_repetitions or self.max_repetitions
-        result: dict[OID, list[Row]] = {c: [] for c in cols}
+        learn = splits is None and self.walk_ranges > 1
+        if splits is None:
+            splits = self._splits.get(tuple(cols), [])
+        bounds = [tuple(x) for x in splits]
+        if any(not b for b in bounds) or any(a >= b for a, b in itertools.pairwise(bounds)):
+            raise ConfigError("walk splits must be non-empty and increasing")
         try:
             prefixes = [column_prefix(c) for c in cols]
+            for b in bounds:
+                enc_oid((1, 3, *b))
         except SnmpWireError as exc:
-            raise ConfigError(f"bad column OID: {exc}") from None
+            raise ConfigError(f"bad column OID or walk split: {exc}") from None
+        reps = max_repetitions or self.max_repetitions
+        if not bounds:
+            result = await self._walk_range(cols, prefixes, reps, (), None)
+        else:
+            lows: list[OID] = [(), *bounds]
+            highs: list[OID | None] = [*bounds, None]
+            parts = await asyncio.gather(*(self._walk_range(cols, prefixes, reps, lo, hi)
+                                           for lo, hi in zip(lows, highs, strict=True)))
+            result = {c: [row for part in parts for row in part[c]] for c in cols}
+        if learn:
+            longest = max(result.values(), key=len)
+            self._splits[tuple(cols)] = split_points([r[0] for r in longest],
+                                                     self.walk_ranges)
+        return result
+
+    async def _walk_range(self, cols: list[OID], prefixes: list[bytes], reps: int,
+                          after: OID, upto: OID | None) -> dict[OID, list[Row]]:
+        """Walk ``cols`` over the row indexes in ``(after, upto]`` (``()``: from the
+        first row; ``None``: to the column's end)."""
+        result: dict[OID, list[Row]] = {c: [] for c in cols}
         # parallel lists over the columns still being walked
         act = list(range(len(cols)))
         a_pref = list(prefixes)
         a_sink = [result[c] for c in cols]
-        a_last = [enc_oid(c) for c in cols]
-        a_idx: list[OID] = [() for _ in cols]
+        a_last = [enc_oid((*c, *after)) for c in cols]
+        a_idx: list[OID] = [after for _ in cols]
         while act:
             ended = [False] * len(act)
             resp = await self._request(functools.partial(_bulk, reps, list(a_last)))
@@ -260,6 +307,12 @@ class FastSnmpClient:
                                 detail=str(exc)) from None
             if n == 0:
                 raise SnmpError("empty GETBULK response", device=self.target.device)
+            if upto is not None:
+                for i, sink in enumerate(a_sink):
+                    if a_idx[i] > upto:  # past this range: the next one holds the rest
+                        while sink and sink[-1][0] > upto:
+                            sink.pop()
+                        ended[i] = True
             if any(ended):
                 keep = [i for i, e in enumerate(ended) if not e]
                 act = [act[i] for i in keep]
@@ -268,3 +321,14 @@ class FastSnmpClient:
                 a_last = [a_last[i] for i in keep]
                 a_idx = [a_idx[i] for i in keep]
         return result
+
+
+def split_points(indexes: Sequence[OID], ranges: int) -> list[OID]:
+    """``ranges - 1`` row indexes that cut ``indexes`` (sorted, as a walk returns them)
+    into ``ranges`` parts of about equal size: the ``splits`` of the next walk of the same
+    table. Fewer when there are fewer rows than ranges."""
+    if ranges < 1:
+        raise ConfigError("ranges must be at least 1")
+    n = len(indexes)
+    points = [indexes[n * k // ranges - 1] for k in range(1, ranges) if n * k // ranges > 0]
+    return sorted(set(points))

@@ -30,7 +30,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from enforcer.drivers.transport_args import snmp_target
 from enforcer.errors import ConfigError, DeviceUnreachable, SnmpAuthError, SnmpError
 from enforcer.inventory.model import Credentials, Device, Inventory, SnmpCredentials
-from enforcer.transport.fastsnmp import FastSnmpClient, RequestBudget
+from enforcer.transport.fastsnmp import FastSnmpClient, RequestBudget, split_points
 from enforcer.transport.snmpwire.ber import Tag
 from enforcer.transport.snmpwire.message import (
     PduType,
@@ -142,6 +142,65 @@ async def test_walk_over_ipv6_and_mixed_column_lengths() -> None:
         assert got == expected_walk([(*ENTRY, 10), MAC_COLUMN_OIDS[1], (*ENTRY, 2)])
     finally:
         await a.stop()
+
+
+@pytest.mark.parametrize("proto", ["v2c", "v3"])
+async def test_a_walk_split_into_ranges_returns_the_same_rows(agent: SnmpAgent,
+                                                              proto: str) -> None:
+    creds = v2c() if proto == "v2c" else v3()
+    whole = expected_walk(COLUMN_OIDS)
+    indexes = [ix for ix, _t, _v in whole[COLUMN_OIDS[0]]]
+    assert len(indexes) > 8
+    cases: list[list[tuple[int, ...]]] = [
+        split_points(indexes, 4),                       # the previous walk's quartiles
+        [indexes[0]],                                   # a first range of one row
+        [(0,), indexes[-1]],                            # before every row; the last one
+        [(*indexes[2], 0), (*indexes[3], 7, 7)],        # between rows, longer than an index
+        [(2**32 - 2,), (2**32 - 1, 5)],                 # past the end: empty ranges
+    ]
+    async with client(agent, creds) as c:
+        for splits in cases:
+            got = await c.walk_columns(COLUMN_OIDS, max_repetitions=3, splits=splits)
+            assert got == whole, splits
+        sent = c.stats["requests"]
+        await c.walk_columns(COLUMN_OIDS, max_repetitions=3,
+                             splits=split_points(indexes, 4))
+        split_cost = c.stats["requests"] - sent
+        sent = c.stats["requests"]
+        await c.walk_columns(COLUMN_OIDS, max_repetitions=3)
+        one_stream = c.stats["requests"] - sent
+    assert split_cost <= one_stream + 4  # about as many messages as one stream
+
+
+async def test_a_client_with_walk_ranges_splits_where_its_last_walk_did(
+        agent: SnmpAgent) -> None:
+    whole = expected_walk(COLUMN_OIDS)
+    indexes = [ix for ix, _t, _v in whole[COLUMN_OIDS[0]]]
+    async with FastSnmpClient(agent.host, agent.port, v3(), walk_ranges=3,
+                              max_repetitions=3) as c:
+        assert await c.walk_columns(COLUMN_OIDS) == whole  # one stream, then learns
+        assert c._splits[tuple(COLUMN_OIDS)] == split_points(indexes, 3)
+        assert await c.walk_columns(COLUMN_OIDS) == whole  # three streams
+        assert await c.walk_columns(COLUMN_OIDS, splits=()) == whole  # asked for one
+    with pytest.raises(ConfigError, match="walk_ranges"):
+        FastSnmpClient(agent.host, agent.port, v3(), walk_ranges=0)
+
+
+async def test_walk_splits_must_increase(agent: SnmpAgent) -> None:
+    async with client(agent, v2c()) as c:
+        for bad in ([(5,), (5,)], [(7,), (3,)], [()], [(2**32,)]):
+            with pytest.raises(ConfigError, match="split"):
+                await c.walk_columns(COLUMN_OIDS, splits=bad)
+
+
+def test_split_points_cut_into_equal_parts() -> None:
+    ix = [(i,) for i in range(1, 101)]
+    assert split_points(ix, 4) == [(25,), (50,), (75,)]
+    assert split_points(ix, 1) == []
+    assert split_points([(1,), (2,)], 4) == [(1,)]
+    assert split_points([], 3) == []
+    with pytest.raises(ConfigError):
+        split_points(ix, 0)
 
 
 async def test_truncated_responses_still_walk_everything(agent: SnmpAgent) -> None:
