@@ -175,6 +175,20 @@ class DeviceRunner:
             await asyncio.to_thread(st.clear_scans_on, self.device, again)
         changed = [o for o in self._again if o not in self.busy]
         self._again.difference_update(changed)
+        fresh = [o for o in ban if o not in self.busy and o not in again]
+        if fresh and self.nodes is None and self.holds(self.device):
+            # Not a CMTS (a headend, a DHCP server): most new orders are not in its
+            # scope; those are answered together in one transaction.
+            try:
+                done, retry = await self.ops.answer_out_of_scope(fresh, self.device)
+            except EnforcerError as e:  # each order then gets a pass of its own
+                log.warning("%s: batch answer failed: %s", self.device, e)
+                done, retry = [], []
+            self._again.update(retry)
+            if retry:
+                self.wake()
+            skip = set(done) | set(retry)
+            ban = [o for o in ban if o not in skip]
         for order_id in dict.fromkeys(lift + ban + again + changed):
             if order_id not in self.busy:
                 self.busy.add(order_id)

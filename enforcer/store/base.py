@@ -117,18 +117,22 @@ class StoreBase:
                      keys=self.audit_keys)
 
     def _write_state(self, session: Session, order_id: str, before: str, new: str,
-                     detail: str | None, actor: str, *, audited: bool = True) -> None:
+                     detail: str | None, actor: str, *, audited: bool = True
+                     ) -> dict[str, Any]:
         """Set an order's state and detail (stamping enforced_at / verified_at /
-        lifted_at on entry) and, if ``audited``, record it as ``order.state``."""
+        lifted_at on entry) and, if ``audited``, record it as ``order.state``. Returns
+        the time columns it set (``updated_at`` and the entry stamp, if any)."""
         now = self.clock()
-        values: dict[str, Any] = {"state": new, "state_detail": detail, "updated_at": now}
+        stamps: dict[str, Any] = {"updated_at": now}
         if new != before and new in STATE_STAMPS:
-            values[STATE_STAMPS[new]] = now
+            stamps[STATE_STAMPS[new]] = now
         session.connection().execute(
-            update(sch.ORDERS).where(sch.ORDERS.c.id == order_id).values(**values))
+            update(sch.ORDERS).where(sch.ORDERS.c.id == order_id).values(
+                state=new, state_detail=detail, **stamps))
         if audited:
             self.audit(session, actor, "order.state", order_id,
                        {"from": before, "to": new, "detail": detail})
+        return stamps
 
     def ping(self) -> bool:
         """True when the database answers (for /readyz)."""

@@ -10,14 +10,14 @@ bumps ``epoch`` and is audited.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 
 from enforcer.domain import lifecycle
-from enforcer.domain.model import TargetState
+from enforcer.domain.model import OrderState, TargetState
 from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
@@ -61,6 +61,22 @@ class Settled:
     after: str
     order: OrderRecord
     verified_before: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScanAnswer:
+    """One order's answer from a device, as ``record_scan`` takes it (``record_scans``
+    records several in one transaction)."""
+
+    order_id: str
+    phase: lifecycle.Phase
+    ok: bool
+    detail: dict[str, Any]
+    target_updates: Sequence[tuple[int, str, dict[str, Any]]] = ()
+    definition: str | None = None
+    #: An ``accepted`` order becomes ``enforcing`` with this detail first (audited as
+    #: ``order.state``, as ``set_order_state`` would), whatever happens to the answer.
+    enforcing: str | None = None
 
 
 #: The devices whose scan an order's state waits for, given the order and its targets.
@@ -158,22 +174,23 @@ class ClusterMixin(StoreBase):
         than ``stale_after_s``, and the devices holding targets of the changed orders.
         A few indexed queries for the whole instance."""
         now = self.clock()
+        o, t, sc = s.ORDERS.c, s.TARGETS.c, s.SCANS.c
         with self.read_session() as session:
-            changed = [(i, sc, nd) for i, sc, nd in session.execute(
-                select(s.Order.id, s.Order.scope, s.Order.node).where(
-                    s.Order.updated_at >= since)).tuples()]
-            due = set(session.scalars(select(s.Target.device).where(
-                s.Target.state.in_(lifecycle.DUE_TARGET_STATES),
-                or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now),
-            ).distinct()))
-            stale = set(session.scalars(select(s.OrderScan.device).where(
-                s.OrderScan.ok.is_(False),
-                s.OrderScan.scanned_at <= now - timedelta(seconds=stale_after_s)).distinct()))
+            conn = session.connection()  # plain statements: every ``due_scan_s``
+            changed = [(i, sp, nd) for i, sp, nd in conn.execute(
+                select(o.id, o.scope, o.node).where(o.updated_at >= since)).tuples()]
+            due: set[str] = set(conn.execute(select(t.device).where(
+                t.state.in_(lifecycle.DUE_TARGET_STATES),
+                or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now),
+            ).distinct()).scalars())
+            stale: set[str] = set(conn.execute(select(sc.device).where(
+                sc.ok.is_(False),
+                sc.scanned_at <= now - timedelta(seconds=stale_after_s)).distinct()).scalars())
             holders: set[str] = set()
             ids = [c[0] for c in changed]
             for i in range(0, len(ids), 500):
-                holders |= set(session.scalars(select(s.Target.device).where(
-                    s.Target.order_id.in_(ids[i:i + 500])).distinct()))
+                holders |= set(conn.execute(select(t.device).where(
+                    t.order_id.in_(ids[i:i + 500])).distinct()).scalars())
         return changed, due, stale, holders
 
     def active_bans(self) -> list[tuple[str, str, str | None, str, str, str | None]]:
@@ -226,32 +243,68 @@ class ClusterMixin(StoreBase):
         ``definition``: the ``definition_key`` of the order the answer was computed for;
         if the order has changed since (an amendment, a learnt eCM), the target changes
         are kept but the answer is not recorded (the device looks again)."""
-        from enforcer.domain.coverage import definition_key
-        from enforcer.store.orders import _load
 
         now = self.clock()
         with self.write_session() as session:
-            for target_id, action, fields in target_updates:
-                self._update_target_in(session, target_id, actor=actor, audit_action=action,
-                                       fields=fields)
-            if definition is not None:
-                try:
-                    current = definition_key(_load(session, order_id))
-                except NotFound:
-                    return None
-                if current != definition:
-                    return None
-            # Writers are serialised (write_session), so update-else-insert cannot race.
-            conn = session.connection()
-            values = {"phase": phase, "ok": ok, "detail": detail, "scanned_at": now}
-            done = conn.execute(update(s.SCANS).where(
-                s.SCANS.c.order_id == order_id, s.SCANS.c.device == device).values(**values))
-            if done.rowcount == 0:
-                conn.execute(insert(s.SCANS), {"order_id": order_id, "device": device,
-                                               **values})
-            if relevant is None:
+            return self._record_scan_in(session, order_id, device, phase=phase, ok=ok,
+                                        detail=detail, target_updates=target_updates,
+                                        relevant=relevant, actor=actor,
+                                        definition=definition, now=now)
+
+    def record_scans(self, device: str, answers: Sequence[ScanAnswer], *,
+                     relevant: Relevant | None = None, actor: str = "engine"
+                     ) -> list[Settled | None]:
+        """``record_scan`` for several orders on one device in one transaction (a device
+        loop answering a batch of new orders at once): one result per answer, in order,
+        each as ``record_scan`` would return it."""
+        now = self.clock()
+        with self.write_session() as session:
+            out: list[Settled | None] = []
+            for a in answers:
+                if a.enforcing is not None:
+                    row = session.connection().execute(
+                        select(s.ORDERS.c.state).where(s.ORDERS.c.id == a.order_id)).first()
+                    if row is not None and row.state == OrderState.ACCEPTED.value:
+                        self._write_state(session, a.order_id, row.state,
+                                          OrderState.ENFORCING.value, a.enforcing, actor)
+                out.append(self._record_scan_in(
+                    session, a.order_id, device, phase=a.phase, ok=a.ok, detail=a.detail,
+                    target_updates=a.target_updates, relevant=relevant, actor=actor,
+                    definition=a.definition, now=now))
+            return out
+
+    def _record_scan_in(self, session: Any, order_id: str, device: str, *,
+                        phase: lifecycle.Phase, ok: bool, detail: dict[str, Any],
+                        target_updates: Sequence[tuple[int, str, dict[str, Any]]],
+                        relevant: Relevant | None, actor: str, definition: str | None,
+                        now: datetime) -> Settled | None:
+        from enforcer.domain.coverage import definition_key
+        from enforcer.store.orders import _load
+
+        for target_id, action, fields in target_updates:
+            self._update_target_in(session, target_id, actor=actor, audit_action=action,
+                                   fields=fields)
+        order: OrderRecord | None = None
+        if definition is not None:
+            try:
+                order = _load(session, order_id)
+            except NotFound:
                 return None
-            return self._settle_in(session, order_id, relevant, actor)
+            if definition_key(order) != definition:
+                return None
+        # Writers are serialised (write_session), so update-else-insert cannot race.
+        conn = session.connection()
+        values = {"phase": phase, "ok": ok, "detail": detail, "scanned_at": now}
+        done = conn.execute(update(s.SCANS).where(
+            s.SCANS.c.order_id == order_id, s.SCANS.c.device == device).values(**values))
+        if done.rowcount == 0:
+            conn.execute(insert(s.SCANS), {"order_id": order_id, "device": device,
+                                           **values})
+        if relevant is None:
+            return None
+        # The order row was read above in this transaction and the scan insert does
+        # not change it: derive from that read.
+        return self._settle_in(session, order_id, relevant, actor, order=order)
 
     def scans_for_order(self, order_id: str) -> list[ScanRecord]:
         with self.read_session() as session:
@@ -266,16 +319,17 @@ class ClusterMixin(StoreBase):
         ban, orders to lift, orders to scan again because a scan failed more than
         ``stale_after_s`` ago or a target on the device is due; None skips the last)."""
         with self.read_session() as session:
-            ban = list(session.scalars(_unscanned_q(device, ban_states, lifecycle.BAN, since,
-                                                    nodes)))
-            lift = list(session.scalars(_unscanned_q(device, lifecycle.LIFT_STATES,
-                                                     lifecycle.LIFT, since, None)))
+            conn = session.connection()  # plain statements: every pass of every loop
+            ban: list[str] = list(conn.execute(_unscanned_q(
+                device, ban_states, lifecycle.BAN, since, nodes)).scalars())
+            lift: list[str] = list(conn.execute(_unscanned_q(
+                device, lifecycle.LIFT_STATES, lifecycle.LIFT, since, None)).scalars())
             again: list[str] = []
             if stale_after_s is not None:
                 now = self.clock()
-                stale = set(session.scalars(_stale_q(now, device, stale_after_s)))
-                due = set(session.scalars(_due_q(now, device).with_only_columns(
-                    s.Target.order_id)))
+                stale: set[str] = set(conn.execute(_stale_q(now, device, stale_after_s)).scalars())
+                due: set[str] = set(conn.execute(_due_q(now, device).with_only_columns(
+                    s.TARGETS.c.order_id)).scalars())
                 again = sorted(stale | due)
         return ban, lift, again
 
@@ -296,15 +350,17 @@ class ClusterMixin(StoreBase):
             return self._settle_in(session, order_id, relevant, actor)
 
     def _settle_in(self, session: Any, order_id: str, relevant: Relevant,
-                   actor: str) -> Settled:
+                   actor: str, *, order: OrderRecord | None = None) -> Settled:
+        """``order``: the order as this transaction has already read it (else read)."""
         from enforcer.store.orders import _load
         from enforcer.store.targets import _of_order
 
         conn = session.connection()
-        try:
-            order = _load(session, order_id)
-        except NotFound:
-            raise LookupError(order_id) from None
+        if order is None:
+            try:
+                order = _load(session, order_id)
+            except NotFound:
+                raise LookupError(order_id) from None
         rows = _of_order(session, order_id)
         if callable(relevant):
             relevant = relevant(order, [convert.target(t) for t in rows])
@@ -315,9 +371,11 @@ class ClusterMixin(StoreBase):
         new = derived.value if derived is not None else None
         if new is None or (new == before and detail == order.state_detail):
             return Settled(before, before, order, order.verified_at is not None)
-        self._write_state(session, order_id, before, new, detail, actor,
-                          audited=new != before)
-        return Settled(before, new, _load(session, order_id), order.verified_at is not None)
+        stamps = self._write_state(session, order_id, before, new, detail, actor,
+                                   audited=new != before)
+        # The row as written: the read one with the values just set (no second read).
+        after = replace(order, state=OrderState(new), state_detail=detail, **stamps)
+        return Settled(before, new, after, order.verified_at is not None)
 
     def set_ecm_mac(self, order_id: str, box: Any, ecm: Any, *, actor: str) -> None:
         """Record a set-top's embedded modem MAC learnt from the headend controller."""
@@ -346,28 +404,30 @@ class ClusterMixin(StoreBase):
 
 def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime | None,
                  nodes: Iterable[str] | None) -> Any:
-    scanned = select(s.OrderScan.order_id).where(
-        s.OrderScan.device == device, s.OrderScan.phase == phase)
-    q = select(s.Order.id).where(s.Order.state.in_(list(states)))
+    o, sc, t = s.ORDERS.c, s.SCANS.c, s.TARGETS.c
+    scanned = select(sc.order_id).where(sc.device == device, sc.phase == phase)
+    q = select(o.id).where(o.state.in_(list(states)))
     if since is not None:
-        q = q.where(s.Order.updated_at >= since)
+        q = q.where(o.updated_at >= since)
     if nodes is not None:
         # A CMTS answers for footprint orders, orders without a node, orders on the
         # nodes it serves, and orders it already holds a target for.
-        held = select(s.Target.order_id).where(s.Target.device == device)
-        q = q.where(or_(s.Order.scope == "footprint", s.Order.node.is_(None),
-                        s.Order.node.in_(list(nodes)), s.Order.id.in_(held)))
-    return q.where(s.Order.id.not_in(scanned)).order_by(s.Order.created_at)
+        held = select(t.order_id).where(t.device == device)
+        q = q.where(or_(o.scope == "footprint", o.node.is_(None),
+                        o.node.in_(list(nodes)), o.id.in_(held)))
+    return q.where(o.id.not_in(scanned)).order_by(o.created_at)
 
 
 def _due_q(now: datetime, device: str) -> Any:
-    return (select(s.Target).where(s.Target.device == device)
-            .where(s.Target.state.in_(lifecycle.DUE_TARGET_STATES))
-            .where(or_(s.Target.next_attempt_at.is_(None), s.Target.next_attempt_at <= now))
-            .order_by(s.Target.next_attempt_at, s.Target.id))
+    t = s.TARGETS.c
+    return (select(s.TARGETS).where(t.device == device)
+            .where(t.state.in_(lifecycle.DUE_TARGET_STATES))
+            .where(or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now))
+            .order_by(t.next_attempt_at, t.id))
 
 
 def _stale_q(now: datetime, device: str, older_than_s: float) -> Any:
-    return select(s.OrderScan.order_id).where(
-        s.OrderScan.device == device, s.OrderScan.ok.is_(False),
-        s.OrderScan.scanned_at <= now - timedelta(seconds=older_than_s))
+    sc = s.SCANS.c
+    return select(sc.order_id).where(
+        sc.device == device, sc.ok.is_(False),
+        sc.scanned_at <= now - timedelta(seconds=older_than_s))

@@ -32,7 +32,9 @@ def evidence_from_json(items: list[Any]) -> tuple[Evidence, ...]:
 Row = Any
 
 
-def order(row: s.Order | Row, devices: list[s.OrderDevice] | list[Row]) -> OrderRecord:
+def order(row: s.Order | Row, devices: list[s.OrderDevice] | list[Row], *,
+          sorted_: bool = False) -> OrderRecord:
+    """``sorted_``: ``devices`` are already in id order."""
     return OrderRecord(
         id=row.id, ticket=row.ticket, account=row.account, reason=Reason(row.reason),
         scope=Scope(row.scope), node=row.node, requested_by=row.requested_by, note=row.note,
@@ -43,7 +45,7 @@ def order(row: s.Order | Row, devices: list[s.OrderDevice] | list[Row]) -> Order
         devices=tuple(
             OrderDeviceRecord(Mac(d.mac), DeviceKind(d.kind),
                               Mac(d.ecm_mac) if d.ecm_mac else None)
-            for d in sorted(devices, key=lambda d: d.id)
+            for d in (devices if sorted_ else sorted(devices, key=lambda d: d.id))
         ),
         layers=tuple(str(x) for x in row.layers) if row.layers is not None else None,
         all_devices=bool(row.all_devices),
@@ -61,7 +63,7 @@ def target(row: s.Target | Row) -> TargetRecord:
     )
 
 
-def user(row: s.User, groups: tuple[str, ...] = ()) -> UserRecord:
+def user(row: s.User | Row, groups: tuple[str, ...] = ()) -> UserRecord:
     return UserRecord(id=row.id, name=row.name, role=Role(row.role),
                       token_prefix=row.token_prefix, created_at=row.created_at,
                       disabled=row.disabled, expires_at=row.expires_at,

@@ -43,12 +43,12 @@ class CoverageMixin(StoreBase):
         # columns (evidence, layers), so it cannot de-duplicate whole order rows.
         naming = select(s.OrderDevice.order_id).where(
             or_(s.OrderDevice.mac.in_(wanted), s.OrderDevice.ecm_mac.in_(wanted)))
-        q = (select(s.Order).where(s.Order.id.in_(naming))
-             .order_by(s.Order.created_at, s.Order.id))
+        q = (select(s.ORDERS).where(s.ORDERS.c.id.in_(naming))
+             .order_by(s.ORDERS.c.created_at, s.ORDERS.c.id))
         if active_only:
-            q = q.where(s.Order.state.in_(_ACTIVE))
+            q = q.where(s.ORDERS.c.state.in_(_ACTIVE))
         with self.read_session() as session:
-            return _load_many(session, session.scalars(q))
+            return _load_many(session, q)
 
     def live_holdings(self, order_ids: Iterable[str]) -> dict[str, set[tuple[str, Mac]]]:
         """Order id -> the (device, MAC) pairs its live (not removed) targets hold."""
@@ -70,13 +70,13 @@ class CoverageMixin(StoreBase):
         wanted = sorted({str(m) for m in macs})
         if not wanted:
             return []
-        q = (select(s.Target).join(s.Order, s.Order.id == s.Target.order_id)
-             .where(s.Target.device == device, s.Target.mac.in_(wanted),
-                    s.Target.state != _LIVE, s.Target.order_id != excluding,
-                    s.Order.state.in_(_ACTIVE))
-             .order_by(s.Target.id))
+        t, o = s.TARGETS.c, s.ORDERS.c
+        q = (select(s.TARGETS).join(s.ORDERS, o.id == t.order_id)
+             .where(t.device == device, t.mac.in_(wanted), t.state != _LIVE,
+                    t.order_id != excluding, o.state.in_(_ACTIVE))
+             .order_by(t.id))
         with self.read_session() as session:
-            return [convert.target(t) for t in session.scalars(q)]
+            return [convert.target(r) for r in session.connection().execute(q)]
 
     def share_blocks(self, order_id: str, blocks: Iterable[TargetRecord], *,
                      actor: str = "engine") -> list[TargetRecord]:

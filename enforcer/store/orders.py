@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from enforcer.domain.mac import Mac
@@ -15,7 +16,7 @@ from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
 from enforcer.store.errors import IdempotencyConflict, NotFound
 from enforcer.store.ids import new_order_id
-from enforcer.store.records import DeviceSpec, OrderRecord, OrderSpec
+from enforcer.store.records import DeviceSpec, OrderDeviceRecord, OrderRecord, OrderSpec
 
 
 def body_digest(body: bytes) -> str:
@@ -33,14 +34,23 @@ def _load(session: Session, order_id: str) -> OrderRecord:
     return convert.order(row, list(devices))
 
 
-def _load_many(session: Session, rows: Iterable[s.Order]) -> list[OrderRecord]:
-    rows = list(rows)
-    ids = [r.id for r in rows]
-    by_order: dict[str, list[s.OrderDevice]] = {i: [] for i in ids}
-    if ids:
-        for d in session.scalars(select(s.OrderDevice).where(s.OrderDevice.order_id.in_(ids))):
-            by_order[d.order_id].append(d)
-    return [convert.order(r, by_order[r.id]) for r in rows]
+def _load_many(session: Session, q: Select[Any]) -> list[OrderRecord]:
+    """The orders ``q`` selects (a statement over ``schema.ORDERS``' columns), in its
+    order, with their devices: two plain statements, no ORM objects (the API's order list
+    is polled, and it grows with the number of orders)."""
+    conn = session.connection()
+    rows = conn.execute(q).all()
+    if not rows:
+        return []
+    by_order: dict[str, list[Any]] = {r.id: [] for r in rows}
+    dev = s.ORDER_DEVICES.c
+    # The devices of exactly these orders: the same statement as a subquery (no list
+    # of ids to expand into the SQL).
+    ids = q.with_only_columns(s.ORDERS.c.id).subquery()
+    for d in conn.execute(select(dev.order_id, dev.id, dev.mac, dev.kind, dev.ecm_mac)
+                          .where(dev.order_id.in_(select(ids.c.id))).order_by(dev.id)):
+        by_order[d.order_id].append(d)
+    return [convert.order(r, by_order[r.id], sorted_=True) for r in rows]
 
 
 class OrdersMixin(StoreBase):
@@ -96,7 +106,19 @@ class OrdersMixin(StoreBase):
                 conn.execute(insert(s.RECEIPTS), {
                     "webhook_id": idempotency[0], "body_sha256": idempotency[1],
                     "order_id": order_id, "received_at": now})
-            record = _load(session, order_id)
+            # The order as just written (what reading it back gives, without the read).
+            record = OrderRecord(
+                id=order_id, ticket=spec.ticket, account=spec.account, reason=spec.reason,
+                scope=spec.scope, node=spec.node, requested_by=spec.requested_by,
+                note=spec.note,
+                evidence=convert.evidence_from_json([e.as_dict() for e in spec.evidence]),
+                state=OrderState.ACCEPTED, state_detail=None, source=source,
+                created_by=actor, created_at=now, updated_at=now, enforced_at=None,
+                verified_at=None, lifted_at=None,
+                devices=tuple(OrderDeviceRecord(Mac(d.mac), DeviceKind(d.kind),
+                                                Mac(d.ecm_mac) if d.ecm_mac else None)
+                              for d in devices),
+                layers=None, all_devices=spec.all_devices)
             # Orders already holding any of these MACs: linked (never weakened).
             named = sorted({str(d.mac) for d in devices} |
                            {str(d.ecm_mac) for d in devices if d.ecm_mac})
@@ -137,36 +159,48 @@ class OrdersMixin(StoreBase):
         with self.read_session() as session:
             return _load(session, order_id)
 
+    def get_orders(self, order_ids: Iterable[str]) -> list[OrderRecord]:
+        """The orders with these ids that exist (oldest first), in one read."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return []
+        oc = s.ORDERS.c
+        q = select(s.ORDERS).where(oc.id.in_(ids)).order_by(oc.created_at, oc.id)
+        with self.read_session() as session:
+            return _load_many(session, q)
+
     def list_orders(self, state: OrderState | None = None, reason: Reason | None = None,
                     limit: int = 100, offset: int = 0, *, account: str | None = None,
                     ticket: str | None = None, mac: str | None = None,
                     active_only: bool = False) -> list[OrderRecord]:
         """Newest first, filtered by every criterion given (``mac``: a device or eCM MAC
         of the order)."""
-        q = select(s.Order)
+        oc, dc = s.ORDERS.c, s.ORDER_DEVICES.c
+        q = select(s.ORDERS)
         if state is not None:
-            q = q.where(s.Order.state == state.value)
+            q = q.where(oc.state == state.value)
         if active_only:
-            q = q.where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
+            q = q.where(oc.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
         if reason is not None:
-            q = q.where(s.Order.reason == reason.value)
+            q = q.where(oc.reason == reason.value)
         if account is not None:
-            q = q.where(s.Order.account == account)
+            q = q.where(oc.account == account)
         if ticket is not None:
-            q = q.where(s.Order.ticket == ticket)
+            q = q.where(oc.ticket == ticket)
         if mac is not None:
-            q = q.where(s.Order.id.in_(select(s.OrderDevice.order_id).where(
-                (s.OrderDevice.mac == mac) | (s.OrderDevice.ecm_mac == mac))))
-        q = q.order_by(s.Order.created_at.desc(), s.Order.id.desc()).limit(limit).offset(offset)
+            q = q.where(oc.id.in_(select(dc.order_id).where(
+                (dc.mac == mac) | (dc.ecm_mac == mac))))
+        q = q.order_by(oc.created_at.desc(), oc.id.desc()).limit(limit).offset(offset)
         with self.read_session() as session:
-            return _load_many(session, session.scalars(q))
+            return _load_many(session, q)
 
     def orders_in_states(self, states: Iterable[OrderState]) -> list[OrderRecord]:
         """Oldest first (the order the reconciler should work in)."""
         values = [st.value for st in states]
-        q = select(s.Order).where(s.Order.state.in_(values)).order_by(s.Order.created_at)
+        oc = s.ORDERS.c
+        q = select(s.ORDERS).where(oc.state.in_(values)).order_by(oc.created_at)
         with self.read_session() as session:
-            return _load_many(session, session.scalars(q))
+            return _load_many(session, q)
 
     def active_orders(self) -> list[OrderRecord]:
         """Orders whose bans must be in force (accepted .. verified, and lift_pending)."""

@@ -151,6 +151,20 @@ class TargetsMixin(StoreBase):
         with self.read_session() as session:
             return [convert.target(t) for t in _of_order(session, order_id)]
 
+    def targets_for_orders(self, order_ids: Iterable[str]) -> dict[str, list[TargetRecord]]:
+        """Order id -> its targets by id (an empty list for an order without any), in
+        one read."""
+        ids = sorted(set(order_ids))
+        out: dict[str, list[TargetRecord]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        with self.read_session() as session:
+            for t in session.connection().execute(
+                    select(_TARGETS).where(_TARGETS.c.order_id.in_(ids))
+                    .order_by(_TARGETS.c.id)):
+                out[t.order_id].append(convert.target(t))
+        return out
+
     def targets_due(self, now: datetime | None = None) -> list[TargetRecord]:
         """Pending or retrying targets whose next attempt is at or before ``now``."""
         at = now or self.clock()

@@ -107,13 +107,19 @@ class UsersMixin(StoreBase):
             return None
         digest = token_digest(token)
         now = self.clock()
+        # Plain statements (no ORM objects): this runs for every API request.
+        users, groups = s.User.__table__.c, s.UserGroup.__table__.c
         with self.read_session() as session:
-            for row in session.scalars(select(s.User).where(s.User.token_prefix == m[1])):
+            conn = session.connection()
+            for row in conn.execute(select(s.User.__table__).where(
+                    users.token_prefix == m[1])):
                 if not hmac.compare_digest(row.token_hash, digest):
                     continue
                 if row.disabled or (row.expires_at is not None and row.expires_at <= now):
                     return None
-                return _user(session, row)
+                return convert.user(row, tuple(conn.execute(
+                    select(groups.group_name).where(groups.user_id == row.id)
+                    .order_by(groups.group_name)).scalars()))
         return None
 
     def get_user(self, name: str) -> UserRecord:
