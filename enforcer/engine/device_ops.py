@@ -28,6 +28,7 @@ from enforcer.engine.backoff import backoff_s
 from enforcer.engine.contract import PreviewRow
 from enforcer.engine.observe import Look, look
 from enforcer.engine.pool import DriverPool
+from enforcer.engine.writes import GroupWriter
 from enforcer.errors import CapacityError, EnforcerError
 from enforcer.inventory.model import Inventory
 from enforcer.inventory.profiles import Profile
@@ -81,6 +82,9 @@ class DeviceOps:
         # (order, device) answers dropped because the order changed meanwhile: the device
         # loop looks at them again at once.
         self._changed: set[tuple[str, str]] = set()
+        # The writes every order makes at each step (a target applied or retrying, a
+        # reset, the device's answer): those made meanwhile share one transaction.
+        self.writer = GroupWriter(store)
 
     # ---- mechanism facts: from the device's profile, through its driver ---------------
 
@@ -140,10 +144,10 @@ class DeviceOps:
         """Record this device's answer, its target changes and the order's derived
         state in one transaction; True when recorded (the order is settled), False
         when the order changed meanwhile and the device must look again."""
-        res = await self._db(self.store.record_scan, order.id, device, phase=phase, ok=ok,
-                             detail=detail, target_updates=updates or [],
-                             relevant=self.relevant, actor=ACTOR,
-                             definition=coverage.definition_key(order))
+        res = await self.writer.write(self.store.scan_op(
+            order.id, device, phase=phase, ok=ok, detail=detail,
+            target_updates=updates or [], relevant=self.relevant, actor=ACTOR,
+            definition=coverage.definition_key(order)))
         if res is None:
             log.info("order %s changed while %s answered; looking again", order.id, device)
             self._changed.add((order.id, device))
@@ -273,8 +277,8 @@ class DeviceOps:
                 live |= set(shared)
             specs = self._wanted(device, macs, looks, live, home)
             if specs:
-                targets = await self._db(self.store.upsert_targets, order.id, specs,
-                                         actor=ACTOR, enforcing=enforcing)
+                targets = await self.writer.write(self.store.targets_op(
+                    order.id, specs, actor=ACTOR, enforcing=enforcing))
             else:
                 await enforcing_now()
             mine = [t for t in targets if t.device == device]
@@ -422,9 +426,10 @@ class DeviceOps:
             return False
         self.metrics.pushes.labels(t.device, t.mechanism,
                                    "changed" if res.changed else "unchanged").inc()
-        await self._db(self.store.update_target, t.id, actor=ACTOR, audit_action="target.applied",
-                       state=TargetState.APPLIED, applied_at=self.clock(), last_error=None,
-                       attempts=t.attempts + 1, next_attempt_at=None, transcript=transcript)
+        await self.writer.write(self.store.target_op(
+            t.id, actor=ACTOR, audit_action="target.applied", state=TargetState.APPLIED,
+            applied_at=self.clock(), last_error=None, attempts=t.attempts + 1,
+            next_attempt_at=None, transcript=transcript))
         log.info("pushed %s %s on %s (%s)", t.mac, t.mechanism, t.device,
                  "changed" if res.changed else "unchanged",
                  extra={"event": "target.applied", "order_id": t.order_id, "device": t.device,
@@ -444,9 +449,9 @@ class DeviceOps:
         except EnforcerError as e:
             log.warning("immediate %s for %s on %s failed: %s", mechanism, t.mac, t.device, e)
             return False
-        await self._db(self.store.record_event, ACTOR, "target.immediate", t.order_id, {
+        await self.writer.write(self.store.event_op(ACTOR, "target.immediate", t.order_id, {
             "device": t.device, "mac": str(t.mac), "mechanism": mechanism,
-            "changed": res.changed, "failed": res.failed, "error": res.error})
+            "changed": res.changed, "failed": res.failed, "error": res.error}))
         return not res.failed
 
     def changed_meanwhile(self, order_id: str, device: str) -> bool:
@@ -488,9 +493,9 @@ class DeviceOps:
         except EnforcerError as e:
             log.warning("kick of %s on %s failed: %s", t.mac, t.device, e)
             return False
-        await self._db(self.store.record_event, ACTOR, "target.kicked", t.order_id, {
+        await self.writer.write(self.store.event_op(ACTOR, "target.kicked", t.order_id, {
             "device": t.device, "mac": str(t.mac), "changed": res.changed,
-            "failed": res.failed, "error": res.error})
+            "failed": res.failed, "error": res.error}))
         return not res.failed
 
     async def _retry(self, t: TargetRecord, error: str, *, transcript: str | None = None) -> None:
@@ -501,8 +506,9 @@ class DeviceOps:
                                   "next_attempt_at": self.clock() + timedelta(seconds=delay)}
         if transcript is not None:
             fields["transcript"] = transcript
-        await self._db(self.store.update_target, t.id, actor=ACTOR,
-                       audit_action="target.retrying", **fields)
+        await self.writer.write(self.store.target_op(t.id, actor=ACTOR,
+                                                     audit_action="target.retrying",
+                                                     **fields))
         log.warning("target %s %s on %s: %s; retry in %.1fs", t.mac, t.mechanism, t.device,
                     error, delay)
 

@@ -87,6 +87,7 @@ def lock_chain(session: Session) -> None:
 
 _HEAD = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
 _INSERT = AUDIT.insert()
+_HEAD_KEY = "enforcer_audit_head"
 
 
 def append_audit(session: Session, actor: str, action: str, order_id: str | None,
@@ -97,8 +98,16 @@ def append_audit(session: Session, actor: str, action: str, order_id: str | None
     once per change, so it is on every write's hot path."""
     lock_chain(session)
     conn = session.connection()
-    head = conn.execute(_HEAD).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    # The head this transaction appended last, if any (several entries in one
+    # transaction: one read of the head, not one per entry). Keyed on the transaction
+    # object itself, so a later transaction on the same session reads the head again.
+    txn = session.get_transaction()
+    cached = session.info.get(_HEAD_KEY)
+    if cached is not None and txn is not None and cached[0] is txn:
+        seq, prev = cached[1] + 1, cached[2]
+    else:
+        head = conn.execute(_HEAD).first()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
     text_ = canonical_json(payload)  # normalised (datetimes, enums, MACs) and canonical
     body = json.loads(text_)
     digest = entry_hash(seq=seq, at=at, actor=actor, action=action, order_id=order_id,
@@ -107,6 +116,7 @@ def append_audit(session: Session, actor: str, action: str, order_id: str | None
     conn.execute(_INSERT, {"seq": seq, "at": at, "actor": actor, "action": action,
                            "order_id": order_id, "payload": text_, "prev_hash": prev,
                            "hash": digest, "key_id": keys.current})
+    session.info[_HEAD_KEY] = (txn, seq, digest)
     log.info("audit %s (seq %d) by %s", action, seq, actor,
              extra={"event": "audit", "audit_seq": seq, "audit_action": action,
                     "actor": actor, "order_id": order_id})

@@ -57,55 +57,61 @@ class TargetsMixin(StoreBase):
 
     def _sync_targets(self, order_id: str, specs: Iterable[TargetSpec], *, actor: str,
                       prune: bool, enforcing: str | None = None) -> list[TargetRecord]:
-        wanted = {_key(sp): sp for sp in specs}
         with self.write_session() as session:
-            conn = session.connection()
-            row = conn.execute(select(s.ORDERS.c.state).where(s.ORDERS.c.id == order_id)
-                               ).first()
-            if row is None:
-                raise NotFound(f"no order {order_id}")
-            if enforcing is not None and row.state == OrderState.ACCEPTED.value:
-                self._write_state(session, order_id, row.state, OrderState.ENFORCING.value,
-                                  enforcing, actor)
-            now = self.clock()
-            existing = {_key(t): t for t in _of_order(session, order_id)}
-            added = [sp for k, sp in wanted.items() if k not in existing]
-            # A block the order gave up (released or lifted on an amendment's consent)
-            # and needs again (a later upgrade): the same target is planned again.
-            revived = [existing[k] for k in wanted
-                       if k in existing and existing[k].state == TargetState.REMOVED.value]
-            if revived:
-                conn.execute(update(_TARGETS).where(
-                    _TARGETS.c.id.in_([t.id for t in revived])).values(
-                    state=TargetState.PENDING.value, attempts=0, next_attempt_at=now,
-                    updated_at=now, last_error=None, applied_at=None, verified_at=None,
-                    removed_at=None, verdict=None, transcript=None, transcript_sha256=None))
-            if added:
-                conn.execute(insert(_TARGETS), [
-                    {"order_id": order_id, "device": sp.device, "mac": str(sp.mac),
-                     "device_kind": sp.device_kind.value, "mechanism": sp.mechanism,
-                     "state": TargetState.PENDING.value, "attempts": 0,
-                     "next_attempt_at": now, "updated_at": now, "last_error": None,
-                     "applied_at": None, "verified_at": None, "removed_at": None,
-                     "transcript": None, "transcript_sha256": None, "verdict": None}
-                    for sp in added])
-            dropped = []
-            if prune:
-                dropped = [t for k, t in existing.items()
-                           if k not in wanted and t.applied_at is None]
-                if dropped:
-                    conn.execute(delete(_TARGETS).where(
-                        _TARGETS.c.id.in_([t.id for t in dropped])))
-            if added or dropped or revived:
-                self.audit(session, actor, "targets.planned", order_id, {
-                    "added": [dict(zip(("device", "mac", "mechanism"), _key(sp), strict=True))
-                              for sp in added],
-                    "revived": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
-                                for t in revived],
-                    "dropped": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
-                                for t in dropped],
-                })
-            return [convert.target(t) for t in _of_order(session, order_id)]
+            return self._sync_targets_in(session, order_id, specs, actor=actor, prune=prune,
+                                         enforcing=enforcing)
+
+    def _sync_targets_in(self, session: Session, order_id: str, specs: Iterable[TargetSpec],
+                         *, actor: str, prune: bool, enforcing: str | None = None
+                         ) -> list[TargetRecord]:
+        wanted = {_key(sp): sp for sp in specs}
+        conn = session.connection()
+        row = conn.execute(select(s.ORDERS.c.state).where(s.ORDERS.c.id == order_id)
+                           ).first()
+        if row is None:
+            raise NotFound(f"no order {order_id}")
+        if enforcing is not None and row.state == OrderState.ACCEPTED.value:
+            self._write_state(session, order_id, row.state, OrderState.ENFORCING.value,
+                              enforcing, actor)
+        now = self.clock()
+        existing = {_key(t): t for t in _of_order(session, order_id)}
+        added = [sp for k, sp in wanted.items() if k not in existing]
+        # A block the order gave up (released or lifted on an amendment's consent)
+        # and needs again (a later upgrade): the same target is planned again.
+        revived = [existing[k] for k in wanted
+                   if k in existing and existing[k].state == TargetState.REMOVED.value]
+        if revived:
+            conn.execute(update(_TARGETS).where(
+                _TARGETS.c.id.in_([t.id for t in revived])).values(
+                state=TargetState.PENDING.value, attempts=0, next_attempt_at=now,
+                updated_at=now, last_error=None, applied_at=None, verified_at=None,
+                removed_at=None, verdict=None, transcript=None, transcript_sha256=None))
+        if added:
+            conn.execute(insert(_TARGETS), [
+                {"order_id": order_id, "device": sp.device, "mac": str(sp.mac),
+                 "device_kind": sp.device_kind.value, "mechanism": sp.mechanism,
+                 "state": TargetState.PENDING.value, "attempts": 0,
+                 "next_attempt_at": now, "updated_at": now, "last_error": None,
+                 "applied_at": None, "verified_at": None, "removed_at": None,
+                 "transcript": None, "transcript_sha256": None, "verdict": None}
+                for sp in added])
+        dropped = []
+        if prune:
+            dropped = [t for k, t in existing.items()
+                       if k not in wanted and t.applied_at is None]
+            if dropped:
+                conn.execute(delete(_TARGETS).where(
+                    _TARGETS.c.id.in_([t.id for t in dropped])))
+        if added or dropped or revived:
+            self.audit(session, actor, "targets.planned", order_id, {
+                "added": [dict(zip(("device", "mac", "mechanism"), _key(sp), strict=True))
+                          for sp in added],
+                "revived": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
+                            for t in revived],
+                "dropped": [dict(zip(("device", "mac", "mechanism"), _key(t), strict=True))
+                            for t in dropped],
+            })
+        return [convert.target(t) for t in _of_order(session, order_id)]
 
     def update_target(self, target_id: int, *, actor: str, audit_action: str,
                       **fields: Any) -> TargetRecord:
