@@ -15,7 +15,7 @@ from typing import Any
 
 from enforcer.domain.lifecycle import APPLIED_TARGET_STATES
 from enforcer.domain.mac import Mac
-from enforcer.domain.model import TargetState
+from enforcer.domain.model import DeviceKind, TargetState
 from enforcer.drivers.base import CheckFacts, DeviceCheck
 from enforcer.engine.contract import (
     Checked,
@@ -134,8 +134,10 @@ class Engine:
         nodes = [n for n, node in self.inv.nodes.items()
                  if any(sv.device == device for sv in node.serving)] \
             if device in self.inv.cmtses() else None
+        kinds = [DeviceKind.SET_TOP.value] if device in self.inv.headends() else None
         runner = DeviceRunner(device, ops=self.ops, store=self.store, settings=self.cfg,
-                              holds=self.leases.holds, settle=self.settle, nodes=nodes)
+                              holds=self.leases.holds, settle=self.settle, nodes=nodes,
+                              kinds=kinds)
         self.runners[device] = runner
         runner.start()
 

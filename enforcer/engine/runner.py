@@ -59,7 +59,7 @@ class _Slot:
 class DeviceRunner:
     def __init__(self, device: str, *, ops: DeviceOps, store: Any, settings: Any,
                  holds: Callable[[str], bool], settle: Callable[[str], Awaitable[None]],
-                 nodes: list[str] | None = None) -> None:
+                 nodes: list[str] | None = None, kinds: list[str] | None = None) -> None:
         self.device = device
         self.ops = ops
         self.store = store
@@ -67,6 +67,7 @@ class DeviceRunner:
         self.holds = holds
         self.settle = settle
         self.nodes = nodes  # a CMTS's fiber nodes: only those orders can concern it
+        self.kinds = kinds  # a headend: only orders naming a set-top can concern it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sem = asyncio.Semaphore(settings.engine.orders_per_device)
@@ -166,7 +167,7 @@ class DeviceRunner:
         recheck = now_mono - self._last_recheck >= self.cfg.engine.due_scan_s
         ban, lift, again = await asyncio.to_thread(
             st.device_work, self.device, ban_states=lifecycle.SCANNED_FOR_BAN,
-            since=since, nodes=self.nodes,
+            since=since, nodes=self.nodes, kinds=self.kinds,
             stale_after_s=self.cfg.engine.retry_base_s if recheck else None)
         self._since = started
         if recheck:

@@ -10,10 +10,12 @@ its own result or its own exception (a failing batch is re-run one write at a ti
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from enforcer.store.repository import Store, WriteOp
 
+log = logging.getLogger(__name__)
 #: Writes per transaction at most: the store's write lock is held for the whole
 #: transaction, and intake (a new order) must not wait long behind it.
 MAX_BATCH = 16
@@ -57,6 +59,7 @@ class GroupWriter:
             self.transactions += 1 if len(batch) > 1 and all(ok for ok, _ in results) \
                 else len(batch)
             self.writes += len(batch)
+            log.debug("group commit: %d write(s) in one transaction", len(batch))
             for (_, fut), (ok, value) in zip(batch, results, strict=True):
                 if fut.done():  # the caller was cancelled; the write is done all the same
                     continue

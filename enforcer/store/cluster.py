@@ -314,14 +314,17 @@ class ClusterMixin(StoreBase):
 
     def device_work(self, device: str, *, ban_states: Iterable[str],
                     since: datetime | None, nodes: Iterable[str] | None,
-                    stale_after_s: float | None) -> tuple[list[str], list[str], list[str]]:
+                    stale_after_s: float | None, kinds: Iterable[str] | None = None
+                    ) -> tuple[list[str], list[str], list[str]]:
         """What one pass of a device loop looks at, in one read: (orders to scan for a
         ban, orders to lift, orders to scan again because a scan failed more than
-        ``stale_after_s`` ago or a target on the device is due; None skips the last)."""
+        ``stale_after_s`` ago or a target on the device is due; None skips the last).
+        ``kinds``: a device that only acts on devices of these kinds (a headend: set-tops)
+        is given for a ban only the orders naming one, or holding a target on it."""
         with self.read_session() as session:
             conn = session.connection()  # plain statements: every pass of every loop
             ban: list[str] = list(conn.execute(_unscanned_q(
-                device, ban_states, lifecycle.BAN, since, nodes)).scalars())
+                device, ban_states, lifecycle.BAN, since, nodes, kinds)).scalars())
             lift: list[str] = list(conn.execute(_unscanned_q(
                 device, lifecycle.LIFT_STATES, lifecycle.LIFT, since, None)).scalars())
             again: list[str] = []
@@ -403,8 +406,8 @@ class ClusterMixin(StoreBase):
 
 
 def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime | None,
-                 nodes: Iterable[str] | None) -> Any:
-    o, sc, t = s.ORDERS.c, s.SCANS.c, s.TARGETS.c
+                 nodes: Iterable[str] | None, kinds: Iterable[str] | None = None) -> Any:
+    o, sc, t, d = s.ORDERS.c, s.SCANS.c, s.TARGETS.c, s.ORDER_DEVICES.c
     scanned = select(sc.order_id).where(sc.device == device, sc.phase == phase)
     q = select(o.id).where(o.state.in_(list(states)))
     if since is not None:
@@ -415,6 +418,12 @@ def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime
         held = select(t.order_id).where(t.device == device)
         q = q.where(or_(o.scope == "footprint", o.node.is_(None),
                         o.node.in_(list(nodes)), o.id.in_(held)))
+    if kinds is not None:
+        # The order's state never waits for such a device unless the order names a
+        # device of those kinds or a block of it is there (``lifecycle.relevant_devices``).
+        naming = select(d.order_id).where(d.kind.in_(list(kinds)))
+        held = select(t.order_id).where(t.device == device)
+        q = q.where(or_(o.id.in_(naming), o.id.in_(held)))
     return q.where(o.id.not_in(scanned)).order_by(o.created_at)
 
 
