@@ -177,9 +177,10 @@ class DeviceRunner:
         changed = [o for o in self._again if o not in self.busy]
         self._again.difference_update(changed)
         fresh = [o for o in ban if o not in self.busy and o not in again]
-        if fresh and self.nodes is None and self.holds(self.device):
-            # Not a CMTS (a headend, a DHCP server): most new orders are not in its
-            # scope; those are answered together in one transaction.
+        if fresh and self.nodes is None and self.kinds is None and self.holds(self.device):
+            # A DHCP server: unless the order's layers include DHCP, it is not in its
+            # scope; such orders are answered together in one transaction. (A CMTS is
+            # given only the orders of its nodes, a headend only those naming a set-top.)
             try:
                 done, retry = await self.ops.answer_out_of_scope(fresh, self.device)
             except EnforcerError as e:  # each order then gets a pass of its own

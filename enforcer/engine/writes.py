@@ -18,7 +18,7 @@ from enforcer.store.repository import Store, WriteOp
 log = logging.getLogger(__name__)
 #: Writes per transaction at most: the store's write lock is held for the whole
 #: transaction, and intake (a new order) must not wait long behind it.
-MAX_BATCH = 16
+MAX_BATCH = 8
 
 
 class GroupWriter:

@@ -178,7 +178,7 @@ class ClusterMixin(StoreBase):
         with self.read_session() as session:
             conn = session.connection()  # plain statements: every ``due_scan_s``
             changed = [(i, sp, nd) for i, sp, nd in conn.execute(
-                select(o.id, o.scope, o.node).where(o.updated_at >= since)).tuples()]
+                select(o.id, o.scope, o.node).where(o.updated_at >= since))]
             due: set[str] = set(conn.execute(select(t.device).where(
                 t.state.in_(lifecycle.DUE_TARGET_STATES),
                 or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now),
