@@ -45,7 +45,12 @@ class GroupWriter:
 
     async def _drain(self) -> None:
         while self._queue:
+            # A caller cancelled before its write started (its device's lease was lost,
+            # the daemon stops) has its write dropped, as with a call of its own.
+            self._queue = [(op, fut) for op, fut in self._queue if not fut.cancelled()]
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+            if not batch:
+                continue
             try:
                 results = await asyncio.to_thread(self.store.write_batch,
                                                   [op for op, _ in batch])
@@ -56,8 +61,9 @@ class GroupWriter:
                         fut.set_exception(e if isinstance(e, Exception)
                                           else asyncio.CancelledError())
                 raise
-            self.transactions += 1 if len(batch) > 1 and all(ok for ok, _ in results) \
-                else len(batch)
+            # A batch either commits whole or, failing, is re-run one write at a time.
+            self.transactions += 1 if len(batch) == 1 or all(ok for ok, _ in results) \
+                else len(batch) + 1
             self.writes += len(batch)
             log.debug("group commit: %d write(s) in one transaction", len(batch))
             for (_, fut), (ok, value) in zip(batch, results, strict=True):

@@ -177,8 +177,9 @@ class ClusterMixin(StoreBase):
         o, t, sc = s.ORDERS.c, s.TARGETS.c, s.SCANS.c
         with self.read_session() as session:
             conn = session.connection()  # plain statements: every ``due_scan_s``
-            changed = [(i, sp, nd) for i, sp, nd in conn.execute(
-                select(o.id, o.scope, o.node).where(o.updated_at >= since))]
+            changed: list[tuple[str, str, str | None]] = [
+                (str(i), str(sp), None if nd is None else str(nd)) for i, sp, nd in conn.execute(
+                    select(o.id, o.scope, o.node).where(o.updated_at >= since))]
             due: set[str] = set(conn.execute(select(t.device).where(
                 t.state.in_(lifecycle.DUE_TARGET_STATES),
                 or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now),
