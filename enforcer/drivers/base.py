@@ -11,6 +11,7 @@ engine can fall back to the next mechanism in ``mechanisms()`` order.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
@@ -117,6 +118,15 @@ class BlockTables(Protocol):
     async def list_blocks(self, mechanism: str) -> set[Mac] | None: ...
 
     def table_limit(self, mechanism: str) -> int | None: ...
+
+
+@runtime_checkable
+class BulkObserve(Protocol):
+    """A driver that reads the registration state of many MACs in one bulk read (the
+    profile's sweep, restricted to those MACs): for each MAC the device lists, the
+    verdict and state ``sweep`` would give; MACs it does not list are left out."""
+
+    async def observe_macs(self, macs: Collection[Mac]) -> dict[Mac, Observation]: ...
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from enforcer.domain.mac import Mac
@@ -20,6 +20,7 @@ from enforcer.drivers.snmp_state import (
     RowResolver,
     read_sources,
     sweep_sources,
+    sweep_wanted,
 )
 from enforcer.errors import CapacityError, CliCommandError, DriverError, EnforcerError, SshError
 from enforcer.inventory.profiles import Mechanism, Profile
@@ -249,6 +250,31 @@ class ProfileDriver(MechanismDriver):
             rows = await self._cli_mech.sweep(spec.cli, self.profile.observe.cli, [])
             for mac, (verdict, state) in rows.items():
                 out[mac] = Observation(self.name, mac, verdict, state, {"state": state})
+        return out
+
+    async def observe_macs(self, macs: Collection[Mac]) -> dict[Mac, Observation]:
+        """The sweep's verdicts for ``macs`` only (``BulkObserve``): the SNMP sweep
+        sources are walked in profile order while some MAC is still undecided
+        (``sweep_wanted``), rows of other modems are skipped. A profile whose sweep
+        includes a CLI listing (which decides over the SNMP readings) sweeps in full."""
+        return await self._guarded("sweep", lambda: self._observe_macs(macs))
+
+    async def _observe_macs(self, macs: Collection[Mac]) -> dict[Mac, Observation]:
+        spec = self.profile.sweep
+        if spec is None:
+            raise DriverError(f"{self.name}: profile {self.profile.platform} has no sweep")
+        if spec.cli is not None:
+            full = await self._sweep()
+            return {m: o for m in macs if (o := full.get(m)) is not None}
+        out: dict[Mac, Observation] = {}
+        if spec.snmp_sources and self.profile.observe.snmp is not None and macs:
+            sources = [s for s in self.profile.observe.snmp.sources
+                       if s.name in spec.snmp_sources]
+            per_mac = await sweep_wanted((await self._snmp()).resolver, sources, macs)
+            for mac, readings in per_mac.items():
+                verdict, state = combine(list(readings.values()))
+                out[mac] = Observation(self.name, mac, verdict, state,
+                                       {k: v[1] for k, v in readings.items()})
         return out
 
     async def list_modems(self) -> ListingResult:

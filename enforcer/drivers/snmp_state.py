@@ -10,7 +10,7 @@ same GET as the values it locates).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from enforcer.domain.mac import Mac
@@ -66,6 +66,14 @@ class RowResolver:
         for c in columns:
             out[c] = [(oid[len(c):], v) for oid, v in await self.session.bulk_walk(c)]
         return out
+
+    async def walk_rows(self, columns: Sequence[Oid]) -> dict[Oid, Sequence[Sequence[Any]]]:
+        """Like ``walk``, without copying the rows: each row's index is ``row[0]`` and
+        its value ``row[-1]`` (the lean client's rows are (index, tag, value))."""
+        if self.fast is not None:
+            got = await self.fast.walk_columns(list(columns))
+            return {c: got.get(tuple(c), []) for c in columns}
+        return dict(await self.walk(columns))
 
     async def require_column(self, column: Oid, what: str) -> None:
         """An empty walk proves nothing by itself: GET an instance of ``column`` and
@@ -199,6 +207,60 @@ async def sweep_sources(resolver: RowResolver, sources: Sequence[Source],
                 else row_macs.get(row) if s.index.by != "mac" else None
             if mac is not None:
                 out.setdefault(mac, {})[s.name] = reading(s, value)
+    return out
+
+
+DECISIVE = frozenset((Verdict.BLOCKED, Verdict.FORWARDING))
+
+
+async def sweep_wanted(resolver: RowResolver, sources: Sequence[Source],
+                       wanted: Collection[Mac]) -> dict[Mac, dict[str, Reading]]:
+    """``sweep_sources`` for the MACs in ``wanted`` only, reading no more than their
+    verdicts need. The sources are walked one after another in the given (profile)
+    order, each source's MAC and state columns in one walk; the next source is walked
+    only while some wanted MAC has no decisive reading (blocked or forwarding) yet.
+    ``combine`` takes the first decisive reading in that order, so the readings left
+    unread could not change a verdict: each wanted MAC the device lists gets the same
+    verdict and state as from ``sweep_sources``. Rows of other MACs are not decoded
+    into MACs or readings. An empty walk is checked as in ``sweep_sources`` (an agent
+    without the table fails, it does not read as "no modems")."""
+    by_packed = {m.packed: m for m in wanted}
+    out: dict[Mac, dict[str, Reading]] = {}
+    undecided = set(by_packed)
+    for s in sources:
+        if not undecided:
+            break
+        if s.index.by != "mac" and not s.index.mac_column:
+            continue  # sweep_sources cannot place this source's rows either
+        state_col = parse_oid(s.column)
+        mac_col = parse_oid(s.index.mac_column) if s.index.by != "mac" and \
+            s.index.mac_column else None
+        columns = [state_col] if mac_col is None or mac_col == state_col \
+            else [mac_col, state_col]
+        walked = await resolver.walk_rows(columns)
+        for column in columns:
+            if not walked[column]:
+                await resolver.require_column(column, "sweep")
+        if mac_col is None:  # MAC-indexed: the row index is the MAC
+            def row_key(row: Oid) -> bytes | None:
+                return bytes(row) if len(row) == 6 and max(row) < 256 else None
+            rows = ((row_key(r[0]), r[-1]) for r in walked[state_col])
+        else:
+            row_mac = {r[0]: v for r in walked[mac_col]
+                       if isinstance(v := r[-1], bytes) and v in by_packed}
+            rows = ((row_mac.get(r[0]), r[-1]) for r in walked[state_col])
+        for packed, value in rows:
+            if packed is None:
+                continue
+            mac = by_packed.get(packed)
+            if mac is None:
+                continue
+            out.setdefault(mac, {})[s.name] = reading(s, value)
+        # decided by this source's reading as sweep_sources keeps it (the last row of
+        # a MAC listed twice)
+        undecided = {p for p in undecided
+                     if (got := out.get(by_packed[p])) is None or s.name not in got
+                     or got[s.name][0] not in DECISIVE}
     return out
 
 

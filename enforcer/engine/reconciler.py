@@ -19,11 +19,11 @@ from typing import Any
 from enforcer.domain import lifecycle
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import TargetState, Verdict
-from enforcer.drivers.base import BlockTables, DeviceDriver, Observation
+from enforcer.drivers.base import BlockTables, BulkObserve, DeviceDriver, Observation
 from enforcer.engine.backoff import backoff_s
 from enforcer.engine.pool import DriverPool
 from enforcer.errors import EnforcerError, TransportError
-from enforcer.store.records import TargetRecord
+from enforcer.store.records import ActiveTarget
 from enforcer.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Reconciler:
                                                "count": len(report.unowned)})
         return report
 
-    async def _drift(self, drv: DeviceDriver, t: TargetRecord) -> Drift | None:
+    async def _drift(self, drv: DeviceDriver, t: ActiveTarget) -> Drift | None:
         """Why this target needs work, or None when the device still holds the ban."""
         if t.state in lifecycle.DUE_TARGET_STATES:
             return None  # the order worker owns it already
@@ -129,14 +129,17 @@ class Reconciler:
                          "kick", True, obs.state)
         return None
 
-    async def _bulk_view(self, drv: DeviceDriver, targets: list[TargetRecord]
+    async def _bulk_view(self, drv: DeviceDriver, targets: list[ActiveTarget]
                          ) -> tuple[dict[Mac, Observation], dict[str, set[Mac] | None]] | None:
-        """With many targets, read the device once instead of per target: one sweep of
-        registration states and one walk per bounded block table. None: read per target."""
+        """With many targets, read the device once instead of per target: one bulk read
+        of the registration states of the targets' MACs (``BulkObserve``: only the
+        columns their verdicts need; else the whole sweep) and one walk per bounded
+        block table. None: read per target."""
         if len(targets) < BULK_THRESHOLD or not isinstance(drv, BlockTables):
             return None
         try:
-            seen = await drv.sweep()
+            seen = await (drv.observe_macs({t.mac for t in targets})
+                          if isinstance(drv, BulkObserve) else drv.sweep())
         except EnforcerError as e:
             if isinstance(e, TransportError):
                 raise
@@ -146,7 +149,7 @@ class Reconciler:
             tables[mech] = await drv.list_blocks(mech)
         return seen, tables
 
-    async def _bulk_drift(self, drv: DeviceDriver, t: TargetRecord, seen: dict[Mac, Observation],
+    async def _bulk_drift(self, drv: DeviceDriver, t: ActiveTarget, seen: dict[Mac, Observation],
                           tables: dict[str, set[Mac] | None]) -> Drift | None:
         if t.state in lifecycle.DUE_TARGET_STATES:
             return None
@@ -169,14 +172,14 @@ class Reconciler:
                          True, state)
         return None
 
-    async def _mark_for_repair(self, t: TargetRecord, why: str) -> None:
+    async def _mark_for_repair(self, t: ActiveTarget, why: str) -> None:
         self.metrics.drift_repairs.labels(t.device, t.mechanism).inc()
         await asyncio.to_thread(self.store.update_target, t.id, actor=ACTOR,
                                 audit_action="target.drift", state=TargetState.RETRYING,
                                 last_error=why[:500], next_attempt_at=self.clock())
         self.requeue(t.order_id, t.device)
 
-    async def _device_down(self, device: str, targets: list[TargetRecord], error: str) -> None:
+    async def _device_down(self, device: str, targets: list[ActiveTarget], error: str) -> None:
         await asyncio.to_thread(self.store.set_device_state, device, reachable=False,
                                 last_error=error[:500])
         for t in targets:
@@ -189,7 +192,7 @@ class Reconciler:
                     last_error=f"device unreachable: {error}"[:500],
                     next_attempt_at=self.clock() + timedelta(seconds=delay))
 
-    async def _unowned(self, drv: DeviceDriver, targets: list[TargetRecord],
+    async def _unowned(self, drv: DeviceDriver, targets: list[ActiveTarget],
                        known: dict[str, set[Mac] | None] | None = None) -> list[str]:
         """Blocks on the device that no active ban owns: reported, never removed."""
         if not isinstance(drv, BlockTables):

@@ -115,6 +115,21 @@ class TargetRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveTarget:
+    """A live target as the reconciler reads it: what it compares with the device and
+    what it needs to mark the target for repair (no transcript, no timestamps: a
+    reconcile of 100,000 bans holds one of these per ban on the devices in flight)."""
+
+    id: int
+    order_id: str
+    device: str
+    mac: Mac
+    mechanism: str
+    state: TargetState
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class UserRecord:
     id: int
     name: str

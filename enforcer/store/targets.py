@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from enforcer.domain.mac import Mac
 from enforcer.domain.model import ACTIVE_ORDER_STATES, OrderState, TargetState
 from enforcer.store import convert
 from enforcer.store import schema as s
 from enforcer.store.base import StoreBase
 from enforcer.store.errors import NotFound
-from enforcer.store.records import TargetRecord, TargetSpec
+from enforcer.store.records import ActiveTarget, TargetRecord, TargetSpec
 
 #: Fields the engine may change with ``update_target``.
 UPDATABLE = frozenset({
@@ -180,17 +181,22 @@ class TargetsMixin(StoreBase):
         with self.read_session() as session:
             return [convert.target(t) for t in session.scalars(q)]
 
-    def active_targets(self, device: str | None = None) -> list[TargetRecord]:
+    def active_targets(self, device: str | None = None) -> list[ActiveTarget]:
         """Targets of active orders (see ``ACTIVE_ORDER_STATES``), except removed ones,
-        optionally only those on ``device``; by order, then id."""
-        q = (select(s.Target).join(s.Order, s.Order.id == s.Target.order_id)
+        optionally only those on ``device``; by order, then id. Only the columns the
+        reconciler uses, read as plain rows (no ORM objects, no transcripts)."""
+        t = _TARGETS
+        q = (select(t.c.id, t.c.order_id, t.c.device, t.c.mac, t.c.mechanism, t.c.state,
+                    t.c.attempts)
+             .join(s.Order, s.Order.id == t.c.order_id)
              .where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
-             .where(s.Target.state != TargetState.REMOVED.value))
+             .where(t.c.state != TargetState.REMOVED.value))
         if device is not None:
-            q = q.where(s.Target.device == device)
+            q = q.where(t.c.device == device)
         with self.read_session() as session:
-            return [convert.target(t) for t in session.scalars(
-                q.order_by(s.Target.order_id, s.Target.id))]
+            return [ActiveTarget(i, o, d, Mac(m), mech, TargetState(st), a)
+                    for i, o, d, m, mech, st, a in session.execute(
+                        q.order_by(t.c.order_id, t.c.id)).tuples()]
 
     def count_targets(self) -> dict[str, int]:
         """{state: count} for the ``enforcer_targets`` gauge."""

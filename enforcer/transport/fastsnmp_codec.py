@@ -234,6 +234,10 @@ def decode_columns(
         a = o_start + plen
         if o_end - a == 1 and data[a] < 0x80:
             index: OID = (data[a],)
+        elif o_end - a == 2 and data[a] > 0x80 and data[a + 1] < 0x80:
+            # one sub-identifier of two octets (128..16383, e.g. a modem's row id);
+            # 0x80 first would be non-minimal: _index refuses it
+            index = (((data[a] & 0x7F) << 7) | data[a + 1],)
         else:
             index = _index(data[a:o_end])
         if index <= last_index[c]:
