@@ -10,13 +10,16 @@ Ours: the reconcile cycle's wall time (as the daemon reports it, and as the clie
 it) and the daemon's resident memory (VmRSS and peak VmHWM from /proc) after it.
 Reference, side by side: net-snmp ``snmpbulkwalk`` of the same registration columns of
 all 100 CMTSes (the raw cost of reading the footprint's state), 16 in parallel.
-Targets (the issue): reconcile cycle <= 30 s, resident memory <= 300 MB.
+Targets (issue #20): reconcile cycle <= 1.5x the reference (same run, alternating
+rounds), resident memory (after the cycle and peak) <= 200 MB. Recorded alongside, not
+judged: the daemon's CPU seconds per cycle and ``/proc/loadavg`` before each side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,7 +37,7 @@ from bench.common import (
     scaled_topology,
     topology_size,
 )
-from bench.daemon import start_daemon
+from bench.daemon import start_daemon_within
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.store import schema as s
 from enforcer.store.db import make_engine, upgrade
@@ -43,8 +46,9 @@ from lab.testing import LabHandle, running_lab
 from lab.topology import generated_mac
 
 BANS_PER_CMTS = 1000
-MAX_CYCLE_S = 30.0
-MAX_RSS_MB = 300.0
+MAX_RATIO = 1.5
+MAX_RSS_MB = 200.0
+READY_TIMEOUT_S = 180.0  # 100 devices' leases on a loaded 2-core machine
 CONCURRENCY = 16
 MECHANISM = "cm-ctrl-disable-forwarding"
 
@@ -100,6 +104,16 @@ def seed_store(url: str, bans: dict[str, list[tuple[str, str]]]) -> int:
     return len(orders)
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def _rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     val = {k: float(v.split()[0]) / 1024 for k, v in
@@ -120,6 +134,8 @@ def run(ctx: BenchContext) -> BenchResult:
     rss: list[float] = []
     hwm: list[float] = []
     ref: list[float] = []
+    cpu: list[float] = []
+    loads: list[dict[str, str]] = []
     with running_lab(topo, state_dir=ctx.work / "lab-many-bans", timeout=180) as lab:
         bans = _bans(lab, per_cmts)
         for cmts, rows in bans.items():
@@ -135,7 +151,7 @@ def run(ctx: BenchContext) -> BenchResult:
         env = {"ENFORCER_DATABASE_URL": url, "ENFORCER_ENGINE__RECONCILE_INTERVAL_S": "86400",
                "ENFORCER_ENGINE__WATCH_INTERVAL_S": "86400",
                "ENFORCER_ENGINE__RECONCILE_CONCURRENCY": str(CONCURRENCY)}
-        daemon = start_daemon(lab, state, **env)
+        daemon = start_daemon_within(lab, state, READY_TIMEOUT_S, env)
         try:
             token = json.loads(subprocess.run(
                 [sys.executable, "-m", "enforcer.cli.main", "users", "add", "bench-engineer",
@@ -146,6 +162,7 @@ def run(ctx: BenchContext) -> BenchResult:
             try:
                 for r in range(ctx.rounds):
                     for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
+                        loads.append({"round": str(r), "side": side, "loadavg": _load()})
                         if side == "ref":
                             wall, _cpu, walked = loop.run_until_complete(
                                 footprint_reference(lab, creds))
@@ -153,12 +170,14 @@ def run(ctx: BenchContext) -> BenchResult:
                                 raise RuntimeError(f"net-snmp walked {walked} varbinds")
                             ref.append(wall)
                             continue
+                        c0 = _cpu_s(daemon.process.pid)
                         t0 = time.perf_counter()
                         res = httpx.post(daemon.base + "/v1/reconcile", timeout=300,
                                          headers={"authorization": f"Bearer {token}"})
                         res.raise_for_status()
                         body = res.json()
                         walls.append(time.perf_counter() - t0)
+                        cpu.append(_cpu_s(daemon.process.pid) - c0)
                         if body["checked"] != n_bans or body["repairs"] or body["unreachable"]:
                             log = daemon.log_path.read_text(errors="replace").splitlines()
                             bad = [x for x in log if "ERROR" in x or "Traceback" in x
@@ -175,8 +194,8 @@ def run(ctx: BenchContext) -> BenchResult:
             daemon.stop()
     ref_name = f"net-snmp snmpbulkwalk of MAC + state columns of all CMTSes, {CONCURRENCY} at once"
     figures = [
-        Figure("reconcile cycle (client)", "s", walls, ref, ref_name, max_value=MAX_CYCLE_S),
-        Figure("reconcile cycle (daemon)", "s", server, ref, ref_name, max_value=MAX_CYCLE_S),
+        Figure("reconcile cycle (client)", "s", walls, ref, ref_name, max_ratio=MAX_RATIO),
+        Figure("reconcile cycle (daemon)", "s", server, ref, ref_name, max_ratio=MAX_RATIO),
         Figure("daemon resident memory after the cycle", "MB", rss, max_value=MAX_RSS_MB),
         Figure("daemon peak resident memory", "MB", hwm, max_value=MAX_RSS_MB),
     ]
@@ -184,9 +203,12 @@ def run(ctx: BenchContext) -> BenchResult:
         f"{n_bans:,} active bans ({per_cmts:,} per CMTS) over {n_dev} CMTSes x "
         f"{per_dev:,} modems; store seeded in {seed_s:.1f} s (SQLite); every cycle checked "
         f"every ban and found nothing to repair; reconcile concurrency {CONCURRENCY}.",
-        "Each cycle reads each CMTS in bulk (one lean-BER sweep of the registration table "
-        "per device, SNMPv3 authPriv SHA/AES) and compares with the bans' targets.",
+        "Each cycle reads each CMTS in bulk (the registration columns its bans' verdicts "
+        "need, lean BER, SNMPv3 authPriv SHA/AES) and compares with the bans' targets.",
+        "Daemon CPU per cycle (s): " + ", ".join(f"{c:.1f}" for c in cpu)
+        + "; /proc/loadavg before each side: "
+        + "; ".join(f"r{x['round']} {x['side']} {x['loadavg']}" for x in loads) + ".",
     ]
     return BenchResult("many_bans", "100k active bans", {
         "cmts": n_dev, "modems_per_cmts": per_dev, "bans": n_bans,
-        "rounds": ctx.rounds}, figures, notes, {})
+        "rounds": ctx.rounds}, figures, notes, {"daemon_cpu_s": cpu, "loadavg": loads})

@@ -68,6 +68,12 @@ class BenchDaemon:
 def start_daemon(lab: LabHandle, work: Path, **extra_env: str) -> BenchDaemon:
     """Start ``enforcer serve`` on 127.0.0.1 against the lab's inventory, with a fresh
     webhook secret and an auditor token; wait until /readyz says ready."""
+    return start_daemon_within(lab, work, READY_TIMEOUT_S, extra_env)
+
+
+def start_daemon_within(lab: LabHandle, work: Path, ready_timeout: float,
+                        extra_env: dict[str, str]) -> BenchDaemon:
+    """``start_daemon``, waiting at most ``ready_timeout`` seconds for /readyz."""
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
@@ -87,7 +93,7 @@ def start_daemon(lab: LabHandle, work: Path, **extra_env: str) -> BenchDaemon:
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc, log_path, READY_TIMEOUT_S)
+        wait_ready(base, proc, log_path, ready_timeout)
     except TimeoutError:
         proc.terminate()
         proc.wait(15)

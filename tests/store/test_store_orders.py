@@ -194,6 +194,10 @@ def test_active_targets(store: Store) -> None:
     store.update_target(ts[2].id, actor="e", audit_action="target.removed",
                         state=TargetState.REMOVED)
     assert [t.id for t in store.active_targets()] == [ts[0].id, ts[1].id]
+    first = store.active_targets()[0]
+    assert (first.order_id, first.device, first.mac, first.mechanism, first.state,
+            first.attempts) == (live.id, ts[0].device, ts[0].mac, ts[0].mechanism,
+                                ts[0].state, ts[0].attempts)
     assert [t.device for t in store.active_targets("cmts2")] == ["cmts2"]
     assert store.active_targets("hec1") == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,13 @@ from enforcer.drivers import HeadendDriver, ProfileDriver, build_driver
 from enforcer.drivers.fakes import FakeCli, FakeSnmp
 from enforcer.drivers.render import Scrubber
 from enforcer.drivers.transport_args import snmp_auth
-from enforcer.errors import CapacityError, CliCommandError, DeviceUnreachable, SnmpAuthError
+from enforcer.errors import (
+    CapacityError,
+    CliCommandError,
+    DeviceUnreachable,
+    DriverError,
+    SnmpAuthError,
+)
 from enforcer.inventory.model import (
     Credentials,
     Device,
@@ -27,7 +34,7 @@ from enforcer.inventory.model import (
 )
 from enforcer.inventory.profiles import load_profiles
 from enforcer.mib import dotted, oid
-from enforcer.transport.base import Backoff, DeviceLimiter, SetVarbind
+from enforcer.transport.base import Backoff, DeviceLimiter, Missing, SetVarbind, SnmpValue
 from enforcer.transport.snmp import PysnmpSession, SnmpEngineHandle
 
 PROFILES = load_profiles(Path(__file__).resolve().parents[2] / "device_profiles")
@@ -459,3 +466,67 @@ def test_the_lean_session_walks_columns_in_one_stream() -> None:
 
     assert issubclass(HybridSession, ColumnWalker)
     assert not issubclass(FakeSnmp, ColumnWalker)
+
+
+def generic_table() -> dict[tuple[int, ...], SnmpValue]:
+    """Four modems as a docsis3-generic CMTS lists them in DOCS-IF3 (reg status) and
+    DOCS-IF (status): CM-CTRL-blocked, forwarding, only DOCS-IF operational (DOCS-IF3
+    says other(1)), and an unmapped DOCS-IF3 value."""
+    rows = {Mac("00:1d:cf:00:00:01"): (17, 8), Mac("00:1d:cf:00:00:02"): (8, 8),
+            Mac("00:1d:cf:00:00:03"): (1, 8), Mac("00:1d:cf:00:00:04"): (99, 2)}
+    out: dict[tuple[int, ...], SnmpValue] = {}
+    for i, (mac, (if3, docsif)) in enumerate(rows.items(), start=1):
+        out[(*oid("docsIf3CmtsCmRegStatusMacAddr"), 100 + i)] = mac.packed
+        out[(*oid("docsIf3CmtsCmRegStatusValue"), 100 + i)] = if3
+        out[(*oid("docsIfCmtsCmStatusMacAddress"), i)] = mac.packed
+        out[(*oid("docsIfCmtsCmStatusValue"), i)] = docsif
+    return out
+
+
+@pytest.mark.parametrize("cls", [FakeSnmp, ColumnsSnmp])
+async def test_observe_macs_gives_the_sweeps_verdicts_for_those_macs(
+        cls: type[FakeSnmp]) -> None:
+    """The reconciler's bulk read: for every asked MAC the verdict and state of the full
+    sweep (the DOCS-IF reading decides where DOCS-IF3 does not), and nothing about
+    other modems."""
+    table = generic_table()
+    swept = await make("docsis3-generic", snmp=cls(values=dict(table))).sweep()
+    every = [Mac(f"00:1d:cf:00:00:0{i}") for i in range(1, 5)]
+    for wanted in (every, every[:2], every[2:], [every[0], Mac("00:1d:cf:00:00:99")]):
+        got = await make("docsis3-generic", snmp=cls(values=dict(table))).observe_macs(wanted)
+        assert set(got) == {m for m in wanted if m in swept}
+        for mac, obs in got.items():
+            assert (obs.verdict, obs.state) == (swept[mac].verdict, swept[mac].state), mac
+    assert swept[every[0]].verdict is Verdict.BLOCKED
+    assert swept[every[2]].verdict is Verdict.FORWARDING  # DOCS-IF's operational(8)
+    assert swept[every[3]].verdict is Verdict.UNKNOWN
+
+
+async def test_observe_macs_walks_the_next_source_only_for_an_undecided_mac() -> None:
+    """Every asked MAC decided by DOCS-IF3 (blocked or forwarding): its MAC and state
+    columns are the only walk, as net-snmp's reference reads them. One undecided MAC
+    (DOCS-IF3 other(1)) adds the DOCS-IF walk."""
+    if3 = (oid("docsIf3CmtsCmRegStatusMacAddr"), oid("docsIf3CmtsCmRegStatusValue"))
+    docsif = (oid("docsIfCmtsCmStatusMacAddress"), oid("docsIfCmtsCmStatusValue"))
+    fake = ColumnsSnmp(values=generic_table())
+    await make("docsis3-generic", snmp=fake).observe_macs(
+        [Mac("00:1d:cf:00:00:01"), Mac("00:1d:cf:00:00:02")])
+    assert fake.column_walks == [if3]
+    fake = ColumnsSnmp(values=generic_table())
+    got = await make("docsis3-generic", snmp=fake).observe_macs(
+        [Mac("00:1d:cf:00:00:01"), Mac("00:1d:cf:00:00:03")])
+    assert fake.column_walks == [if3, docsif]
+    assert got[Mac("00:1d:cf:00:00:03")].verdict is Verdict.FORWARDING
+
+
+async def test_observe_macs_fails_closed_on_an_agent_without_the_table() -> None:
+    """An empty walk is not "no modems": the agent answering noSuchObject for the
+    column raises, so the reconciler reports the device instead of finding no drift."""
+    class NoTable(ColumnsSnmp):
+        async def get(self, oids: Sequence[tuple[int, ...]]
+                      ) -> list[tuple[tuple[int, ...], SnmpValue]]:
+            return [(o, Missing.NO_SUCH_OBJECT) for o in oids]
+
+    fake = NoTable()
+    with pytest.raises(DriverError, match="noSuchObject"):
+        await make("docsis3-generic", snmp=fake).observe_macs([Mac("00:1d:cf:00:00:01")])
