@@ -109,13 +109,15 @@ def effective_layers(order: OrderLike, policy_layers: Iterable[str]) -> list[str
 def definition_key(order: OrderLike) -> str:
     """A digest of what the order asks for (reason, scope, node, its own layers, devices
     with their eCMs): a device's answer computed for one definition does not count for
-    another (an amendment or a learnt eCM in between)."""
+    another (an amendment or a learnt eCM in between). JSON, so no node name can pass
+    for no node or for another part."""
     import hashlib
+    import json
 
-    parts = [order.reason.value, order.scope.value, order.node or "",
-             ",".join(order.layers) if order.layers is not None else "-",
-             *sorted(f"{d.mac}/{d.kind.value}/{d.ecm_mac or ''}" for d in order.devices)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    parts = [order.reason.value, order.scope.value, order.node,
+             list(order.layers) if order.layers is not None else None,
+             sorted([str(d.mac), d.kind.value, str(d.ecm_mac or "")] for d in order.devices)]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
 def cmts_macs(order: OrderLike) -> set[Mac]:

@@ -129,3 +129,107 @@ def test_strictest_and_definition_round_trip() -> None:
     assert cv.Definition.of(order("y", M1), ["headend", "cmts"]).layers == ("cmts", "headend")
     with pytest.raises(ValueError):
         cv.Definition.from_json({**d.to_json(), "devices": "nope"})
+
+
+def test_topology_layers_and_scopes() -> None:
+    assert [TOPO.layer_of(d) for d in ("c1", "h1", "k1")] == ["cmts", "headend", "dhcp"]
+    with pytest.raises(KeyError) as err:
+        TOPO.layer_of("gone")
+    assert err.value.args == ("gone",)  # names the device that is not in inventory
+    assert TOPO.scope_devices(Scope.NODE, "n2") == ["c2"]
+    assert TOPO.scope_devices(Scope.CMTS, "n1") == ["c1"]
+    # No node, or one the inventory does not know: every CMTS (fail closed).
+    for node in (None, "", "n9"):
+        assert TOPO.scope_devices(Scope.NODE, node) == ["c1", "c2"]
+    assert TOPO.scope_devices(Scope.FOOTPRINT, "n1") == ["c1", "c2"]
+
+
+def test_classify_names_each_change_with_its_values() -> None:
+    d = (M1, DeviceKind.CABLE_MODEM, None)
+    e = (M2, DeviceKind.CABLE_MODEM, None)
+    base = cv.Definition(Reason.FRAUD, Scope.NODE, "n1", (d,), ("cmts",))
+    swapped = cv.Definition(Reason.HARASSMENT, Scope.CMTS, "n1", (e,), ("dhcp",))
+    c = cv.classify(base, swapped, CONSENT.__getitem__)
+    assert c.upgrades == (("reason", "fraud", "harassment"),
+                          ("scope", ["node", "n1"], ["cmts", "n1"]),
+                          ("devices", [], [str(M2)]), ("layers", [], ["dhcp"]))
+    assert c.downgrades == (("devices", [str(M1)], []), ("layers", ["cmts"], []))
+    back = cv.classify(swapped, base, CONSENT.__getitem__)
+    assert back.downgrades == (("reason", "harassment", "fraud"),
+                               ("scope", ["cmts", "n1"], ["node", "n1"]),
+                               ("devices", [str(M2)], []), ("layers", ["dhcp"], []))
+
+
+@pytest.mark.parametrize(("weak", "strong"), [
+    (Lift(None, "n_of_m", 2), Lift("board", "n_of_m", 2)),  # a named group over anyone
+    (Lift(None, "n_of_m", 2), Lift(None, "n_of_m", 3)),  # more approvals over fewer
+    (Lift("board", "n_of_m", 3), Lift(None, "unanimous")),  # the rule first
+    (Lift("billing", "any"), Lift(None, "n_of_m", 1)),
+])
+def test_consent_strictness_beyond_the_rule(weak: Lift, strong: Lift) -> None:
+    """The severer reason (threat of violence) given the weaker policy: the policy, not
+    the reason, decides which way a reason change goes and which reason governs."""
+    consent = {Reason.THREAT_OF_VIOLENCE: weak, Reason.NON_PAYMENT: strong}.__getitem__
+    assert cv.consent_rank(strong) > cv.consent_rank(weak)
+    assert cv.strictest([Reason.THREAT_OF_VIOLENCE, Reason.NON_PAYMENT],
+                        consent) is Reason.NON_PAYMENT
+    a = cv.Definition(Reason.THREAT_OF_VIOLENCE, Scope.NODE, "n1",
+                      ((M1, DeviceKind.CABLE_MODEM, None),), ("cmts",))
+    b = cv.Definition(Reason.NON_PAYMENT, a.scope, a.node, a.devices, a.layers)
+    assert [x[0] for x in cv.classify(a, b, consent).upgrades] == ["reason"]
+    assert [x[0] for x in cv.classify(b, a, consent).downgrades] == ["reason"]
+
+
+def test_definition_key_tells_every_definition_apart() -> None:
+    base = order("k", M1, box=True)
+    variants = [
+        order("k", M1, box=True, reason=Reason.HARASSMENT),
+        order("k", M1, box=True, scope=Scope.CMTS),
+        order("k", M1, box=True, node=None),
+        order("k", M1, box=True, node="n2"),
+        order("k", M1, box=True, layers=("cmts", "headend")),  # its own list, even the same
+        order("k", M1, box=True, layers=()),
+        order("k", M1, M2, box=True),
+        order("k", M2, box=True),
+        cv.DefinedOrder("k", base.reason, base.scope, base.node,
+                        (base.devices[0], cv.DefinedDevice(BOX, DeviceKind.SET_TOP, None)),
+                        None),  # the set-top's eCM not learnt yet
+        cv.DefinedOrder("k", base.reason, base.scope, base.node,
+                        (base.devices[0], cv.DefinedDevice(BOX, DeviceKind.SET_TOP, M2)),
+                        None),  # another eCM
+        cv.DefinedOrder("k", base.reason, base.scope, base.node,
+                        (cv.DefinedDevice(M1, DeviceKind.MTA, None), base.devices[1]), None),
+    ]
+    keys = [cv.definition_key(o) for o in (base, *variants)]
+    assert len(set(keys)) == len(keys)
+    # The same definition: the same key, whatever the order's id, state or device order.
+    same = cv.DefinedOrder("other", base.reason, base.scope, base.node,
+                           tuple(reversed(base.devices)), None, OrderState.LIFT_PENDING)
+    assert cv.definition_key(same) == keys[0]
+    # A named node never passes for no node, whatever it is called.
+    for name in ("", "-", "null", "None", "n1|x"):
+        assert cv.definition_key(order("k", M1, node=name)) != cv.definition_key(
+            order("k", M1, node=None))
+
+
+def test_a_definition_as_an_order() -> None:
+    d = cv.Definition(Reason.FRAUD, Scope.CMTS, "n2",
+                      ((M1, DeviceKind.CABLE_MODEM, None), (BOX, DeviceKind.SET_TOP, ECM)),
+                      ("cmts", "headend"))
+    o = d.as_order("ord_1")
+    assert o == cv.DefinedOrder("ord_1", Reason.FRAUD, Scope.CMTS, "n2", (
+        cv.DefinedDevice(M1, DeviceKind.CABLE_MODEM, None),
+        cv.DefinedDevice(BOX, DeviceKind.SET_TOP, ECM)), ("cmts", "headend"),
+        OrderState.VERIFIED)
+    assert cv.needs(o, "h1", BOX, TOPO, ()) and cv.needs(o, "c2", ECM, TOPO, ())
+    assert not cv.needs(o, "c2", BOX, TOPO, ())  # a set-top is blocked by its eCM
+    assert cv.Definition.of(o, ()) == d
+
+
+def test_definition_json_round_trip_and_refusals() -> None:
+    d = cv.Definition(Reason.FRAUD, Scope.FOOTPRINT, None,
+                      ((M1, DeviceKind.CABLE_MODEM, None),), ("cmts",))
+    doc = d.to_json()
+    assert doc["node"] is None and cv.Definition.from_json(doc) == d
+    with pytest.raises(ValueError, match=r"^devices and layers must be lists$"):
+        cv.Definition.from_json({**doc, "layers": "cmts"})
