@@ -11,6 +11,7 @@ from enforcer.domain.coverage import Definition
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, Scope, TargetState
 from enforcer.store import Conflict, DeviceSpec, OrderSpec, Store, TargetSpec
+from enforcer.store.errors import NotFound
 from enforcer.store.links import LINKED, UNLINKED
 
 M1, M2 = Mac("00:1d:cf:00:00:01"), Mac("00:1d:cf:00:00:02")
@@ -89,3 +90,80 @@ def test_links_history_and_account_orders(store: Store, clock: FakeClock) -> Non
     # A new account order picks up what is linked now.
     second = store.get_order(_order(store, Reason.FRAUD, account="ACC", all_devices=True))
     assert [d.mac for d in second.devices] == [M1]
+
+
+def _applied(store: Store, order_id: str, device: str, mac: Mac,
+             mechanism: str = "deny") -> int:
+    [t] = [t for t in store.upsert_targets(order_id, [TargetSpec(
+        device, mac, DeviceKind.CABLE_MODEM, mechanism)]) if (t.device, t.mac) == (device, mac)]
+    store.update_target(t.id, actor="engine", audit_action="target.applied",
+                        state=TargetState.APPLIED)
+    return t.id
+
+
+def test_orders_naming_finds_devices_and_ecms_oldest_first(store: Store,
+                                                           clock: FakeClock) -> None:
+    box = Mac("00:02:de:00:00:01")
+    same_time = [_order(store, Reason.FRAUD, M1) for _ in range(4)]
+    clock.advance(60)
+    rec, _ = store.create_order(OrderSpec(
+        ticket="T", account="B", reason=Reason.FRAUD, scope=Scope.FOOTPRINT,
+        devices=(DeviceSpec(box, DeviceKind.SET_TOP, M1),)), actor="eve", source="api")
+    clock.advance(60)
+    lifted = _order(store, Reason.FRAUD, M1)
+    store.set_order_state(lifted, OrderState.LIFTED, actor="engine")
+    _order(store, Reason.FRAUD, M2)
+    # oldest first, orders of the same instant by id; the set-top's eCM counts
+    assert [o.id for o in store.orders_naming([M1])] == [*sorted(same_time), rec.id]
+    assert [o.id for o in store.orders_naming([str(M1)], active_only=False)] == [
+        *sorted(same_time), rec.id, lifted]
+    assert [o.id for o in store.orders_naming([box])] == [rec.id]
+    assert store.orders_naming([]) == []
+
+
+def test_live_holdings_and_blocks_on_a_device(store: Store) -> None:
+    mine = _order(store, Reason.FRAUD, M1, M2)
+    other = _order(store, Reason.THREAT_OF_VIOLENCE, M1, M2)
+    done = _order(store, Reason.NON_PAYMENT, M1)
+    t_other = [_applied(store, other, dev, mac) for dev, mac in
+               (("c2", M1), ("c1", M2), ("c1", M1))]
+    _applied(store, done, "c1", M1)
+    store.set_order_state(done, OrderState.LIFTED, actor="engine")
+    removed = _applied(store, mine, "c1", M1)
+    store.update_target(removed, actor="engine", audit_action="target.removed",
+                        state=TargetState.REMOVED)
+    assert store.live_holdings([mine]) == {mine: set()}
+    assert store.live_holdings([other, other]) == {other: {("c2", M1), ("c1", M2),
+                                                           ("c1", M1)}}
+    assert store.live_holdings([]) == {}
+    # the live blocks of other active orders, on that device, for those MACs, in order
+    blocks = store.live_blocks_on("c1", [M1, M2], excluding=mine)
+    assert [(b.id, b.order_id, b.device, b.mac) for b in blocks] == [
+        (t_other[1], other, "c1", M2), (t_other[2], other, "c1", M1)]
+    assert [b.id for b in store.live_blocks_on("c1", [M1], excluding=mine)] == [t_other[2]]
+    assert store.live_blocks_on("c1", [M1], excluding=other) == []  # mine is removed
+    assert store.live_blocks_on("c3", [M1], excluding=mine) == []
+    assert store.live_blocks_on("c1", [], excluding=mine) == []
+
+
+def test_sharing_and_releasing_are_audited_by_the_engine(store: Store) -> None:
+    safety = _order(store, Reason.THREAT_OF_VIOLENCE, M1)
+    weak = _order(store, Reason.NON_PAYMENT, M1)
+    t = _applied(store, weak, "c1", M1)
+    [b] = store.live_blocks_on("c1", [M1], excluding=safety)
+    store.share_blocks(safety, [b])
+    [shared] = store.audit_entries(order_id=safety, action="target.shared")
+    assert shared.actor == "engine" and shared.payload["from_target"] == t
+    with pytest.raises(ValueError, match=r"^release_block needs the orders the block is "
+                       r"kept for$"):
+        store.release_block(t, [])
+    with pytest.raises(NotFound, match=r"^no target 999999$"):
+        store.release_block(999999, [safety])
+    third = _order(store, Reason.FRAUD, M1)
+    store.release_block(t, [third])
+    [adopted] = store.audit_entries(order_id=third, action="target.adopted")
+    assert adopted.actor == "engine" and adopted.payload["from_order"] == weak
+    assert [e.actor for e in store.audit_entries(order_id=weak, action="target.released")
+            ] == ["engine"]
+    with pytest.raises(NotFound, match=r"^no order ord_missing$"):
+        store.share_blocks("ord_missing", [b])
