@@ -11,7 +11,7 @@ from enforcer.domain.coverage import Definition
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, Scope, TargetState
 from enforcer.store import Conflict, DeviceSpec, OrderSpec, Store, TargetSpec
-from enforcer.store.errors import NotFound
+from enforcer.store.errors import IdempotencyConflict, NotFound
 from enforcer.store.links import LINKED, UNLINKED
 
 M1, M2 = Mac("00:1d:cf:00:00:01"), Mac("00:1d:cf:00:00:02")
@@ -167,3 +167,125 @@ def test_sharing_and_releasing_are_audited_by_the_engine(store: Store) -> None:
             ] == ["engine"]
     with pytest.raises(NotFound, match=r"^no order ord_missing$"):
         store.share_blocks("ord_missing", [b])
+
+
+def _upgrade(store: Store, oid: str, **kw: object) -> tuple[Definition, Definition]:
+    before = Definition.of(store.get_order(oid), ["cmts"])
+    after = Definition(Reason.THREAT_OF_VIOLENCE, before.scope, before.node, before.devices,
+                       before.layers)
+    return before, after
+
+
+def test_an_amendment_writes_the_whole_definition_and_audits_it(store: Store,
+                                                                clock: FakeClock) -> None:
+    box, ecm = Mac("00:02:de:00:00:01"), Mac("00:02:de:00:00:02")
+    oid = _order(store, Reason.FRAUD, M1)
+    # blocks for M2 and the eCM, released when an earlier consented downgrade took them
+    # off the order
+    gone = [_applied(store, oid, "c1", mac) for mac in (M2, ecm)]
+    kept = _applied(store, oid, "c1", M1)
+    for t in gone:
+        store.update_target(t, actor="engine", audit_action="target.removed",
+                            state=TargetState.REMOVED)
+    store.record_scan(oid, "c1", phase="ban", ok=True, detail={})
+    store.set_order_state(oid, OrderState.VERIFIED, actor="engine")
+    before = Definition.of(store.get_order(oid), ["cmts"])
+    after = Definition(Reason.HARASSMENT, Scope.NODE, "n1",
+                       ((M2, DeviceKind.CABLE_MODEM, None), (box, DeviceKind.SET_TOP, ecm)),
+                       ("dhcp", "cmts"))
+    clock.advance(30)
+    rec, applied, superseded = store.amend_order(
+        oid, before=before, after=after, policy_layers=["cmts"], changes=[["devices"]],
+        actor="eve", note="wrong box", ticket="E-1")
+    assert applied and superseded == []
+    assert (rec.reason, rec.scope, rec.node, rec.layers) == (
+        Reason.HARASSMENT, Scope.NODE, "n1", ("dhcp", "cmts"))
+    assert {(d.mac, d.kind, d.ecm_mac) for d in rec.devices} == {
+        (M2, DeviceKind.CABLE_MODEM, None), (box, DeviceKind.SET_TOP, ecm)}
+    assert Definition.of(rec, ["cmts"]) == after
+    # the order enforces its new definition: every device answers again, and MACs named
+    # again are planned afresh (their removed targets are gone); M1's live one stays
+    # (the engine releases it)
+    assert (rec.state, rec.state_detail) == (
+        OrderState.ENFORCING, "amended (upgrade): enforcing the new definition")
+    assert rec.updated_at == clock()
+    assert store.scans_for_order(oid) == []
+    assert [t.id for t in store.targets_for_order(oid)] == [kept]
+    [entry] = store.audit_entries(order_id=oid, action="order.amended")
+    assert entry.actor == "eve" and entry.payload == {
+        "kind": "upgrade", "changes": [["devices"]], "before": before.to_json(),
+        "after": after.to_json(), "note": "wrong box", "ticket": "E-1",
+        "lift_request_id": None}
+    [state] = [e.payload for e in store.audit_entries(order_id=oid, action="order.state")
+               if e.payload["from"] == "verified"]
+    assert state == {"from": "verified", "to": "enforcing",
+                     "detail": "amended (upgrade): enforcing the new definition"}
+
+
+def test_an_amendment_keeps_an_order_not_yet_enforced_where_it_is(store: Store,
+                                                                  clock: FakeClock) -> None:
+    oid = _order(store, Reason.FRAUD, M1)
+    before, after = _upgrade(store, oid)
+    clock.advance(30)
+    rec, applied, _ = store.amend_order(oid, before=before, after=after,
+                                        policy_layers=["cmts"], changes=[], actor="eve")
+    assert applied and rec.state is OrderState.ACCEPTED and rec.updated_at == clock()
+    assert store.audit_entries(order_id=oid, action="order.state") == []
+
+
+def test_an_amendment_is_refused_for_an_order_that_is_not_held(store: Store) -> None:
+    oid = _order(store, Reason.FRAUD, M1)
+    before, after = _upgrade(store, oid)
+    store.set_order_state(oid, OrderState.LIFTED, actor="engine")
+    with pytest.raises(Conflict, match=rf"^order {oid} is lifted; it cannot be amended$"):
+        store.amend_order(oid, before=before, after=after, policy_layers=["cmts"],
+                          changes=[], actor="eve")
+    with pytest.raises(NotFound, match=r"^no order ord_missing$"):
+        store.amend_order("ord_missing", before=before, after=after, policy_layers=["cmts"],
+                          changes=[], actor="eve")
+    live = _order(store, Reason.FRAUD, M1)
+    with pytest.raises(Conflict, match=rf"^order {live} changed meanwhile; amend it again$"):
+        store.amend_order(live, before=after, after=before, policy_layers=["cmts"],
+                          changes=[], actor="eve")
+    assert store.audit_entries(action="order.amended") == []
+
+
+def test_an_upgrade_supersedes_the_open_lift_request(store: Store) -> None:
+    oid = _order(store, Reason.FRAUD, M1)
+    lift = store.request_lift(oid, requested_by="bob", reason="paid")
+    before, after = _upgrade(store, oid)
+    rec, applied, superseded = store.amend_order(oid, before=before, after=after,
+                                                 policy_layers=["cmts"], changes=[],
+                                                 actor="eve")
+    assert applied and superseded == [lift.id]
+    assert store.get_lift_request(lift.id).state == "superseded"
+    assert rec.state is OrderState.ACCEPTED  # back where it was before the request
+
+
+def test_an_amending_webhook_counts_once(store: Store) -> None:
+    oid = _order(store, Reason.FRAUD, M1)
+    before, after = _upgrade(store, oid)
+    assert store.replayed(("w1", "h1")) is None
+    _, applied, _ = store.amend_order(oid, before=before, after=after, policy_layers=["cmts"],
+                                      changes=[], actor="eve", idempotency=("w1", "h1"))
+    assert applied and store.replayed(("w1", "h1")) == oid
+    rec, applied, superseded = store.amend_order(
+        oid, before=before, after=after, policy_layers=["cmts"], changes=[], actor="eve",
+        idempotency=("w1", "h1"))
+    assert (applied, superseded, rec.reason) == (False, [], Reason.THREAT_OF_VIOLENCE)
+    assert len(store.audit_entries(order_id=oid, action="order.amended")) == 1
+    for attempt in (lambda: store.replayed(("w1", "other")),
+                    lambda: store.amend_order(oid, before=before, after=after,
+                                              policy_layers=["cmts"], changes=[],
+                                              actor="eve", idempotency=("w1", "other")),
+                    lambda: store.record_receipt(("w1", "other"), oid)):
+        with pytest.raises(IdempotencyConflict) as err:
+            attempt()
+        assert (err.value.webhook_id, err.value.order_id) == ("w1", oid)
+    # a downgrade's delivery (a lift request, nothing amended yet) is remembered too
+    store.record_receipt(("w2", "h2"), oid)
+    store.record_receipt(("w2", "h2"), oid)
+    assert store.replayed(("w2", "h2")) == oid
+    assert [(e.actor, e.payload) for e in store.audit_entries(
+        order_id=oid, action="webhook.received")] == [
+        ("escalation-system", {"webhook_id": "w2", "body_sha256": "h2"})]
