@@ -222,24 +222,33 @@ def test_an_amendment_writes_the_whole_definition_and_audits_it(store: Store,
                      "detail": "amended (upgrade): enforcing the new definition"}
 
 
-def test_an_amendment_keeps_an_order_not_yet_enforced_where_it_is(store: Store,
-                                                                  clock: FakeClock) -> None:
+@pytest.mark.parametrize(("state", "then"), [
+    (OrderState.ACCEPTED, OrderState.ACCEPTED), (OrderState.ENFORCING, OrderState.ENFORCING),
+    (OrderState.LIFT_PENDING, OrderState.LIFT_PENDING),
+    (OrderState.ENFORCED, OrderState.ENFORCING), (OrderState.VERIFIED, OrderState.ENFORCING)])
+def test_an_amended_order_enforces_again_unless_it_still_is(
+        store: Store, clock: FakeClock, state: OrderState, then: OrderState) -> None:
     oid = _order(store, Reason.FRAUD, M1)
+    store.set_order_state(oid, state, actor="engine")
     before, after = _upgrade(store, oid)
     clock.advance(30)
     rec, applied, _ = store.amend_order(oid, before=before, after=after,
                                         policy_layers=["cmts"], changes=[], actor="eve")
-    assert applied and rec.state is OrderState.ACCEPTED and rec.updated_at == clock()
-    assert store.audit_entries(order_id=oid, action="order.state") == []
+    assert applied and rec.state is then and rec.updated_at == clock()
+    moved = [e.payload["to"] for e in store.audit_entries(order_id=oid, action="order.state")
+             if e.actor == "eve"]
+    assert moved == ([] if then is state else ["enforcing"])
 
 
 def test_an_amendment_is_refused_for_an_order_that_is_not_held(store: Store) -> None:
-    oid = _order(store, Reason.FRAUD, M1)
-    before, after = _upgrade(store, oid)
-    store.set_order_state(oid, OrderState.LIFTED, actor="engine")
-    with pytest.raises(Conflict, match=rf"^order {oid} is lifted; it cannot be amended$"):
-        store.amend_order(oid, before=before, after=after, policy_layers=["cmts"],
-                          changes=[], actor="eve")
+    for state in (OrderState.LIFTING, OrderState.LIFTED):
+        oid = _order(store, Reason.FRAUD, M1)
+        before, after = _upgrade(store, oid)
+        store.set_order_state(oid, state, actor="engine")
+        with pytest.raises(Conflict,
+                           match=rf"^order {oid} is {state.value}; it cannot be amended$"):
+            store.amend_order(oid, before=before, after=after, policy_layers=["cmts"],
+                              changes=[], actor="eve")
     with pytest.raises(NotFound, match=r"^no order ord_missing$"):
         store.amend_order("ord_missing", before=before, after=after, policy_layers=["cmts"],
                           changes=[], actor="eve")
