@@ -233,3 +233,19 @@ def test_definition_json_round_trip_and_refusals() -> None:
     assert doc["node"] is None and cv.Definition.from_json(doc) == d
     with pytest.raises(ValueError, match=r"^devices and layers must be lists$"):
         cv.Definition.from_json({**doc, "layers": "cmts"})
+
+
+@pytest.mark.parametrize(("before", "after", "up"), [
+    (Scope.NODE, Scope.CMTS, True), (Scope.NODE, Scope.FOOTPRINT, True),
+    (Scope.CMTS, Scope.FOOTPRINT, True),
+    (Scope.CMTS, Scope.NODE, False), (Scope.FOOTPRINT, Scope.NODE, False),
+    (Scope.FOOTPRINT, Scope.CMTS, False),
+])
+def test_each_scope_change_one_way_or_the_other(before: Scope, after: Scope,
+                                                up: bool) -> None:
+    d = ((M1, DeviceKind.CABLE_MODEM, None),)
+    c = cv.classify(cv.Definition(Reason.FRAUD, before, "n1", d, ("cmts",)),
+                    cv.Definition(Reason.FRAUD, after, "n1", d, ("cmts",)),
+                    CONSENT.__getitem__)
+    change = ("scope", [before.value, "n1"], [after.value, "n1"])
+    assert (c.upgrades, c.downgrades) == (((change,), ()) if up else ((), (change,)))
