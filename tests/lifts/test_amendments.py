@@ -131,7 +131,13 @@ async def test_roles_and_bad_amendments_change_nothing(board: LiftEnv) -> None:
     for role, body, status in cases:
         r = await _amend(board, oid, body, role)
         assert r.status_code == status, (role, body, r.text)
-        assert "error" in r.json()
+        assert r.json()["error"]["code"] == {403: "forbidden", 422: "invalid"}[status]
+    r = await _amend(board, oid, {"scope": "node", "node": "node-a"}, "escalation-system")
+    assert r.json()["error"]["message"] == (
+        "the amendment weakens the ban (scope): that is a lift of that part and needs a "
+        "role that may request lifts")
+    r = await _amend(board, oid, {})
+    assert r.json()["error"]["message"] == "the amendment changes nothing"
     r = await board.client.post("/v1/orders/ord_missing/amendments",
                                 json={"reason": "fraud"}, headers=board.auth("engineer"))
     assert r.status_code == 404
@@ -171,7 +177,9 @@ async def test_webhook_amends_by_ticket_once(board: LiftEnv) -> None:
     assert r.status_code == 202 and r.json()["replayed"] is True
     assert len(_amended(board, oid)) == 1
     r = await post({"amend": {**body["amend"], "scope": "footprint"}}, "amend-1")
-    assert r.status_code == 409
+    assert r.status_code == 409 and r.json()["error"] == {
+        "code": "idempotency_conflict", "message": f"webhook-id 'amend-1' was already used "
+        f"for order {oid} with a different body"}
     r = await post({"amend": {"ticket": "no-such-ticket", "reason": "fraud"}}, "amend-2")
     assert r.status_code == 404
     r = await post({"amend": {"reason": "fraud"}}, "amend-3")
