@@ -95,7 +95,8 @@ def test_links_history_and_account_orders(store: Store, clock: FakeClock) -> Non
 def _applied(store: Store, order_id: str, device: str, mac: Mac,
              mechanism: str = "deny") -> int:
     [t] = [t for t in store.upsert_targets(order_id, [TargetSpec(
-        device, mac, DeviceKind.CABLE_MODEM, mechanism)]) if (t.device, t.mac) == (device, mac)]
+        device, mac, DeviceKind.CABLE_MODEM, mechanism)])
+        if (t.device, t.mac, t.mechanism) == (device, mac, mechanism)]
     store.update_target(t.id, actor="engine", audit_action="target.applied",
                         state=TargetState.APPLIED)
     return t.id
@@ -298,3 +299,45 @@ def test_an_amending_webhook_counts_once(store: Store) -> None:
     assert [(e.actor, e.payload) for e in store.audit_entries(
         order_id=oid, action="webhook.received")] == [
         ("escalation-system", {"webhook_id": "w2", "body_sha256": "h2"})]
+
+
+def test_adopting_a_block(store: Store, clock: FakeClock) -> None:
+    """An order that shares a block gets a live target of its own for exactly that
+    (device, MAC, mechanism): a removed one of its own made live again, else a new one;
+    its scan of that device is forgotten (and no other scan); audited once."""
+    weak = _order(store, Reason.NON_PAYMENT, M1)
+    safety = _order(store, Reason.THREAT_OF_VIOLENCE, M1)
+    third = _order(store, Reason.FRAUD, M1)
+    source = _applied(store, weak, "c1", M1)
+    old = _applied(store, safety, "c1", M1)
+    store.update_target(old, actor="engine", audit_action="target.released",
+                        state=TargetState.REMOVED, last_error="x")
+    # the third order holds M1 on another device and by another mechanism, not this block
+    elsewhere = [_applied(store, third, "c2", M1), _applied(store, third, "c1", M1, "other")]
+    for oid, device in ((safety, "c1"), (safety, "c2"), (weak, "c1"), (third, "c1")):
+        store.record_scan(oid, device, phase="ban", ok=True, detail={})
+    updated = {o: store.get_order(o).updated_at for o in (weak, safety, third)}
+    clock.advance(60)
+    block, other = store.live_blocks_on("c1", [M1], excluding=safety)
+    assert (block.id, other.id) == (source, elsewhere[1])
+    store.share_blocks(safety, [block])
+    again = next(t for t in store.targets_for_order(safety) if t.id == old)
+    assert (again.state, again.applied_at, again.removed_at, again.verified_at,
+            again.last_error) == (TargetState.APPLIED, clock(), None, None, None)
+    store.share_blocks(safety, [block])  # it holds the block already: nothing new
+    store.share_blocks(third, [block])
+    [new] = [t for t in store.targets_for_order(third) if t.id not in elsewhere]
+    assert (new.device, new.mac, new.mechanism, new.state, new.attempts, new.transcript,
+            new.applied_at) == ("c1", M1, "deny", TargetState.APPLIED, 0, None, clock())
+    assert {t.id: t.state for t in store.targets_for_order(third) if t.id in elsewhere} == {
+        i: TargetState.APPLIED for i in elsewhere}
+    assert [e.payload for e in store.audit_entries(action="target.shared")] == [
+        {"target_id": old, "device": "c1", "mac": str(M1), "mechanism": "deny",
+         "from_order": weak, "from_target": source},
+        {"target_id": new.id, "device": "c1", "mac": str(M1), "mechanism": "deny",
+         "from_order": weak, "from_target": source}]
+    assert [e.order_id for e in store.audit_entries(action="target.shared")] == [safety, third]
+    scans = {(o, sc.device) for o in (weak, safety, third) for sc in store.scans_for_order(o)}
+    assert scans == {(safety, "c2"), (weak, "c1")}
+    assert {o: store.get_order(o).updated_at for o in (weak, safety, third)} == {
+        weak: updated[weak], safety: clock(), third: clock()}
