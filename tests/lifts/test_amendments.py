@@ -85,6 +85,7 @@ async def test_downgrade_is_a_lift_of_that_part(board: LiftEnv) -> None:
     assert r.status_code == 202, r.text
     doc = r.json()
     assert doc["applied"] == [] and doc["state"] == "lift_pending"
+    assert doc["superseded_lift_requests"] == [] and doc["replayed"] is False
     pending = doc["pending"]
     assert pending["electorate"] == ["alice", "bob", "carol"] and pending["rule"] == (
         "unanimous")
@@ -132,10 +133,11 @@ async def test_roles_and_bad_amendments_change_nothing(board: LiftEnv) -> None:
         r = await _amend(board, oid, body, role)
         assert r.status_code == status, (role, body, r.text)
         assert r.json()["error"]["code"] == {403: "forbidden", 422: "invalid"}[status]
-    r = await _amend(board, oid, {"scope": "node", "node": "node-a"}, "escalation-system")
+    r = await _amend(board, oid, {"scope": "node", "node": "node-a",
+                                  "remove_layers": ["headend"]}, "escalation-system")
     assert r.json()["error"]["message"] == (
-        "the amendment weakens the ban (scope): that is a lift of that part and needs a "
-        "role that may request lifts")
+        "the amendment weakens the ban (scope, layers): that is a lift of that part and "
+        "needs a role that may request lifts")
     r = await _amend(board, oid, {})
     assert r.json()["error"]["message"] == "the amendment changes nothing"
     r = await board.client.post("/v1/orders/ord_missing/amendments",

@@ -180,20 +180,30 @@ def _upgrade(store: Store, oid: str, **kw: object) -> tuple[Definition, Definiti
 def test_an_amendment_writes_the_whole_definition_and_audits_it(store: Store,
                                                                 clock: FakeClock) -> None:
     box, ecm = Mac("00:02:de:00:00:01"), Mac("00:02:de:00:00:02")
-    oid = _order(store, Reason.FRAUD, M1)
+    box0, ecm0 = Mac("00:02:de:00:00:03"), Mac("00:02:de:00:00:04")
+    rec, _ = store.create_order(OrderSpec(
+        ticket="T", account="A", reason=Reason.FRAUD, scope=Scope.FOOTPRINT,
+        devices=(DeviceSpec(M1, DeviceKind.CABLE_MODEM),
+                 DeviceSpec(box0, DeviceKind.SET_TOP, ecm0))), actor="eve", source="api")
+    oid = rec.id
+    other = _order(store, Reason.FRAUD, M1, M2)
     # blocks for M2 and the eCM, released when an earlier consented downgrade took them
-    # off the order
+    # off the order; one for M2 on c2 not released yet; the staying set-top's eCM
+    # released on c2; another order's released block for M2
     gone = [_applied(store, oid, "c1", mac) for mac in (M2, ecm)]
+    stays = [_applied(store, oid, "c2", M2), _applied(store, oid, "c2", ecm0),
+             _applied(store, other, "c1", M2)]
     kept = _applied(store, oid, "c1", M1)
-    for t in gone:
+    for t in [*gone, *stays[1:]]:
         store.update_target(t, actor="engine", audit_action="target.removed",
                             state=TargetState.REMOVED)
     store.record_scan(oid, "c1", phase="ban", ok=True, detail={})
+    store.record_scan(other, "c1", phase="ban", ok=True, detail={})
     store.set_order_state(oid, OrderState.VERIFIED, actor="engine")
     before = Definition.of(store.get_order(oid), ["cmts"])
     after = Definition(Reason.HARASSMENT, Scope.NODE, "n1",
-                       ((M2, DeviceKind.CABLE_MODEM, None), (box, DeviceKind.SET_TOP, ecm)),
-                       ("dhcp", "cmts"))
+                       ((box0, DeviceKind.SET_TOP, ecm0), (M2, DeviceKind.CABLE_MODEM, None),
+                        (box, DeviceKind.SET_TOP, ecm)), ("dhcp", "cmts"))
     clock.advance(30)
     rec, applied, superseded = store.amend_order(
         oid, before=before, after=after, policy_layers=["cmts"], changes=[["devices"]],
@@ -202,16 +212,21 @@ def test_an_amendment_writes_the_whole_definition_and_audits_it(store: Store,
     assert (rec.reason, rec.scope, rec.node, rec.layers) == (
         Reason.HARASSMENT, Scope.NODE, "n1", ("dhcp", "cmts"))
     assert {(d.mac, d.kind, d.ecm_mac) for d in rec.devices} == {
-        (M2, DeviceKind.CABLE_MODEM, None), (box, DeviceKind.SET_TOP, ecm)}
+        (box0, DeviceKind.SET_TOP, ecm0), (M2, DeviceKind.CABLE_MODEM, None),
+        (box, DeviceKind.SET_TOP, ecm)}
     assert Definition.of(rec, ["cmts"]) == after
+    # another order naming the same MACs is untouched
+    assert {d.mac for d in store.get_order(other).devices} == {M1, M2}
+    assert [t.id for t in store.targets_for_order(other)] == [stays[2]]
+    assert [sc.device for sc in store.scans_for_order(other)] == ["c1"]
     # the order enforces its new definition: every device answers again, and MACs named
-    # again are planned afresh (their removed targets are gone); M1's live one stays
-    # (the engine releases it)
+    # again are planned afresh (their removed targets are gone); live targets stay (the
+    # engine releases what is no longer needed), and so do the staying set-top's
     assert (rec.state, rec.state_detail) == (
         OrderState.ENFORCING, "amended (upgrade): enforcing the new definition")
     assert rec.updated_at == clock()
     assert store.scans_for_order(oid) == []
-    assert [t.id for t in store.targets_for_order(oid)] == [kept]
+    assert sorted(t.id for t in store.targets_for_order(oid)) == sorted([*stays[:2], kept])
     [entry] = store.audit_entries(order_id=oid, action="order.amended")
     assert entry.actor == "eve" and entry.payload == {
         "kind": "upgrade", "changes": [["devices"]], "before": before.to_json(),
