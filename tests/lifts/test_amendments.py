@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from enforcer.amend import AmendWorkflow, Changes
 from enforcer.api.signature import sign
-from enforcer.domain.model import OrderState, Reason
-from enforcer.policy import parse_policy
+from enforcer.domain.model import OrderState, Reason, Scope
+from enforcer.lifts import LiftError, LiftWorkflow
+from enforcer.policy import Policy, parse_policy
 from tests.api.api_env import KEY_NEW
 from tests.lifts.conftest import BOARD, LiftEnv
 
@@ -31,18 +33,22 @@ def _amended(env: LiftEnv, oid: str) -> list[dict[str, Any]]:
                                                        action="order.amended")]
 
 
-@pytest.fixture
-async def board(make_env: Any) -> LiftEnv:
-    """The story's policy shape: harassment and threats lift with the whole board
-    (unanimous, footprint); fraud with two of any approvers; non_payment with one of
-    billing."""
+def _board_policy() -> Policy:
     reasons: dict[str, Any] = {r.value: {"default_scope": "node", "lift": {
         "rule": "n_of_m", "n": 2}} for r in Reason}
     for r in ("harassment", "threat_of_violence"):
         reasons[r] = {"default_scope": "footprint", "lift": BOARD}
     reasons["non_payment"] = {"default_scope": "node",
                               "lift": {"group": "billing", "rule": "any"}}
-    e: LiftEnv = await make_env(parse_policy({"reasons": reasons}, "test policy"))
+    return parse_policy({"reasons": reasons}, "test policy")
+
+
+@pytest.fixture
+async def board(make_env: Any) -> LiftEnv:
+    """The story's policy shape: harassment and threats lift with the whole board
+    (unanimous, footprint); fraud with two of any approvers; non_payment with one of
+    billing."""
+    e: LiftEnv = await make_env(_board_policy())
     for name in ("alice", "bob", "carol"):
         e.add(name, groups=("hs-board",))
     e.add("dave")
@@ -64,6 +70,8 @@ async def test_upgrade_takes_effect_at_once_and_is_audited(board: LiftEnv) -> No
     assert {str(d.mac) for d in order.devices} == {MODEM, OTHER}
     [entry] = _amended(board, oid)
     assert entry["kind"] == "upgrade" and entry["ticket"] == "E-9"
+    assert entry["note"] == "he threatened the call centre"
+    assert [c[0] for c in entry["changes"]] == ["reason", "scope", "devices"]
     assert entry["before"]["reason"] == "fraud" and entry["after"]["reason"] == (
         "threat_of_violence")
     assert oid in board.engine.accepted  # the engine is woken to enforce it
@@ -214,3 +222,48 @@ async def test_order_view_names_every_holder(board: LiftEnv) -> None:
     [accepted] = board.store.audit_entries(order_id=second, action="order.accepted")
     assert accepted.payload["linked_orders"] == [first]  # linked at intake, in the trail
 
+
+
+async def test_an_order_no_longer_held_cannot_be_amended(board: LiftEnv) -> None:
+    oid = await board.verified_order(reason="fraud")
+    board.store.set_order_state(oid, OrderState.LIFTED, actor="engine")
+    r = await _amend(board, oid, {"reason": "threat_of_violence"})
+    assert r.status_code == 409 and r.json()["error"] == {
+        "code": "conflict", "message": f"order {oid} is lifted; it cannot be amended"}
+    assert _amended(board, oid) == []
+
+
+class _LateStore:
+    """The store as a second delivery of the same webhook id sees it: it looked for a
+    receipt before the first delivery committed, so it found none."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def replayed(self, idempotency: tuple[str, str]) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+async def test_two_deliveries_of_one_webhook_id_racing(board: LiftEnv) -> None:
+    """The receipt is checked again inside the amendment's transaction: a delivery with
+    the same id and another body that raced past the first check is still refused."""
+    oid = await board.verified_order(reason="fraud")
+    policy = _board_policy()
+    first = AmendWorkflow(store=board.store, policy=policy,
+                          lifts=LiftWorkflow(store=board.store, policy=policy,
+                                             notifier=board.notifier, wake=lambda _: None))
+    late = AmendWorkflow(store=_LateStore(board.store), policy=first.policy, lifts=first.lifts)
+    user = board.store.get_user("u-escalation-system")
+    first.amend(oid, user, Changes(reason=Reason.THREAT_OF_VIOLENCE), may_downgrade=False,
+                idempotency=("w-race", "body-1"))
+    with pytest.raises(LiftError) as err:
+        late.amend(oid, user, Changes(scope=Scope.FOOTPRINT, reason=Reason.THREAT_OF_VIOLENCE,
+                                      node=None), may_downgrade=False,
+                   idempotency=("w-race", "body-2"))
+    assert (err.value.status, err.value.code, err.value.message) == (
+        409, "idempotency_conflict",
+        f"webhook-id 'w-race' was already used for order {oid} with a different body")
+    assert len(_amended(board, oid)) == 1
