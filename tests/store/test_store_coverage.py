@@ -107,6 +107,12 @@ def test_orders_naming_finds_devices_and_ecms_oldest_first(store: Store,
     box = Mac("00:02:de:00:00:01")
     same_time = [_order(store, Reason.FRAUD, M1) for _ in range(4)]
     clock.advance(60)
+    # six orders within one millisecond: their ids (ULIDs) do not say which came first
+    same_ms = []
+    for _ in range(6):
+        clock.advance(0.0001)
+        same_ms.append(_order(store, Reason.FRAUD, M1))
+    clock.advance(60)
     rec, _ = store.create_order(OrderSpec(
         ticket="T", account="B", reason=Reason.FRAUD, scope=Scope.FOOTPRINT,
         devices=(DeviceSpec(box, DeviceKind.SET_TOP, M1),)), actor="eve", source="api")
@@ -115,9 +121,10 @@ def test_orders_naming_finds_devices_and_ecms_oldest_first(store: Store,
     store.set_order_state(lifted, OrderState.LIFTED, actor="engine")
     _order(store, Reason.FRAUD, M2)
     # oldest first, orders of the same instant by id; the set-top's eCM counts
-    assert [o.id for o in store.orders_naming([M1])] == [*sorted(same_time), rec.id]
+    assert [o.id for o in store.orders_naming([M1])] == [*sorted(same_time), *same_ms,
+                                                         rec.id]
     assert [o.id for o in store.orders_naming([str(M1)], active_only=False)] == [
-        *sorted(same_time), rec.id, lifted]
+        *sorted(same_time), *same_ms, rec.id, lifted]
     assert [o.id for o in store.orders_naming([box])] == [rec.id]
     assert store.orders_naming([]) == []
 
@@ -130,6 +137,9 @@ def test_live_holdings_and_blocks_on_a_device(store: Store) -> None:
                (("c2", M1), ("c1", M2), ("c1", M1))]
     _applied(store, done, "c1", M1)
     store.set_order_state(done, OrderState.LIFTED, actor="engine")
+    # a row updated later than the next one was written (PostgreSQL then reads it last)
+    store.update_target(t_other[1], actor="engine", audit_action="target.verified",
+                        state=TargetState.VERIFIED)
     removed = _applied(store, mine, "c1", M1)
     store.update_target(removed, actor="engine", audit_action="target.removed",
                         state=TargetState.REMOVED)
@@ -328,7 +338,8 @@ def test_adopting_a_block(store: Store, clock: FakeClock) -> None:
     store.update_target(old, actor="engine", audit_action="target.released",
                         state=TargetState.REMOVED, last_error="x")
     # the third order holds M1 on another device and by another mechanism, not this block
-    elsewhere = [_applied(store, third, "c2", M1), _applied(store, third, "c1", M1, "other")]
+    elsewhere = [_applied(store, third, "c2", M1), _applied(store, third, "c1", M1, "other"),
+                 _applied(store, third, "c1", M2)]
     for oid, device in ((safety, "c1"), (safety, "c2"), (weak, "c1"), (third, "c1")):
         store.record_scan(oid, device, phase="ban", ok=True, detail={})
     updated = {o: store.get_order(o).updated_at for o in (weak, safety, third)}
