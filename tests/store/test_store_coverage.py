@@ -255,12 +255,15 @@ def test_an_amendment_writes_the_whole_definition_and_audits_it(store: Store,
 def test_an_amended_order_enforces_again_unless_it_still_is(
         store: Store, clock: FakeClock, state: OrderState, then: OrderState) -> None:
     oid = _order(store, Reason.FRAUD, M1)
+    other = _order(store, Reason.FRAUD, M1)
     store.set_order_state(oid, state, actor="engine")
     before, after = _upgrade(store, oid)
+    untouched = store.get_order(other).updated_at
     clock.advance(30)
     rec, applied, _ = store.amend_order(oid, before=before, after=after,
                                         policy_layers=["cmts"], changes=[], actor="eve")
     assert applied and rec.state is then and rec.updated_at == clock()
+    assert store.get_order(other).updated_at == untouched
     moved = [e.payload["to"] for e in store.audit_entries(order_id=oid, action="order.state")
              if e.actor == "eve"]
     assert moved == ([] if then is state else ["enforcing"])
