@@ -4,9 +4,11 @@
 # in a scratch copy of the work tree (.mutation/by-hand, git-ignored), runs the test that
 # must catch it, and prints a markdown row. Every row must say "killed".
 #   scripts/mutation-by-hand.sh > /tmp/by-hand.md
+#   scripts/mutation-by-hand.sh 'coverage|amend' > /tmp/by-hand.md  # rows of files matching
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+ONLY=${1-}
 WORK=$ROOT/.mutation/by-hand
 rm -rf "$WORK" && mkdir -p "$WORK"
 git ls-files -co --exclude-standard -z | grep -zv '^\.mutation/' | xargs -0 cp --parents -t "$WORK"
@@ -15,6 +17,7 @@ echo "| mutation | file | result |"
 echo "| --- | --- | --- |"
 mut() {  # name, file, old, new, pytest args...
   local name=$1 file=$2 old=$3 new=$4; shift 4
+  if [[ -n $ONLY && ! $file =~ $ONLY ]]; then return; fi
   cp "$file" "$file.orig"
   python3 - "$file" "$old" "$new" <<'PY'
 import sys
@@ -64,3 +67,18 @@ mut "lift_request_id of another order accepted" enforcer/lifts.py 'if lift.order
 mut "non-JSON payload reported intact" enforcer/store/audit.py '        return "payload is not valid JSON"' '        return None' tests/store/test_audit_gaps.py -k non_json
 mut "lift notices routed by every reason" enforcer/policy/model.py 'reasons = [Reason(reason)] if reason is not None else list(self.reasons)' 'reasons = list(self.reasons)' tests/notify/test_routing.py -k routed_by_the_orders_reason
 mut "lift notice payload without the reason" enforcer/lifts.py 'return {"order_id": lift.order_id, "reason": reason,' 'return {"order_id": lift.order_id,' tests/lifts/test_lift_workflow.py -k payload
+# Module constants and dataclass defaults of the coverage and amendment code (mutmut
+# mutates function bodies only).
+C=enforcer/domain/coverage.py
+mut "LAYERS: cmts applied before dhcp" $C 'LAYERS: tuple[str, ...] = ("dhcp", "cmts", "headend")' 'LAYERS: tuple[str, ...] = ("cmts", "dhcp", "headend")' tests/unit/test_amend.py tests/unit/test_coverage.py
+mut "SCOPE_RANK: cmts no wider than node" $C 'Scope.CMTS: 1,' 'Scope.CMTS: 0,' tests/unit/test_coverage.py
+mut "SCOPE_RANK: footprint no wider than cmts" $C 'Scope.FOOTPRINT: 2}' 'Scope.FOOTPRINT: 1}' tests/unit/test_coverage.py
+mut "REASON_RANK: harassment over threat of violence" $C 'Reason.HARASSMENT: 4, Reason.THREAT_OF_VIOLENCE: 5}' 'Reason.HARASSMENT: 5, Reason.THREAT_OF_VIOLENCE: 4}' tests/unit/test_coverage.py
+mut "RULE_RANK: n_of_m over unanimous" $C '"n_of_m": 1, "unanimous": 2}' '"n_of_m": 3, "unanimous": 2}' tests/unit/test_coverage.py
+mut "RULE_RANK: any as strict as n_of_m" $C 'RULE_RANK = {"any": 0,' 'RULE_RANK = {"any": 1,' tests/unit/test_coverage.py
+mut "DefinedOrder (an amendment's side) not active" $C 'state: OrderState = OrderState.VERIFIED' 'state: OrderState = OrderState.LIFTED' tests/unit/test_coverage.py
+mut "Changes.node default: no node" enforcer/amend.py 'node: str | None = _UNSET  #' 'node: str | None = None  #' tests/unit/test_amend.py
+mut "lifting orders may be amended" enforcer/store/amendments.py '_AMENDABLE = {OrderState.ACCEPTED.value,' '_AMENDABLE = {OrderState.LIFTING.value, OrderState.ACCEPTED.value,' tests/store/test_store_coverage.py -k "not_held and sqlite"
+mut "lift_pending orders may not be amended" enforcer/store/amendments.py 'OrderState.LIFT_PENDING.value}' 'OrderState.VERIFIED.value}' tests/store/test_store_coverage.py -k "amend and sqlite"
+mut "lifted orders count as holding a block" enforcer/store/coverage.py '_ACTIVE = [st.value for st in ACTIVE_ORDER_STATES]' '_ACTIVE = [*(st.value for st in ACTIVE_ORDER_STATES), "lifting", "lifted"]' tests/store/test_store_coverage.py -k sqlite
+mut "removed targets count as live" enforcer/store/coverage.py '_LIVE = TargetState.REMOVED.value' '_LIVE = TargetState.PENDING.value' tests/store/test_store_coverage.py -k sqlite
