@@ -253,14 +253,14 @@ def test_the_file_itself(key: Ed25519PrivateKey, pub: str, tmp_path: Path) -> No
         verify_bytes(b"\xff" + raw, pub)
     with pytest.raises(BundleError, match=r"^not a JSON document \("):
         verify_bytes(raw[:-5], pub)
-    with pytest.raises(BundleError, match="^the file is not in canonical form: it was "
-                                          "modified$"):
+    with pytest.raises(BundleError, match=r"^the file is not in canonical form: it was "
+                                          r"modified$"):
         verify_bytes(raw.rstrip(b"\n"), pub)
     with pytest.raises(BundleError, match="canonical form"):
         verify_bytes(raw.replace(b'{"bundle":', b'{ "bundle":', 1), pub)
     doc = json.loads(raw)
     doc["sha256"] = "0" * 64
-    with pytest.raises(BundleError, match="^sha256 does not match the bundle's content$"):
+    with pytest.raises(BundleError, match=r"^sha256 does not match the bundle's content$"):
         verify_bytes((canonical(doc) + "\n").encode(), pub)
     path = tmp_path / "b.json"
     path.write_bytes(raw)
@@ -305,17 +305,17 @@ def test_the_signature(key: Ed25519PrivateKey, pub: str) -> None:
                      base64.b64encode(other.public_key().public_bytes_raw()).decode())
     forged = copy.deepcopy(b)
     forged["signer"]["fingerprint"] = "0" * 64
-    with pytest.raises(BundleError, match="^the signer's fingerprint does not match its "
-                                          "public key$"):
+    with pytest.raises(BundleError, match=r"^the signer's fingerprint does not match its "
+                                          r"public key$"):
         verify_bytes(signed(key, forged), pub)
     raw = signed(other, b)  # names the right key, signed by another
-    with pytest.raises(BundleError, match="^the signature is not valid for this bundle "
-                                          "and key$"):
+    with pytest.raises(BundleError, match=r"^the signature is not valid for this bundle "
+                                          r"and key$"):
         verify_bytes(raw, pub)
     doc = json.loads(signed(key, b))
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         doc["signature"] = bad
-        with pytest.raises(BundleError, match="^the signature is not valid"):
+        with pytest.raises(BundleError, match=r"^the signature is not valid"):
             verify_bytes((canonical(doc) + "\n").encode(), pub)
 
 
@@ -364,14 +364,14 @@ def test_every_section_must_match_the_chain(key: Ed25519PrivateKey, pub: str) ->
 
 def test_the_order_and_its_transcripts(key: Ed25519PrivateKey, pub: str) -> None:
     b = make_bundle(key, chained([entry(0, "order.state", {"to": "x"})]))
-    with pytest.raises(BundleError, match="^the chain segment holds no order.accepted entry "
-                                          "of the order$"):
+    with pytest.raises(BundleError, match=r"^the chain segment holds no order\.accepted entry "
+                                          r"of the order$"):
         verify_bytes(signed(key, b), pub)
     b = make_bundle(key, small(), transcripts=[
         {"target_id": "t1", "sha256": "f" * 64, "text": "ok"},
         {"target_id": "t2", "sha256": "e" * 64, "text": "not in the chain"}])
-    with pytest.raises(BundleError, match="^transcript digest of target t2 is not in the "
-                                          "chain$"):
+    with pytest.raises(BundleError, match=r"^transcript digest of target t2 is not in the "
+                                          r"chain$"):
         verify_bytes(signed(key, b), pub)
 
 
@@ -383,7 +383,7 @@ def test_parse_public_key() -> None:
     with pytest.raises(BundleError, match=r"^the public key is not base64 \(expected "
                                           r"ed25519:<base64>\)$"):
         parse_public_key("ed25519:not base64!")
-    with pytest.raises(BundleError, match="^the public key is not a 32-byte Ed25519 key$"):
+    with pytest.raises(BundleError, match=r"^the public key is not a 32-byte Ed25519 key$"):
         parse_public_key(base64.b64encode(raw[:31]).decode())
 
 
