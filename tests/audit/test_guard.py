@@ -232,3 +232,39 @@ def test_a_checkpoint_that_cannot_be_written_does_not_fail_the_check(
     assert rec.getMessage() == (f"cannot write the audit checkpoint {blocker / 'cp.json'}: "
                                 "File exists")
     assert guard.check().checked == 1  # the next check starts from the beginning again
+
+
+def test_each_check_is_logged_and_kept(store: Store, tmp_path: Path,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    guard = ChainGuard(store, tmp_path / "anchors.jsonl")
+    assert guard.last is None
+    store.record_event("t", "x", None, {})
+    with caplog.at_level(logging.DEBUG, logger="enforcer.audit.guard"):
+        started = time.monotonic()
+        v = guard.check()
+        took = time.monotonic() - started
+    assert guard.last is v
+    [rec] = caplog.records
+    assert rec.msg == "audit chain check: %s (%d entries, %.3fs)"
+    assert rec.getMessage().startswith(f"audit chain check: {v.reason} (1 entries, ")
+    assert rec.args is not None and 0 <= float(rec.args[2]) <= took  # type: ignore[index]
+
+
+def test_legacy_entries_after_the_checkpoint_up_to_its_legacy_until(
+        store: Store, tmp_path: Path) -> None:
+    """A checkpoint taken part way through the legacy entries (restored from before the
+    adoption finished): the walk after it still accepts them up to ``legacy_until``,
+    and no unkeyed entry past it."""
+    _legacy(store, 4)
+    cp = tmp_path / "checkpoint.json"
+    second = store.audit_entries(limit=2)[-1]
+    write_checkpoint(cp, Checkpoint(2, second.hash, 4))
+    guard = ChainGuard(store, tmp_path / "anchors.jsonl")
+    v = guard.check()
+    assert (v.ok, v.checked, v.head_seq) == (True, 2, 4), v
+    assert read_checkpoint(cp) == Checkpoint(4, store.audit_entries(limit=4)[-1].hash, 4)
+    write_checkpoint(cp, Checkpoint(2, second.hash, 3))
+    v = guard.check()
+    assert v.as_tuple()[:2] == (False, 4) and "no key id" in v.reason
