@@ -244,3 +244,26 @@ def test_a_forged_entry_after_legacy_ones_reports_how_far_the_walk_got(store: St
             bad.legacy) == (False, 4, 3, entries[2].hash, 3, 2)
     assert bad.reason == ("hash does not match the entry's content (not made with the "
                           "audit key)")
+
+
+def test_chain_writers_take_the_advisory_lock_on_pg(pg_url: str) -> None:
+    """On PostgreSQL a chain writer takes the transaction-scoped advisory lock every
+    instance shares (on SQLite the IMMEDIATE write transaction serialises instead): here
+    in a read session, which holds no lock of its own, and in every write session."""
+    from enforcer.store import upgrade
+    from enforcer.store.audit import lock_chain
+
+    upgrade(pg_url)
+    store = Store.from_url(pg_url, clock=FakeClock())
+    try:
+        query = text("SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks WHERE "
+                     "locktype = 'advisory' AND pid = pg_backend_pid() AND granted")
+        with store.read_session() as session:
+            before = set(session.execute(query).scalars())
+            lock_chain(session)
+            after = set(session.execute(query).scalars())
+        assert AUDIT_LOCK_KEY not in before and after - before == {AUDIT_LOCK_KEY}
+        with store.write_session() as session:
+            assert AUDIT_LOCK_KEY in set(session.execute(query).scalars())
+    finally:
+        store.dispose()
