@@ -59,6 +59,17 @@ def test_a_reformatted_but_equal_payload_still_verifies(store: Store) -> None:
                                              "made with the audit key)")
 
 
+def test_a_reformatted_payload_of_an_order_still_verifies(store: Store) -> None:
+    """The slow path (payload parsed again, the whole document re-encoded) covers every
+    field, the order id included."""
+    store.record_event("a", "x", "ord_1", {"b": 1})
+    store.record_event("a", "x", "ord_1", {"b": 2})
+    _sql(store, "UPDATE audit_log SET payload = :p WHERE seq = 1", p='{ "b": 1 }')
+    assert store.verify_audit() == (True, None, "2 entries, chain intact")
+    _sql(store, "UPDATE audit_log SET order_id = 'ord_2' WHERE seq = 1")
+    assert store.verify_audit()[:2] == (False, 1)
+
+
 def test_macs_sets_tuples_dates_and_enums_are_normalised(store: Store) -> None:
     at = datetime(2026, 2, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=2)))
     store.record_event("alice", "x", "ord_1", {
