@@ -259,8 +259,12 @@ def _read_key(arg: str) -> str:
     """``--pubkey`` is the key itself or a file holding it."""
     if arg.startswith("ed25519:"):
         return arg
-    with open(arg, encoding="ascii") as f:
-        return f.read().strip()
+    try:
+        with open(arg, encoding="ascii") as f:
+            return f.read().strip()
+    except UnicodeDecodeError:
+        raise BundleError(f"the public key file {arg} is not ASCII text (expected "
+                          "ed25519:<base64>)") from None
 
 
 def main(argv: list[str] | None = None) -> int:

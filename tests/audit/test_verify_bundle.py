@@ -422,3 +422,30 @@ def test_command_line(key: Ed25519PrivateKey, pub: str, tmp_path: Path,
     assert main([str(good), "--pubkey", str(tmp_path / "nokey")]) == 2
     assert capsys.readouterr().err == (f"cannot read {tmp_path / 'nokey'}: "
                                        "No such file or directory\n")
+
+
+def test_command_line_odd_inputs(key: Ed25519PrivateKey, pub: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    good = tmp_path / "good.json"
+    good.write_bytes(signed(key, make_bundle(key, small())))
+    monkeypatch.setattr("sys.argv", ["verify_bundle", str(good), "--pubkey", pub])
+    assert main() == 0  # the process's own arguments
+    assert capsys.readouterr().out.startswith(f"bundle for {OID} verifies")
+    keyfile = tmp_path / "key.pub"
+    keyfile.write_bytes("ed25519:é\n".encode())  # a key file that is not ASCII
+    assert main([str(good), "--pubkey", str(keyfile)]) == 1
+    assert capsys.readouterr().err == (
+        f"bundle does NOT verify: the public key file {keyfile} is not ASCII text "
+        "(expected ed25519:<base64>)\n")
+
+
+def test_a_signature_with_stray_characters_is_refused(key: Ed25519PrivateKey,
+                                                      pub: str) -> None:
+    """The signature field is outside what it signs: only strict base64 is read, so
+    characters slipped into it are not skipped over."""
+    doc = json.loads(signed(key, make_bundle(key, small())))
+    doc["signature"] = doc["signature"][:8] + "!" + doc["signature"][8:]
+    with pytest.raises(BundleError, match=r"^the signature is not valid for this bundle "
+                                          r"and key$"):
+        verify_bytes((canonical(doc) + "\n").encode(), pub)
