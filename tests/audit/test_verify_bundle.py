@@ -163,11 +163,15 @@ def test_derive_sections_before_any_amendment() -> None:
     assert got["devices"] == [{"mac": "m1", "seqs": [1]},
                               {"mac": "m2", "ecm_mac": "e2", "seqs": [1, 2]}]
     assert got["order"]["scope"] == "footprint" and got["order"]["seqs"] == [1, 3]
+    assert got["order"]["state"] == "accepted"  # no order.state entry yet
     assert got["amendments"][0]["before"] is None
     late = derive_sections([entry(1, "order.state", {"to": "blocking"}),
                             entry(2, "order.amended", {"after": {"node": "n"}})], OID)
     assert late["order"] == {"state": "blocking", "state_detail": None, "seqs": [1, 2],
                              "node": "n"}
+    amended_first = derive_sections([entry(1, "order.amended", {"after": {"node": "n"}})],
+                                    OID)
+    assert amended_first["order"] == {"node": "n", "seqs": [1]}
     empty = derive_sections([entry(1, "order.accepted", {})], OID)
     assert empty["devices"] == [] and empty["evidence"]["references"] == []
     assert derive_sections([], OID) == {
@@ -383,6 +387,8 @@ def test_parse_public_key() -> None:
     with pytest.raises(BundleError, match=r"^the public key is not base64 \(expected "
                                           r"ed25519:<base64>\)$"):
         parse_public_key("ed25519:not base64!")
+    with pytest.raises(BundleError, match=r"^the public key is not base64"):
+        parse_public_key(f"ed25519:{text[:10]}!{text[10:]}")  # strict: no stray characters
     with pytest.raises(BundleError, match=r"^the public key is not a 32-byte Ed25519 key$"):
         parse_public_key(base64.b64encode(raw[:31]).decode())
 
