@@ -277,3 +277,23 @@ def test_outbox_due_mark_count_and_prune(store: Store) -> None:
     clock.advance(1)
     assert store.outbox_prune(timedelta(seconds=100)) == 3
     assert [m["id"] for m in store.outbox_messages()] == [d]
+
+
+def test_outbox_listing_order_and_the_due_limit(store: Store) -> None:
+    """Messages are listed by when they were written, then by id; a listing of due
+    messages holds at most 100 unless told otherwise."""
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    names = [f"t{i:03d}" for i in range(101)]
+    store.route_notifications(lambda _e, _r: names)
+    same_time = store.enqueue_notification("e", {}, reason=None)  # one instant: by id
+    assert [m["id"] for m in store.outbox_messages()] == sorted(same_time)
+    assert len(store.outbox_due()) == 100 and len(store.outbox_due(limit=101)) == 101
+    store.route_notifications(lambda _e, _r: ["t"])
+    start = clock.now + timedelta(seconds=10)
+    later = []
+    for i in range(20):  # written in one millisecond, each 10 us before the previous
+        clock.now = start - timedelta(microseconds=10 * i)
+        later += store.enqueue_notification("e", {}, reason=None)
+    listed = [m["id"] for m in store.outbox_messages()]
+    assert listed[101:] == list(reversed(later))
