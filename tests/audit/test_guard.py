@@ -249,7 +249,7 @@ def test_each_check_is_logged_and_kept(store: Store, tmp_path: Path,
     [rec] = caplog.records
     assert rec.msg == "audit chain check: %s (%d entries, %.3fs)"
     assert rec.getMessage().startswith(f"audit chain check: {v.reason} (1 entries, ")
-    assert rec.args is not None and 0 <= float(rec.args[2]) <= took  # type: ignore[index]
+    assert rec.args is not None and 0 <= float(rec.args[2]) <= took
 
 
 def test_legacy_entries_after_the_checkpoint_up_to_its_legacy_until(

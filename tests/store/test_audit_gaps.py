@@ -270,9 +270,9 @@ def test_chain_writers_take_the_advisory_lock_on_pg(pg_url: str) -> None:
         query = text("SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks WHERE "
                      "locktype = 'advisory' AND pid = pg_backend_pid() AND granted")
         with store.read_session() as session:
-            before = set(session.execute(query).scalars())
+            before: set[int] = set(session.execute(query).scalars())
             lock_chain(session)
-            after = set(session.execute(query).scalars())
+            after: set[int] = set(session.execute(query).scalars())
         assert AUDIT_LOCK_KEY not in before and after - before == {AUDIT_LOCK_KEY}
         with store.write_session() as session:
             assert AUDIT_LOCK_KEY in set(session.execute(query).scalars())
