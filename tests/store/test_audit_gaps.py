@@ -278,3 +278,17 @@ def test_chain_writers_take_the_advisory_lock_on_pg(pg_url: str) -> None:
             assert AUDIT_LOCK_KEY in set(session.execute(query).scalars())
     finally:
         store.dispose()
+
+
+def test_entry_times_are_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hashed ``at`` is UTC on every host: a chain verifies wherever it is checked."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        at = datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))
+        assert iso_utc(at) == "2026-01-01T00:00:00.000000+00:00"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
