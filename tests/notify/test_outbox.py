@@ -265,6 +265,8 @@ def test_outbox_due_mark_count_and_prune(store: Store) -> None:
     assert (by_id[c]["state"], by_id[c]["attempts"], by_id[c]["last_error"],
             by_id[c]["finished_at"]) == ("delivered", 1, None, clock())
     assert (by_id[b]["state"], by_id[b]["last_error"]) == ("failed", "HTTP 400")
+    assert [by_id[i]["created_at"] for i in (a, b, c)] == [
+        first, first + timedelta(seconds=1), first + timedelta(seconds=2)]
     assert [m["id"] for m in store.outbox_messages(state="pending")] == [a]
     assert store.count_outbox() == ({"pending": 1, "delivered": 1, "failed": 1}, first)
     with pytest.raises(ValueError, match=r"^outbox state must be one of pending, delivered, "
