@@ -211,7 +211,7 @@ def _sections(b: dict[str, Any], by_seq: dict[int, dict[str, Any]]) -> int:
     for name in SECTIONS:
         if canonical(b["sections"][name]) != canonical(derived[name]):
             raise BundleError(f"section {name!r} is not what the chain entries say")
-    if not derived["order"]:
+    if "accepted_at" not in derived["order"]:  # only an order.accepted entry sets it
         raise BundleError("the chain segment holds no order.accepted entry of the order")
     digests = {t.get("transcript_sha256") for t in derived["targets"]}
     for t in b["transcripts"]:
@@ -259,8 +259,12 @@ def _read_key(arg: str) -> str:
     """``--pubkey`` is the key itself or a file holding it."""
     if arg.startswith("ed25519:"):
         return arg
-    with open(arg, encoding="ascii") as f:
-        return f.read().strip()
+    try:
+        with open(arg, encoding="ascii") as f:
+            return f.read().strip()
+    except UnicodeDecodeError:
+        raise BundleError(f"the public key file {arg} is not ASCII text (expected "
+                          "ed25519:<base64>)") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from enforcer.metrics import Metrics
 from enforcer.notify import OutboxDelivery, OutboxNotifier
 from enforcer.policy import Policy
 from enforcer.store import OrderSpec, Store, upgrade
+from enforcer.store.outbox import message_body
 from enforcer.store.records import DeviceSpec
 from tests.notify.receiver import Receiver, receiver
 
@@ -186,3 +188,118 @@ def test_delivery_thread_sends_on_wake_only_while_holding_the_lease(
                                                                   "ban.verified"]
     finally:
         delivery.close()
+
+
+def test_outbox_rows_follow_the_bound_routing(store: Store) -> None:
+    """No routing bound: nothing written; bound: one row per target the router names for
+    (event, reason), the same body and order under distinct ids."""
+    assert not store.outbox_enabled
+    with store.write_session() as session:
+        assert store.outbox_add(session, "ban.imposed", {"order_id": "o"}, reason="x") == []
+    assert store.enqueue_notification("ban.imposed", {"order_id": "o"}, reason="x") == []
+    asked: list[tuple[str, str | None]] = []
+
+    def router(event: str, reason: str | None) -> list[str]:
+        asked.append((event, reason))
+        return ["a", "b"] if reason == "fraud" else []
+
+    store.route_notifications(router)
+    assert store.outbox_enabled
+    assert store.enqueue_notification("ban.imposed", {"order_id": "o"}, reason="other") == []
+    ids = store.enqueue_notification("ban.imposed", {"order_id": "o", "n": 1},
+                                     reason="fraud")
+    none = store.enqueue_notification("lift.approved", {"order_id": ""}, reason="fraud")
+    assert asked == [("ban.imposed", "other"), ("ban.imposed", "fraud"),
+                     ("lift.approved", "fraud")]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(i.startswith("msg_") for i in ids)
+    now = store.clock()
+    rows = store.outbox_due()
+    assert [(r.id, r.event, r.target, r.order_id, r.attempts, r.created_at)
+            for r in rows if r.event == "ban.imposed"] == sorted(
+        [(i, "ban.imposed", t, "o", 0, now) for i, t in zip(ids, ("a", "b"), strict=True)])
+    assert {r.body for r in rows if r.event == "ban.imposed"} == {
+        message_body("ban.imposed", {"order_id": "o", "n": 1}, now)}
+    assert {(r.id, r.order_id) for r in rows if r.event == "lift.approved"} == {
+        (i, None) for i in none}
+    assert sorted((m["event"], m["target"], m["order_id"], m["state"])
+                  for m in store.outbox_messages()) == [
+        ("ban.imposed", "a", "o", "pending"), ("ban.imposed", "b", "o", "pending"),
+        ("lift.approved", "a", None, "pending"), ("lift.approved", "b", None, "pending")]
+    store.route_notifications(None)
+    assert not store.outbox_enabled
+    assert store.enqueue_notification("ban.imposed", {"order_id": "o"}, reason="fraud") == []
+    assert len(store.outbox_messages()) == 4
+
+
+def test_outbox_due_mark_count_and_prune(store: Store) -> None:
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    store.route_notifications(lambda _e, _r: ["t"])
+    assert store.outbox_next_due() is None and store.count_outbox() == ({}, None)
+    first = clock()
+    [a] = store.enqueue_notification("e", {}, reason=None)
+    clock.advance(1)
+    [b] = store.enqueue_notification("e", {}, reason=None)
+    clock.advance(1)
+    [c] = store.enqueue_notification("e", {}, reason=None)
+    assert [r.id for r in store.outbox_due()] == [a, b, c]  # oldest first
+    assert [r.id for r in store.outbox_due(limit=2)] == [a, b]
+    assert [r.id for r in store.outbox_due(first)] == [a]
+    assert store.outbox_next_due() == first
+    # a retry moves a behind the others; a retry without a time is due now
+    assert store.outbox_mark(a, state="pending", attempts=1, error="HTTP 500",
+                             due_at=clock() + timedelta(seconds=10))
+    assert [r.id for r in store.outbox_due()] == [b, c]
+    assert store.outbox_next_due() == first + timedelta(seconds=1)
+    assert store.outbox_mark(b, state="pending", attempts=1, error="x" * 400)
+    [mb] = [m for m in store.outbox_messages() if m["id"] == b]
+    assert mb["last_error"] == "x" * 300 and mb["attempts"] == 1
+    assert mb["finished_at"] is None
+    assert [r.id for r in store.outbox_due()] == [b, c]  # b due now, as c: by id
+    clock.advance(10)
+    assert [(r.id, r.attempts) for r in store.outbox_due()] == [(b, 1), (c, 0), (a, 1)]
+    assert store.outbox_mark(c, state="delivered", attempts=1)
+    assert not store.outbox_mark(c, state="failed", attempts=2)  # no longer pending
+    assert store.outbox_mark(b, state="failed", attempts=2, error="HTTP 400")
+    by_id = {m["id"]: m for m in store.outbox_messages()}
+    assert (by_id[c]["state"], by_id[c]["attempts"], by_id[c]["last_error"],
+            by_id[c]["finished_at"]) == ("delivered", 1, None, clock())
+    assert (by_id[b]["state"], by_id[b]["last_error"]) == ("failed", "HTTP 400")
+    assert [by_id[i]["created_at"] for i in (a, b, c)] == [
+        first, first + timedelta(seconds=1), first + timedelta(seconds=2)]
+    assert [m["id"] for m in store.outbox_messages(state="pending")] == [a]
+    assert store.count_outbox() == ({"pending": 1, "delivered": 1, "failed": 1}, first)
+    with pytest.raises(ValueError, match=r"^outbox state must be one of pending, delivered, "
+                                         r"failed, dropped$"):
+        store.outbox_mark(a, state="gone", attempts=1)
+    assert store.outbox_mark(a, state="dropped", attempts=2, error="")
+    assert store.outbox_messages(state="dropped")[0]["last_error"] is None
+    assert store.outbox_next_due() is None and store.outbox_due() == []
+    # pruning: only finished messages finished more than older_than ago
+    clock.advance(100)
+    [d] = store.enqueue_notification("e", {}, reason=None)
+    assert store.outbox_prune(timedelta(seconds=100)) == 0  # finished exactly 100 s ago
+    clock.advance(1)
+    assert store.outbox_prune(timedelta(seconds=100)) == 3
+    assert [m["id"] for m in store.outbox_messages()] == [d]
+
+
+def test_outbox_listing_order_and_the_due_limit(store: Store) -> None:
+    """Messages are listed by when they were written, then by id; a listing of due
+    messages holds at most 100 unless told otherwise."""
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    names = [f"t{i:03d}" for i in range(101)]
+    store.route_notifications(lambda _e, _r: names)
+    same_time = store.enqueue_notification("e", {}, reason=None)  # one instant: by id
+    assert [m["id"] for m in store.outbox_messages()] == sorted(same_time)
+    assert len(store.outbox_due()) == 100
+    assert [r.id for r in store.outbox_due(limit=101)] == sorted(same_time)  # due: by id
+    store.route_notifications(lambda _e, _r: ["t"])
+    start = clock.now + timedelta(seconds=10)
+    later = []
+    for i in range(20):  # written in one millisecond, each 10 us before the previous
+        clock.now = start - timedelta(microseconds=10 * i)
+        later += store.enqueue_notification("e", {}, reason=None)
+    listed = [m["id"] for m in store.outbox_messages()]
+    assert listed[101:] == list(reversed(later))

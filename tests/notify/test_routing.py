@@ -336,3 +336,206 @@ def test_build_notifier_kinds(store: Store, tmp_path: Path,
     memory = build_notifier(settings)
     assert isinstance(memory, WebhookNotifier)
     memory.close()
+
+
+def quick_policy(**delivery: Any) -> Policy:
+    """routed_policy with retries a few milliseconds apart (for the in-memory notifier)."""
+    return routed_policy(**{"retry_base_s": 0.01, "retry_max_s": 0.02, **delivery})
+
+
+def test_webhook_notifier_retries_under_one_id_then_delivers_or_gives_up(
+        caplog: pytest.LogCaptureFixture) -> None:
+    scripts: dict[str, list[int | Exception]] = {
+               "lift.approved": [500, httpx.ConnectError("refused"), 204],
+               "lift.refused": [404],
+               "lift.expired": [503, 408, 429]}
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        a = scripts[json.loads(request.content)["type"]].pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return httpx.Response(a)
+
+    n = WebhookNotifier(quick_policy(), transport=httpx.MockTransport(answer))
+    try:
+        with caplog.at_level(logging.INFO, logger="enforcer.notify"):
+            n.notify("lift.approved", {"order_id": "o-1", "reason": "fraud"})
+            assert n.wait_idle(10)
+            n.notify("lift.refused", {"order_id": "o-2", "reason": "fraud"})
+            assert n.wait_idle(10)
+            n.notify("lift.expired", {"order_id": "o-3", "reason": "harassment"})
+            assert n.wait_idle(10)
+        assert (n.delivered, n.failed, n.dropped) == (1, 2, 0)
+        assert [json.loads(r.content)["type"] for r in seen] == [
+            "lift.approved"] * 3 + ["lift.refused"] + ["lift.expired"] * 3
+        ids = [r.headers["webhook-id"] for r in seen]
+        assert len(set(ids[:3])) == 1 and len(set(ids)) == 3  # one id per message
+        for r in seen:
+            assert r.method == "POST" and r.headers["content-type"] == "application/json"
+            stamp = r.headers["webhook-timestamp"]
+            verify(keys=[KEY], webhook_id=r.headers["webhook-id"], timestamp=stamp,
+                   signature=r.headers["webhook-signature"], body=r.content,
+                   now=datetime.fromtimestamp(int(stamp), UTC), tolerance_s=1)
+        assert [r.url.path for r in seen] == ["/fraud"] * 4 + ["/board"] * 3
+        body = json.loads(seen[0].content)
+        assert body["data"] == {"order_id": "o-1", "reason": "fraud"}
+        assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+        logged = [r.getMessage() for r in caplog.records]
+        i1, i3 = ids[0], ids[4]
+        assert "event lift.approved for order o-1" in logged
+        assert f"webhook {i1} to fraud-desk failed (HTTP 500); retry 1 in 0s" in logged
+        assert f"webhook {i1} to fraud-desk failed (ConnectError); retry 2 in 0s" in logged
+        assert (f"webhook {ids[3]} to fraud-desk failed (HTTP 404) after 1 attempt(s); "
+                "giving up") in logged
+        assert f"webhook {i3} to board failed (HTTP 408); retry 2 in 0s" in logged
+        assert (f"webhook {i3} to board failed (HTTP 429) after 3 attempt(s); giving up"
+                in logged)
+    finally:
+        n.close()
+    assert not n._thread.is_alive()
+
+
+def test_webhook_notifier_drops_when_its_queue_is_full(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        release.wait(10)
+        return httpx.Response(204)
+
+    n = WebhookNotifier(quick_policy(queue_size=1), transport=httpx.MockTransport(answer))
+    try:
+        n.notify("lift.approved", {"order_id": "o-1", "reason": "fraud"})
+        assert entered.wait(10)  # the thread is sending the first one
+        n.notify("lift.approved", {"order_id": "o-2", "reason": "fraud"})  # queued
+        with caplog.at_level(logging.ERROR, logger="enforcer.notify"):
+            n.notify("lift.approved", {"order_id": "o-3", "reason": "fraud"})  # full
+        assert n.dropped == 1
+        assert [r.getMessage() for r in caplog.records] == [
+            "notification queue full (1); dropped lift.approved for order o-3"]
+        release.set()
+        assert n.wait_idle(10)
+        assert (n.delivered, n.dropped) == (2, 1)
+        assert [e[1]["order_id"] for e in n.events] == ["o-1", "o-2", "o-3"]
+    finally:
+        release.set()
+        n.close()
+
+
+def test_webhook_notifier_routes_by_every_reason_when_the_lookup_fails() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(204)
+
+    def broken(_order_id: str) -> str | None:
+        raise RuntimeError("the store is down")
+
+    n = WebhookNotifier(quick_policy(), transport=httpx.MockTransport(answer))
+    try:
+        n.notify("lift.approved", {"order_id": "o-1"})  # no lookup bound: every reason
+        assert n.wait_idle(10)
+        assert sorted(seen) == ["/board", "/fraud"]
+        n.bind_store({"o-2": "fraud"}.get)
+        n.notify("lift.approved", {"order_id": "o-2"})
+        assert n.wait_idle(10)
+        assert sorted(seen) == ["/board", "/fraud", "/fraud"]
+        n.bind_store(broken)
+        n.notify("lift.approved", {"order_id": "o-3"})
+        assert n.wait_idle(10)
+        assert sorted(seen) == ["/board", "/board", "/fraud", "/fraud", "/fraud"]
+        n.notify("lift.approved", {"order_id": ""})  # no order: no lookup, every reason
+        assert n.wait_idle(10)
+        assert len(seen) == 7 and n.delivered == 7
+        for i in range(1005):
+            n.events.append(("x", {"i": i}))
+        n.notify("ban.verified", {"reason": "harassment"})  # routed nowhere
+        assert len(n.events) == 1000 and n.events[-1][0] == "ban.verified"
+    finally:
+        n.close()
+
+
+def test_log_notifier_keeps_the_last_events(caplog: pytest.LogCaptureFixture) -> None:
+    n = LogNotifier(keep=2)
+    with caplog.at_level(logging.INFO, logger="enforcer.notify"):
+        for i in range(3):
+            n.notify("ban.verified", {"order_id": f"o-{i}"})
+    assert n.events == [("ban.verified", {"order_id": "o-1"}),
+                        ("ban.verified", {"order_id": "o-2"})]
+    assert caplog.records[0].getMessage() == "event ban.verified: {'order_id': 'o-0'}"
+    assert len(LogNotifier().events) == 0
+
+
+def test_outbox_delivery_logs_and_works_without_metrics(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    policy = routed_policy()
+    msg_id = one_message(store, policy)
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    d = OutboxDelivery(policy, store, transport=httpx.MockTransport(Answers(500, 500, 500, 400)),
+                       wall=lambda: 1_700_000_000.0, rand=lambda: 1.0)
+    with caplog.at_level(logging.WARNING, logger="enforcer.notify"):
+        for _ in range(3):
+            assert d.run_once() == 1
+            clock.advance(10)
+        one_message(store, policy)
+        [row] = store.outbox_due()
+        assert d.run_once() == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"webhook {msg_id} to fraud-desk failed (HTTP 500); retry 1 in 2s",
+        f"webhook {msg_id} to fraud-desk failed (HTTP 500); retry 2 in 4s",
+        f"webhook {msg_id} to fraud-desk failed (HTTP 500) after 3 attempt(s); dropped",
+        f"webhook {row.id} to fraud-desk refused (HTTP 400); not retried"]
+    d.close()
+
+
+def test_outbox_delivery_prunes_once_an_hour(store: Store) -> None:
+    policy = routed_policy(keep_days=0.001)  # 86.4 s
+    wall = [1_700_000_000.0]
+    d = OutboxDelivery(policy, store, transport=httpx.MockTransport(Answers(204, 204, 204)),
+                       wall=lambda: wall[0])
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    one_message(store, policy)
+    assert d.run_once() == 1  # delivered; the first pass prunes (nothing old yet)
+    clock.advance(100)
+    one_message(store, policy)
+    assert d.run_once() == 1
+    assert len(store.outbox_messages()) == 2  # within the hour: not pruned
+    wall[0] += 3600
+    assert d.run_once() == 0
+    assert len(store.outbox_messages()) == 2  # exactly an hour: not yet
+    wall[0] += 1
+    assert d.run_once() == 0
+    assert [m["state"] for m in store.outbox_messages()] == ["delivered"]  # the old one
+    d.close()
+
+
+def test_outbox_delivery_thread_drains_more_than_a_batch(store: Store) -> None:
+    import time
+
+    from enforcer.notify import BATCH
+
+    policy = routed_policy(poll_s=60)  # only wake() starts a pass
+    notifier = OutboxNotifier(policy, store)
+    for _ in range(BATCH + 5):
+        notifier.notify("lift.approved", {"reason": "fraud"})
+    d = OutboxDelivery(policy, store, transport=httpx.MockTransport(
+        Answers(*[204] * (BATCH + 5))))
+    d.start(lambda: True)
+    try:
+        d.wake()
+        deadline = time.monotonic() + 30
+        while store.outbox_messages(state="pending") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.outbox_messages(state="pending") == []
+        assert len(store.outbox_messages(state="delivered")) == BATCH + 5
+    finally:
+        d.close()
+    assert d._thread is not None and not d._thread.is_alive()

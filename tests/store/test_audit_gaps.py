@@ -59,6 +59,17 @@ def test_a_reformatted_but_equal_payload_still_verifies(store: Store) -> None:
                                              "made with the audit key)")
 
 
+def test_a_reformatted_payload_of_an_order_still_verifies(store: Store) -> None:
+    """The slow path (payload parsed again, the whole document re-encoded) covers every
+    field, the order id included."""
+    store.record_event("a", "x", "ord_1", {"b": 1})
+    store.record_event("a", "x", "ord_1", {"b": 2})
+    _sql(store, "UPDATE audit_log SET payload = :p WHERE seq = 1", p='{ "b": 1 }')
+    assert store.verify_audit() == (True, None, "2 entries, chain intact")
+    _sql(store, "UPDATE audit_log SET order_id = 'ord_2' WHERE seq = 1")
+    assert store.verify_audit()[:2] == (False, 1)
+
+
 def test_macs_sets_tuples_dates_and_enums_are_normalised(store: Store) -> None:
     at = datetime(2026, 2, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=2)))
     store.record_event("alice", "x", "ord_1", {
@@ -244,3 +255,40 @@ def test_a_forged_entry_after_legacy_ones_reports_how_far_the_walk_got(store: St
             bad.legacy) == (False, 4, 3, entries[2].hash, 3, 2)
     assert bad.reason == ("hash does not match the entry's content (not made with the "
                           "audit key)")
+
+
+def test_chain_writers_take_the_advisory_lock_on_pg(pg_url: str) -> None:
+    """On PostgreSQL a chain writer takes the transaction-scoped advisory lock every
+    instance shares (on SQLite the IMMEDIATE write transaction serialises instead): here
+    in a read session, which holds no lock of its own, and in every write session."""
+    from enforcer.store import upgrade
+    from enforcer.store.audit import lock_chain
+
+    upgrade(pg_url)
+    store = Store.from_url(pg_url, clock=FakeClock())
+    try:
+        query = text("SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks WHERE "
+                     "locktype = 'advisory' AND pid = pg_backend_pid() AND granted")
+        with store.read_session() as session:
+            before: set[int] = set(session.execute(query).scalars())
+            lock_chain(session)
+            after: set[int] = set(session.execute(query).scalars())
+        assert AUDIT_LOCK_KEY not in before and after - before == {AUDIT_LOCK_KEY}
+        with store.write_session() as session:
+            assert AUDIT_LOCK_KEY in set(session.execute(query).scalars())
+    finally:
+        store.dispose()
+
+
+def test_entry_times_are_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hashed ``at`` is UTC on every host: a chain verifies wherever it is checked."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        at = datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))
+        assert iso_utc(at) == "2026-01-01T00:00:00.000000+00:00"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
