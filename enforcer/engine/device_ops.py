@@ -28,7 +28,7 @@ from enforcer.engine.backoff import backoff_s
 from enforcer.engine.contract import PreviewRow
 from enforcer.engine.observe import Look, look
 from enforcer.engine.pool import DriverPool
-from enforcer.engine.writes import GroupWriter
+from enforcer.engine.writes import MAX_BATCH, GroupWriter
 from enforcer.errors import CapacityError, EnforcerError
 from enforcer.inventory.model import Inventory
 from enforcer.inventory.profiles import Profile
@@ -179,8 +179,13 @@ class DeviceOps:
                 enforcing=ENFORCING_DETAIL if order.state is OrderState.ACCEPTED else None))
         if not answers:
             return [], []
-        results = await self._db(self.store.record_scans, device, answers,
-                                 relevant=self.relevant, actor=ACTOR)
+        # A few answers per transaction: the store's write lock is held for the whole
+        # transaction, and intake (a new order) must not wait long behind it.
+        results: list[Any] = []
+        for i in range(0, len(answers), MAX_BATCH):
+            results += await self._db(self.store.record_scans, device,
+                                      answers[i:i + MAX_BATCH], relevant=self.relevant,
+                                      actor=ACTOR)
         done: list[str] = []
         again: list[str] = []
         for a, res in zip(answers, results, strict=True):
