@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -370,3 +372,42 @@ def test_adopting_a_block(store: Store, clock: FakeClock) -> None:
     assert scans == {(safety, "c2"), (weak, "c1")}
     assert {o: store.get_order(o).updated_at for o in (weak, safety, third)} == {
         weak: updated[weak], safety: clock(), third: clock()}
+
+
+def test_an_amendment_goes_ahead_of_queued_engine_writes(store: Store) -> None:
+    """An upgrade (like a new order) is intake: on SQLite it takes the write lock before
+    the engine's writes already queued for it, so a safety upgrade is never held back
+    by a busy engine."""
+    if store.dialect != "sqlite":
+        pytest.skip("the in-process write queue exists on SQLite only")
+    oid = _order(store, Reason.FRAUD, M1)
+    before, after = _upgrade(store, oid)
+    lock = store._write_lock
+    assert lock is not None
+
+    def queued(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(lock._urgent) + len(lock._normal) < n:
+            assert time.monotonic() < deadline, "writer did not queue"
+            time.sleep(0.005)
+
+    threads: list[threading.Thread] = []
+    with lock.hold():  # a transaction in progress
+        for i in range(2):  # engine writes waiting for it
+            t = threading.Thread(target=store.record_event,
+                                 args=("engine", "test.engine_write", oid, {"i": i}))
+            t.start()
+            threads.append(t)
+            queued(i + 1)
+        t = threading.Thread(target=store.amend_order, args=(oid,), kwargs={
+            "before": before, "after": after, "policy_layers": ["cmts"],
+            "changes": [["reason"]], "actor": "eve"})
+        t.start()
+        threads.append(t)
+        queued(3)
+    for t in threads:
+        t.join(10)
+    seq = {e.action: e.seq for e in store.audit_entries(order_id=oid)
+           if e.action in ("order.amended", "test.engine_write")}
+    writes = [e.seq for e in store.audit_entries(order_id=oid, action="test.engine_write")]
+    assert len(writes) == 2 and seq["order.amended"] < min(writes)
