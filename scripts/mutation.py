@@ -92,7 +92,8 @@ def run(module: str, tests: list[str], children: int, *, again: bool = False,
         collect_only: bool = False) -> dict[str, Any]:
     """Mutate ``module`` and run its tests against every mutant; with ``again``, reuse
     the module's scratch copy, refresh its tests from the work tree and run only the
-    mutants that were not killed (after tests were added)."""
+    mutants that were not killed (after tests were added) or not yet checked (a run
+    that was stopped part way)."""
     work = SCRATCH / slug(module)
     mutmut = str(Path(sys.executable).parent / "mutmut")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -100,8 +101,9 @@ def run(module: str, tests: list[str], children: int, *, again: bool = False,
     if collect_only:
         return collect(module, tests, mutmut, work, env)
     if again and (work / "mutants").is_dir():
+        # the survivors (tests were added since) and what a stopped run did not check
         names = [n for n, st in statuses(mutmut, work, env).items()
-                 if st in ("survived", "no tests", "suspicious")]
+                 if st in ("survived", "no tests", "suspicious", "not checked")]
         for dst in (work / "tests", work / "mutants" / "tests"):
             shutil.copytree(ROOT / "tests", dst, dirs_exist_ok=True)
         if not names:
