@@ -3,11 +3,15 @@ older key (the newest signs), and refused when exposed, misnamed, malformed or s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import re
+import shutil
 import stat
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,6 +85,51 @@ def test_an_unreadable_directory(tmp_path: Path) -> None:
     f.write_text("x")
     with pytest.raises(ConfigError, match="no audit key"):
         load_keyring(f, create=False)  # not a directory: nothing in it
+
+
+def _load_error(keys: Path) -> str:
+    try:
+        load_keyring(keys, create=False)
+    except ConfigError as e:
+        return str(e)
+    return "loaded"
+
+
+def test_a_directory_that_cannot_be_listed_is_a_clear_error() -> None:
+    """A key directory this process may enter but not list (mode 0311 to its owner):
+    ``iterdir`` fails after ``is_dir`` succeeded. Root lists anything, so as root the
+    check runs in a forked child that became the unprivileged user nobody."""
+    base = Path(tempfile.mkdtemp(prefix="enforcer-keydir-", dir="/tmp"))
+    try:
+        base.chmod(0o711)
+        keys = base / "keys"
+        keys.mkdir(mode=0o700)
+        if os.geteuid() != 0:
+            keys.chmod(0o311)
+            out = _load_error(keys)
+        else:
+            os.chown(keys, 65534, 65534)
+            keys.chmod(0o311)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: drop to nobody, try, report, exit at once
+                try:
+                    os.setgroups([])
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    os.write(w, _load_error(keys).encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            with os.fdopen(r) as pipe:
+                out = pipe.read()
+            os.waitpid(pid, 0)
+        assert out == f"{keys}: cannot read the audit key directory (Permission denied)"
+    finally:
+        for p in (base / "keys", base):
+            with contextlib.suppress(OSError):
+                p.chmod(0o700)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize(("name", "content", "mode", "message"), [
