@@ -115,6 +115,16 @@ async def test_downgrade_refused_leaves_everything(board: LiftEnv) -> None:
     oid = await board.verified_order()
     r = await _amend(board, oid, {"scope": "node", "node": "node-a"})
     assert r.status_code == 202 and r.json()["pending"] is not None
+    # No note: the request names the parts; it carries the downgrade it would apply.
+    request = board.store.get_lift_request(r.json()["pending"]["id"])
+    assert request.reason == "amendment: scope"
+    assert request.amendment is not None
+    assert request.amendment["changes"] == [["scope", ["footprint", "node-a"],
+                                             ["node", "node-a"]]]
+    assert (await board.decide(oid, "alice", "refuse")).json()["outcome"] == "refused"
+    r = await _amend(board, oid, {"scope": "node", "node": "node-a", "reason": "fraud"})
+    request = board.store.get_lift_request(r.json()["pending"]["id"])
+    assert request.reason == "amendment: reason, scope"
     assert (await board.decide(oid, "alice", "refuse")).json()["outcome"] == "refused"
     order = board.store.get_order(oid)
     assert order.scope.value == "footprint" and order.state.value == "verified"
@@ -185,6 +195,7 @@ async def test_webhook_amends_by_ticket_once(board: LiftEnv) -> None:
     assert board.store.get_order(oid).reason.value == "threat_of_violence"
     r = await post(body, "amend-1")  # the same delivery again: nothing new
     assert r.status_code == 202 and r.json()["replayed"] is True
+    assert r.json()["applied"] == []  # the upgrade was applied by the first delivery
     assert len(_amended(board, oid)) == 1
     r = await post({"amend": {**body["amend"], "scope": "footprint"}}, "amend-1")
     assert r.status_code == 409 and r.json()["error"] == {
@@ -247,6 +258,18 @@ class _LateStore:
         return getattr(self._store, name)
 
 
+class _StaleOrderStore(_LateStore):
+    """... and read the order before the first delivery changed it."""
+
+    def __init__(self, store: Any, order: Any) -> None:
+        super().__init__(store)
+        self._order = order
+
+    def get_order(self, order_id: str) -> Any:
+        assert order_id == self._order.id
+        return self._order
+
+
 async def test_two_deliveries_of_one_webhook_id_racing(board: LiftEnv) -> None:
     """The receipt is checked again inside the amendment's transaction: a delivery with
     the same id and another body that raced past the first check is still refused."""
@@ -257,6 +280,7 @@ async def test_two_deliveries_of_one_webhook_id_racing(board: LiftEnv) -> None:
                                              notifier=board.notifier, wake=lambda _: None))
     late = AmendWorkflow(store=_LateStore(board.store), policy=first.policy, lifts=first.lifts)
     user = board.store.get_user("u-escalation-system")
+    before = board.store.get_order(oid)
     first.amend(oid, user, Changes(reason=Reason.THREAT_OF_VIOLENCE), may_downgrade=False,
                 idempotency=("w-race", "body-1"))
     with pytest.raises(LiftError) as err:
@@ -266,4 +290,13 @@ async def test_two_deliveries_of_one_webhook_id_racing(board: LiftEnv) -> None:
     assert (err.value.status, err.value.code, err.value.message) == (
         409, "idempotency_conflict",
         f"webhook-id 'w-race' was already used for order {oid} with a different body")
+    assert len(_amended(board, oid)) == 1
+    # The same body raced past the first check, having read the order before the first
+    # delivery committed: found inside the transaction, a replay that reports nothing
+    # applied (the first delivery applied it).
+    stale = _StaleOrderStore(board.store, before)
+    again = AmendWorkflow(store=stale, policy=first.policy, lifts=first.lifts).amend(
+        oid, user, Changes(reason=Reason.THREAT_OF_VIOLENCE), may_downgrade=False,
+        idempotency=("w-race", "body-1"))
+    assert again.replayed is True and again.applied == [] and again.pending is None
     assert len(_amended(board, oid)) == 1

@@ -126,6 +126,24 @@ def test_the_appended_record_is_what_is_stored(store: Store, clock: FakeClock) -
     assert rec.payload == {"m": "00:11:22:33:44:55"}
 
 
+def test_several_entries_in_one_transaction_chain_one_after_another(
+        store: Store, clock: FakeClock) -> None:
+    """The group commit appends several entries in one transaction; the chain head is
+    read once and carried from entry to entry (never into the next transaction)."""
+    from enforcer.store.audit import append_audit
+
+    with store.write_session() as session:
+        recs = [append_audit(session, "engine", "x.batch", None, {"i": i}, at=clock(),
+                             keys=store.audit_keys) for i in range(3)]
+    store.record_event("engine", "x.after", None, {})  # a transaction of its own
+    entries = store.audit_entries()
+    assert [(e.seq, e.action) for e in entries] == [
+        (1, "x.batch"), (2, "x.batch"), (3, "x.batch"), (4, "x.after")]
+    assert recs == entries[:3]
+    assert [e.prev_hash for e in entries] == [GENESIS_HASH] + [e.hash for e in entries[:3]]
+    assert store.verify_audit() == (True, None, "4 entries, chain intact")
+
+
 def _legacy(store: Store, seq: int, prev: str, actor: str = "old") -> str:
     at = datetime(2024, 1, 1, 0, 0, seq, tzinfo=UTC)
     h = entry_hash(seq=seq, at=at, actor=actor, action="legacy", order_id=None,
