@@ -302,6 +302,23 @@ def test_an_upgrade_supersedes_the_open_lift_request(store: Store) -> None:
     assert rec.state is OrderState.ACCEPTED  # back where it was before the request
 
 
+def test_an_upgrade_supersedes_only_this_orders_open_request(store: Store) -> None:
+    """Another order's open request, and this order's closed ones, are left alone."""
+    oid = _order(store, Reason.FRAUD, M1)
+    other = _order(store, Reason.FRAUD, M2, account="B")
+    refused = store.request_lift(oid, requested_by="bob", reason="paid")
+    assert [x.id for x in store.expire_open_lifts(refused.expires_at)] == [refused.id]
+    mine = store.request_lift(oid, requested_by="bob", reason="paid again")
+    theirs = store.request_lift(other, requested_by="bob", reason="paid")
+    before, after = _upgrade(store, oid)
+    _, applied, superseded = store.amend_order(oid, before=before, after=after,
+                                               policy_layers=["cmts"], changes=[],
+                                               actor="eve")
+    assert applied and superseded == [mine.id]
+    assert [store.get_lift_request(x.id).state for x in (refused, mine, theirs)] == [
+        "expired", "superseded", "open"]
+
+
 def test_an_amending_webhook_counts_once(store: Store) -> None:
     oid = _order(store, Reason.FRAUD, M1)
     before, after = _upgrade(store, oid)
