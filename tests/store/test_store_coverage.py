@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from enforcer.domain.coverage import Definition
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, Scope, TargetState
 from enforcer.store import Conflict, DeviceSpec, OrderSpec, Store, TargetSpec
+from enforcer.store.db import upgrade
 from enforcer.store.errors import IdempotencyConflict, NotFound
 from enforcer.store.links import LINKED, UNLINKED
 
@@ -391,12 +393,22 @@ def test_adopting_a_block(store: Store, clock: FakeClock) -> None:
         weak: updated[weak], safety: clock(), third: clock()}
 
 
-def test_an_amendment_goes_ahead_of_queued_engine_writes(store: Store) -> None:
+def test_an_amendment_goes_ahead_of_queued_engine_writes(tmp_path: Path,
+                                                         clock: FakeClock) -> None:
     """An upgrade (like a new order) is intake: on SQLite it takes the write lock before
     the engine's writes already queued for it, so a safety upgrade is never held back
-    by a busy engine."""
-    if store.dialect != "sqlite":
-        pytest.skip("the in-process write queue exists on SQLite only")
+    by a busy engine. (The in-process write queue exists on SQLite only: PostgreSQL
+    serialises the chain with its advisory lock.)"""
+    url = f"sqlite:///{tmp_path / 'enforcer.db'}"
+    upgrade(url)
+    store = Store.from_url(url, clock=clock)
+    try:
+        _amendment_ahead_of_queued_writes(store)
+    finally:
+        store.dispose()
+
+
+def _amendment_ahead_of_queued_writes(store: Store) -> None:
     oid = _order(store, Reason.FRAUD, M1)
     before, after = _upgrade(store, oid)
     lock = store._write_lock
