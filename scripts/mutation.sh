@@ -7,6 +7,8 @@
 #   scripts/mutation.sh                              # every module in scripts/mutation.toml
 #   scripts/mutation.sh enforcer/api/signature.py    # one module
 #   scripts/mutation.sh --list                       # the module -> tests map
+#   scripts/mutation.sh --again MODULE               # re-run its survivors and unchecked
+#   scripts/mutation.sh --collect MODULE             # record a stopped run as it stands
 #   MUTATION_CHILDREN=2 scripts/mutation.sh ...      # two workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
