@@ -51,11 +51,14 @@ async def _ours(lab: LabHandle, creds: SnmpAuth) -> tuple[float, float, SweepRes
     return time.perf_counter() - t0, time.process_time() - c0, result
 
 
-async def _reference(lab: LabHandle, creds: SnmpAuth) -> tuple[float, float, int]:
-    gate = asyncio.Semaphore(CONCURRENCY)
+async def reference_sweep(targets: list[tuple[str, int, SnmpAuth]],
+                          concurrency: int = CONCURRENCY) -> tuple[float, float, int]:
+    """net-snmp's side: ``snmpbulkwalk`` of each column of each (host, port, credential),
+    ``concurrency`` devices at a time. (wall s, children's CPU s, varbinds walked)."""
+    gate = asyncio.Semaphore(concurrency)
     total = 0
 
-    async def one(host: str, port: int) -> None:
+    async def one(host: str, port: int, creds: SnmpAuth) -> None:
         nonlocal total
         target = netsnmp_target(creds, host, port)
         async with gate:
@@ -69,8 +72,13 @@ async def _reference(lab: LabHandle, creds: SnmpAuth) -> tuple[float, float, int
                 total += count_varbinds(out.decode())
 
     c0, t0 = children_cpu(), time.perf_counter()
-    await asyncio.gather(*(one(d.host, d.snmp_port) for d in lab.inventory.devices.values()))
+    await asyncio.gather(*(one(*t) for t in targets))
     return time.perf_counter() - t0, children_cpu() - c0, total
+
+
+async def _reference(lab: LabHandle, creds: SnmpAuth) -> tuple[float, float, int]:
+    return await reference_sweep([(d.host, d.snmp_port, creds)
+                                  for d in lab.inventory.devices.values()])
 
 
 @register("sweep_footprint", "Footprint sweep (100 CMTS x 2,000 modems) by one process")

@@ -21,15 +21,7 @@ from typing import Any
 
 import yaml
 
-from bench.bench_footprint import COLUMNS, REPS
-from bench.common import (
-    NETSNMP_ENV,
-    WALK_TIMEOUT_S,
-    bulkwalk_cmd,
-    children_cpu,
-    count_varbinds,
-    netsnmp_target,
-)
+from bench.bench_footprint import COLUMNS, REPS, reference_sweep
 from bench.registry import BenchContext, BenchResult, Figure, register
 from enforcer.drivers.transport_args import snmp_auth
 from enforcer.engine.sweep import DOCS_IF3_REG_STATUS, sweep_footprint
@@ -94,25 +86,8 @@ async def _ours(eps: list[Endpoint]) -> tuple[float, float, int, int]:
 
 
 async def _reference(eps: list[Endpoint]) -> tuple[float, float, int]:
-    gate = asyncio.Semaphore(CONCURRENCY)
-    total = 0
-
-    async def one(host: str, port: int, cred: SnmpAuth) -> None:
-        nonlocal total
-        target = netsnmp_target(cred, host, port)
-        async with gate:
-            for col in COLUMNS:
-                proc = await asyncio.create_subprocess_exec(
-                    *bulkwalk_cmd(target, col, REPS), env=NETSNMP_ENV,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                out, err = await asyncio.wait_for(proc.communicate(), WALK_TIMEOUT_S)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"snmpbulkwalk failed: {err.decode()[:300]}")
-                total += count_varbinds(out.decode())
-
-    c0, t0 = children_cpu(), time.perf_counter()
-    await asyncio.gather(*(one(host, port, cred) for _, host, port, cred in eps))
-    return time.perf_counter() - t0, children_cpu() - c0, total
+    return await reference_sweep([(host, port, cred) for _, host, port, cred in eps],
+                                 CONCURRENCY)
 
 
 @register("sweep_million", "Footprint sweep, 1,000,000 modems (500 CMTS x 2,000), v3")
