@@ -274,7 +274,7 @@ class FastSnmpClient:
             parts = await asyncio.gather(*(self._walk_range(cols, prefixes, reps, lo, hi)
                                            for lo, hi in zip(lows, highs, strict=True)))
             result = {c: [row for part in parts for row in part[c]] for c in cols}
-        if learn:
+        if learn and result:
             longest = max(result.values(), key=len)
             self._splits[tuple(cols)] = split_points([r[0] for r in longest],
                                                      self.walk_ranges)
