@@ -13,7 +13,7 @@ from enforcer.api.testing import FakeClock
 from enforcer.domain.coverage import Definition
 from enforcer.domain.mac import Mac
 from enforcer.domain.model import DeviceKind, OrderState, Reason, Scope, TargetState
-from enforcer.store import Conflict, DeviceSpec, OrderSpec, Store, TargetSpec
+from enforcer.store import Conflict, DeviceSpec, OrderRecord, OrderSpec, Store, TargetSpec
 from enforcer.store.db import upgrade
 from enforcer.store.errors import IdempotencyConflict, NotFound
 from enforcer.store.links import LINKED, UNLINKED
@@ -292,13 +292,17 @@ def test_an_amendment_is_refused_for_an_order_that_is_not_held(store: Store) -> 
     assert store.audit_entries(action="order.amended") == []
 
 
+def _apply_upgrade(store: Store, oid: str) -> tuple[OrderRecord, bool, list[str]]:
+    """``_upgrade`` written by the store: (order, applied, superseded requests)."""
+    before, after = _upgrade(store, oid)
+    return store.amend_order(oid, before=before, after=after, policy_layers=["cmts"],
+                             changes=[], actor="eve")
+
+
 def test_an_upgrade_supersedes_the_open_lift_request(store: Store) -> None:
     oid = _order(store, Reason.FRAUD, M1)
     lift = store.request_lift(oid, requested_by="bob", reason="paid")
-    before, after = _upgrade(store, oid)
-    rec, applied, superseded = store.amend_order(oid, before=before, after=after,
-                                                 policy_layers=["cmts"], changes=[],
-                                                 actor="eve")
+    rec, applied, superseded = _apply_upgrade(store, oid)
     assert applied and superseded == [lift.id]
     assert store.get_lift_request(lift.id).state == "superseded"
     assert rec.state is OrderState.ACCEPTED  # back where it was before the request
@@ -308,16 +312,13 @@ def test_an_upgrade_supersedes_only_this_orders_open_request(store: Store) -> No
     """Another order's open request, and this order's closed ones, are left alone."""
     oid = _order(store, Reason.FRAUD, M1)
     other = _order(store, Reason.FRAUD, M2, account="B")
-    refused = store.request_lift(oid, requested_by="bob", reason="paid")
-    assert [x.id for x in store.expire_open_lifts(refused.expires_at)] == [refused.id]
+    expired = store.request_lift(oid, requested_by="bob", reason="paid")
+    assert [x.id for x in store.expire_open_lifts(expired.expires_at)] == [expired.id]
     mine = store.request_lift(oid, requested_by="bob", reason="paid again")
     theirs = store.request_lift(other, requested_by="bob", reason="paid")
-    before, after = _upgrade(store, oid)
-    _, applied, superseded = store.amend_order(oid, before=before, after=after,
-                                               policy_layers=["cmts"], changes=[],
-                                               actor="eve")
+    _, applied, superseded = _apply_upgrade(store, oid)
     assert applied and superseded == [mine.id]
-    assert [store.get_lift_request(x.id).state for x in (refused, mine, theirs)] == [
+    assert [store.get_lift_request(x.id).state for x in (expired, mine, theirs)] == [
         "expired", "superseded", "open"]
 
 
