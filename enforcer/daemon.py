@@ -54,12 +54,7 @@ def build(settings: Settings) -> dict[str, Any]:
     from enforcer.inventory.profiles import load_profiles
     from enforcer.lifts import expire_lifts
     from enforcer.metrics import Metrics, TransportMetricsAdapter
-    from enforcer.notify import (
-        OutboxDelivery,
-        OutboxNotifier,
-        WebhookNotifier,
-        build_notifier,
-    )
+    from enforcer.notify import OutboxDelivery, OutboxNotifier, build_notifier
     from enforcer.policy import policy_for
     from enforcer.store.db import private_dir, upgrade
     from enforcer.store.repository import Store
@@ -142,8 +137,6 @@ def build(settings: Settings) -> dict[str, Any]:
          lambda: expire_lifts(store, notifier)),
         ("check-and-anchor-audit", settings.audit.anchor_interval_s, check_chain),
     ]
-    if isinstance(notifier, WebhookNotifier):
-        notifier.bind_store(lambda oid: store.get_order(oid).reason.value)
     engine = Engine(store=store, inventory=inventory, pool=pool, ops=ops, settings=settings,
                     metrics=metrics, reconciler=reconciler, watcher=watcher,
                     url=f"http://{settings.http.listen}", notifier=notifier,

@@ -1,11 +1,12 @@
 """Outbound notifications: signed webhooks (Standard Webhooks) to the targets the policy
 names for each reason and event (the H&S board, the union, the NOC, ...).
 
-``notify(event, payload)`` never blocks: the message is put on a bounded queue and a
-background thread delivers it, retrying with exponential backoff on network errors,
-5xx, 408 and 429. A full queue drops the message (logged as an error). Each message is
+``notify(event, payload)`` never blocks and never raises: :class:`OutboxNotifier` writes
+one message per target to the store's outbox (durable, so a restart loses nothing) and
+:class:`OutboxDelivery` sends them from a background thread, retrying with exponential
+backoff and jitter on network errors, 5xx, 408 and 429. Each message is
 ``{"type": event, "timestamp": ISO 8601, "data": payload}`` with the headers
-``webhook-id`` (the same on every retry), ``webhook-timestamp`` and
+``webhook-id`` (the outbox row id, the same on every retry), ``webhook-timestamp`` and
 ``webhook-signature`` (``v1,<base64 HMAC-SHA256>`` over ``{id}.{timestamp}.{body}``,
 see :func:`enforcer.api.signature.sign`).
 """
@@ -13,28 +14,20 @@ see :func:`enforcer.api.signature.sign`).
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
-import json
 import logging
-import queue
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import httpx
 
 from enforcer.api.signature import sign
-from enforcer.policy import Policy, WebhookTarget, policy_for
+from enforcer.policy import Policy, policy_for
 
 log = logging.getLogger("enforcer.notify")
-#: Looks an order's reason up (for events whose payload carries only ``order_id``).
-ReasonLookup = Callable[[str], str | None]
 
 
 class Notifier(Protocol):
@@ -52,132 +45,6 @@ class LogNotifier:
         log.info("event %s: %s", event, payload)
         self.events.append((event, payload))
         del self.events[:-self._keep]
-
-
-@dataclass(order=True)
-class _Message:
-    due: float
-    seq: int
-    target: str = field(compare=False)
-    msg_id: str = field(compare=False)
-    body: bytes = field(compare=False)
-    attempts: int = field(default=0, compare=False)
-
-
-class WebhookNotifier:
-    """Delivers events to the policy's webhook targets from one background thread."""
-
-    def __init__(self, policy: Policy, *, transport: httpx.BaseTransport | None = None,
-                 reason_of: ReasonLookup | None = None) -> None:
-        self.policy = policy
-        self.reason_of = reason_of
-        self.events: list[tuple[str, dict[str, Any]]] = []  # last ones, for tests
-        self.delivered = 0
-        self.dropped = 0
-        self.failed = 0
-        self._targets: dict[str, WebhookTarget] = dict(policy.webhooks)
-        self._inbox: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(
-            policy.delivery.queue_size)
-        self._retries: list[_Message] = []
-        self._seq = itertools.count()
-        self._stop = threading.Event()
-        self._idle = threading.Event()
-        self._http = httpx.Client(transport=transport, follow_redirects=False)
-        self._thread = threading.Thread(target=self._run, name="webhook-notifier",
-                                        daemon=True)
-        self._thread.start()
-
-    def bind_store(self, reason_of: ReasonLookup) -> None:
-        """Let events that carry only an ``order_id`` be routed by the order's reason."""
-        self.reason_of = reason_of
-
-    def notify(self, event: str, payload: dict[str, Any]) -> None:
-        """Queue ``event`` for delivery; never blocks, never raises."""
-        log.info("event %s for order %s", event, payload.get("order_id"))
-        self.events.append((event, payload))
-        del self.events[:-1000]
-        if not self._targets:
-            return
-        self._idle.clear()
-        try:
-            self._inbox.put_nowait((event, payload))
-        except queue.Full:
-            self.dropped += 1
-            log.error("notification queue full (%d); dropped %s for order %s",
-                      self._inbox.maxsize, event, payload.get("order_id"))
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued message was delivered or given up (tests, shutdown)."""
-        return self._idle.wait(timeout)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is due within ``timeout``, then stop the thread."""
-        self.wait_idle(timeout)
-        self._stop.set()
-        self._thread.join(timeout)
-        self._http.close()
-
-    # ---- the delivery thread -----------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            wait = 0.5
-            if self._retries:
-                wait = max(0.0, min(wait, self._retries[0].due - time.monotonic()))
-            try:
-                event, payload = self._inbox.get(timeout=wait)
-                self._expand(event, payload)
-            except queue.Empty:
-                pass
-            except Exception:
-                log.exception("could not prepare a notification")
-            while self._retries and self._retries[0].due <= time.monotonic():
-                self._send(heapq.heappop(self._retries))
-            if not self._retries and self._inbox.empty():
-                self._idle.set()
-
-    def _expand(self, event: str, payload: dict[str, Any]) -> None:
-        reason = payload.get("reason")
-        if reason is None and self.reason_of is not None and payload.get("order_id"):
-            try:
-                reason = self.reason_of(str(payload["order_id"]))
-            except Exception:  # noqa: BLE001 - route by every reason instead
-                reason = None
-        body = json.dumps({"type": event, "timestamp": datetime.now(UTC).isoformat(),
-                           "data": payload}, sort_keys=True, default=str).encode()
-        for name in self.policy.targets_for(event, reason):
-            msg = _Message(time.monotonic(), next(self._seq), name,
-                           f"msg_{uuid.uuid4().hex}", body)
-            heapq.heappush(self._retries, msg)
-
-    def _send(self, msg: _Message) -> None:
-        target = self._targets[msg.target]
-        stamp = str(int(time.time()))
-        headers = {"content-type": "application/json", "webhook-id": msg.msg_id,
-                   "webhook-timestamp": stamp,
-                   "webhook-signature": sign(target.key(), msg.msg_id, stamp, msg.body)}
-        msg.attempts += 1
-        try:
-            r = self._http.post(target.url, content=msg.body, headers=headers,
-                                timeout=target.timeout_s)
-            status, error = r.status_code, f"HTTP {r.status_code}"
-        except httpx.HTTPError as e:
-            status, error = 0, type(e).__name__
-        if 200 <= status < 300:
-            self.delivered += 1
-            return
-        retry = status == 0 or status >= 500 or status in (408, 429)
-        d = self.policy.delivery
-        if retry and msg.attempts < d.max_attempts:
-            delay = min(d.retry_max_s, d.retry_base_s * 2 ** (msg.attempts - 1))
-            msg.due = time.monotonic() + delay
-            heapq.heappush(self._retries, msg)
-            log.warning("webhook %s to %s failed (%s); retry %d in %.0fs", msg.msg_id,
-                        msg.target, error, msg.attempts, delay)
-            return
-        self.failed += 1
-        log.error("webhook %s to %s failed (%s) after %d attempt(s); giving up", msg.msg_id,
-                  msg.target, error, msg.attempts)
 
 
 #: Events the store writes to the outbox itself, in the transaction that records them
@@ -348,14 +215,11 @@ class OutboxDelivery:
         log.error("webhook %s to %s refused (%s); not retried", row.id, row.target, error)
 
 
-def build_notifier(settings: Any, store: Any = None) -> Notifier:
-    """The daemon's notifier: webhooks per the policy named by ``settings.policy``
-    (events are only logged when the policy defines no webhook targets). With a
-    ``store``, messages go through its outbox (:class:`OutboxNotifier`; run
-    :class:`OutboxDelivery`); without one, an in-memory queue (:class:`WebhookNotifier`)."""
+def build_notifier(settings: Any, store: Any) -> Notifier:
+    """The daemon's notifier: webhooks per the policy named by ``settings.policy``,
+    through ``store``'s outbox (:class:`OutboxNotifier`; run :class:`OutboxDelivery` to
+    send them). Events are only logged when the policy defines no webhook targets."""
     policy = policy_for(settings)
     if not policy.webhooks:
         return LogNotifier()
-    if store is not None:
-        return OutboxNotifier(policy, store)
-    return WebhookNotifier(policy)
+    return OutboxNotifier(policy, store)

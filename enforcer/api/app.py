@@ -129,7 +129,7 @@ def create_app(*, settings: Settings, store: Store, engine: EngineAPI,
     from enforcer.provisioning import Feed
 
     policy = policy or policy_for(settings)
-    notifier = notifier or build_notifier(settings)
+    notifier = notifier or build_notifier(settings, store)
     m = metrics or Metrics(registry)
     m.bind_store(store)
     app = FastAPI(title="enforcer", version=enforcer.__version__,

@@ -139,6 +139,8 @@ class Delivery(BaseModel):
     """How outbound webhooks are delivered (in the background, with retries)."""
 
     model_config = _STRICT
+    #: No longer used (every message goes through the store's outbox); still accepted,
+    #: with its old bounds, so that older policy files load.
     queue_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_base_s: Annotated[float, Field(gt=0)] = 2.0

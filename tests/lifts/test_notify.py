@@ -1,13 +1,12 @@
-"""Outbound webhooks: signed per Standard Webhooks (checked by a tiny receiver on
-127.0.0.1), retried on failure with the same webhook-id, routed by the policy, and
-never blocking the caller."""
+"""Outbound webhooks through the store's outbox: signed per Standard Webhooks (checked
+by a tiny receiver on 127.0.0.1), retried on failure with the same webhook-id, routed
+by the policy, and never raising into the caller, even with every target down."""
 
 from __future__ import annotations
 
 import base64
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,9 +15,14 @@ from typing import Any
 import pytest
 
 from enforcer.api.signature import verify
+from enforcer.api.testing import FakeClock
 from enforcer.config import Settings
-from enforcer.notify import LogNotifier, WebhookNotifier, build_notifier
+from enforcer.domain.mac import Mac
+from enforcer.domain.model import DeviceKind, Reason, Scope
+from enforcer.notify import LogNotifier, OutboxDelivery, OutboxNotifier, build_notifier
 from enforcer.policy import Policy, parse_policy
+from enforcer.store import OrderSpec, Store
+from enforcer.store.records import DeviceSpec
 
 KEY = b"b" * 32
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -76,67 +80,93 @@ def _policy(url: str, **delivery: Any) -> Policy:
         "delivery": {"retry_base_s": 0.05, "max_attempts": 3, **delivery}})
 
 
-def test_signed_routed_and_retried(receiver: Receiver) -> None:
-    n = WebhookNotifier(_policy(receiver.url))
+def _order(store: Store, reason: Reason, ticket: str) -> str:
+    o, _ = store.create_order(OrderSpec(
+        ticket=ticket, account="acct-1", reason=reason, scope=Scope.NODE, node="node-a",
+        devices=(DeviceSpec(Mac("00:11:22:33:44:55"), DeviceKind.CABLE_MODEM),)),
+        actor="eng", source="api")
+    return o.id
+
+
+def _drain(store: Store, delivery: OutboxDelivery, rounds: int = 10) -> None:
+    """Delivery passes, moving the store's clock past each backoff, until none is due."""
+    clock = store.clock
+    assert isinstance(clock, FakeClock)
+    for _ in range(rounds):
+        delivery.run_once()
+        if not store.outbox_messages(state="pending"):
+            return
+        clock.advance(60)
+
+
+def test_signed_routed_and_retried(store: Store, receiver: Receiver) -> None:
+    policy = _policy(receiver.url)
+    n = OutboxNotifier(policy, store)
+    d = OutboxDelivery(policy, store)
     try:
+        h = _order(store, Reason.HARASSMENT, "T-1")  # ban.imposed: to the noc
+        f = _order(store, Reason.FRAUD, "T-2")  # fraud: nobody is told
         receiver.fail_first = 1
-        n.notify("lift.requested", {"order_id": "ord_1", "reason": "harassment"})
-        n.notify("ban.sighting", {"order_id": "ord_1"})  # no reason: looked up
-        n.notify("lift.requested", {"order_id": "ord_2", "reason": "fraud"})  # nobody
-        assert n.wait_idle(10)
+        n.notify("lift.requested", {"order_id": h, "reason": "harassment"})
+        n.notify("ban.sighting", {"order_id": h})  # no reason: the order's
+        n.notify("lift.approved", {"order_id": f, "reason": "fraud"})  # nobody
+        _drain(store, d)
     finally:
-        n.close()
+        d.close()
     by_path = sorted((g["path"], g["type"]) for g in receiver.got)
-    assert by_path == [("/board", "lift.requested"), ("/noc", "ban.sighting"),
-                       ("/noc", "lift.requested")]
-    assert all(g["data"]["order_id"] == "ord_1" for g in receiver.got)
-    assert n.delivered == 3 and n.failed == 0
+    # lift.requested is written by the store with the lift request, not by notify()
+    assert by_path == [("/noc", "ban.imposed"), ("/noc", "ban.sighting")]
+    assert all(g["data"]["order_id"] == h for g in receiver.got)
+    assert [(m["state"], m["attempts"]) for m in store.outbox_messages()] == [
+        ("delivered", 2), ("delivered", 1)]  # the first one met the 503
 
 
-def test_a_retry_keeps_the_webhook_id(receiver: Receiver) -> None:
-    seen: list[str] = []
-    n = WebhookNotifier(_policy(receiver.url), reason_of=lambda _o: "fraud")
-    n.bind_store(lambda _o: "harassment")
-    receiver.fail_first = 2
-    orig = n._send
-
-    def spy(msg: Any) -> None:
-        seen.append(msg.msg_id)
-        orig(msg)
-
-    n._send = spy  # type: ignore[method-assign]
+def test_a_retry_keeps_the_webhook_id(store: Store, receiver: Receiver) -> None:
+    policy = _policy(receiver.url)
+    n = OutboxNotifier(policy, store)
+    d = OutboxDelivery(policy, store)
+    h = _order(store, Reason.HARASSMENT, "T-1")
+    n.notify("lift.approved", {"order_id": h})  # to the board and the noc
+    ids = {m["id"] for m in store.outbox_messages()}
+    receiver.fail_first = 3  # ban.imposed, then the two lift.approved, each 503 once
     try:
-        n.notify("lift.approved", {"order_id": "ord_9"})
-        assert n.wait_idle(10)
+        _drain(store, d)
     finally:
-        n.close()
-    # board and noc each failed once (503) and were retried under the same webhook-id
-    assert len(seen) == 4 and all(seen.count(i) == 2 for i in seen)
-    assert {g["id"] for g in receiver.got} == set(seen)
-    assert receiver.fail_first == 0 and n.delivered == 2
+        d.close()
+    assert receiver.fail_first == 0
+    assert {g["id"] for g in receiver.got} == ids and len(receiver.got) == 3
+    assert sorted((g["path"], g["type"]) for g in receiver.got) == [
+        ("/board", "lift.approved"), ("/noc", "ban.imposed"), ("/noc", "lift.approved")]
+    assert all(m["attempts"] == 2 for m in store.outbox_messages())
 
 
-def test_unreachable_target_never_blocks(receiver: Receiver) -> None:
-    dead = "http://127.0.0.1:9"
-    n = WebhookNotifier(_policy(dead, queue_size=2, max_attempts=2))
+def test_every_target_down_never_raises_and_nothing_is_lost(store: Store) -> None:
+    dead = "http://127.0.0.1:9"  # nothing listens on the discard port
+    policy = _policy(dead, max_attempts=2)
+    n = OutboxNotifier(policy, store)
+    d = OutboxDelivery(policy, store)
     try:
-        started = time.monotonic()
-        for i in range(50):
-            n.notify("ban.imposed", {"order_id": f"ord_{i}", "reason": "harassment"})
-        assert time.monotonic() - started < 0.5
-        assert n.dropped > 0
-        assert n.wait_idle(15)
-        assert n.failed >= 1 and n.delivered == 0
+        orders = [_order(store, Reason.HARASSMENT, f"T-{i}") for i in range(5)]
+        for o in orders:
+            n.notify("ban.verified", {"order_id": o})
+        assert len(store.outbox_messages(state="pending")) == 10  # imposed + verified
+        assert d.run_once() == 10
+        rows = store.outbox_messages()
+        assert {(r["state"], r["attempts"], r["last_error"]) for r in rows} == {
+            ("pending", 1, "ConnectError")}  # kept for a retry, not lost
+        _drain(store, d)
     finally:
-        n.close()
+        d.close()
+    assert {(r["state"], r["attempts"]) for r in store.outbox_messages()} == {
+        ("dropped", 2)}
 
 
-def test_build_notifier(tmp_path: Any, receiver: Receiver) -> None:
-    assert isinstance(build_notifier(Settings()), LogNotifier)
+def test_build_notifier(tmp_path: Any, store: Store, receiver: Receiver) -> None:
+    assert isinstance(build_notifier(Settings(), store), LogNotifier)
+    assert not store.outbox_enabled  # no targets: nothing is routed to the outbox
     path = tmp_path / "p.json"
     path.write_text(json.dumps(_policy(receiver.url).model_dump(mode="json") | {
         "webhooks": {"board": {"url": receiver.url, "secret": SECRET},
                      "noc": {"url": receiver.url, "secret": SECRET}}}))
-    n = build_notifier(Settings(policy=path))
-    assert isinstance(n, WebhookNotifier)
-    n.close()
+    n = build_notifier(Settings(policy=path), store)
+    assert isinstance(n, OutboxNotifier) and store.outbox_enabled

@@ -1,7 +1,7 @@
 """Which team hears of which lift: lift.requested / approved / refused / expired are
 routed by the order's reason (a harassment lift notice must reach the board, never the
-fraud desk), with the workflow's payload, through the outbox and through the in-memory
-notifier; and what one delivery attempt does with each kind of answer."""
+fraud desk), with the workflow's payload, through the outbox; and what one delivery
+attempt does with each kind of answer."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ from enforcer.notify import (
     LogNotifier,
     OutboxDelivery,
     OutboxNotifier,
-    WebhookNotifier,
     build_notifier,
 )
 from enforcer.policy import Policy
@@ -297,33 +296,12 @@ def test_a_target_removed_from_the_policy_drops_its_messages(store: Store) -> No
     d.close()
 
 
-def test_webhook_notifier_routes_by_the_looked_up_reason() -> None:
-    seen: list[tuple[str, str]] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append((request.url.path, json.loads(request.content)["type"]))
-        return httpx.Response(204)
-
-    n = WebhookNotifier(routed_policy(), transport=httpx.MockTransport(answer),
-                        reason_of={"o-h": "harassment", "o-f": "fraud"}.get)
-    try:
-        n.notify("lift.approved", {"order_id": "o-h"})
-        n.notify("lift.refused", {"order_id": "o-f"})
-        n.notify("lift.expired", {"order_id": "o-x", "reason": "harassment"})
-        n.notify("ban.verified", {"order_id": "o-h"})  # the board does not get these
-        assert n.wait_idle(10)
-        assert sorted(seen) == [("/board", "lift.approved"), ("/board", "lift.expired"),
-                                ("/fraud", "lift.refused")]
-        assert n.delivered == 3 and n.failed == 0 and n.dropped == 0
-    finally:
-        n.close()
-
-
 def test_build_notifier_kinds(store: Store, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     from enforcer.config import Settings
 
-    assert isinstance(build_notifier(Settings()), LogNotifier)
+    assert isinstance(build_notifier(Settings(), store), LogNotifier)
+    assert not store.outbox_enabled
     import yaml
 
     path = tmp_path / "policy.yaml"
@@ -333,132 +311,6 @@ def test_build_notifier_kinds(store: Store, tmp_path: Path,
     settings = Settings(policy=path)
     outbox = build_notifier(settings, store)
     assert isinstance(outbox, OutboxNotifier) and store.outbox_enabled
-    memory = build_notifier(settings)
-    assert isinstance(memory, WebhookNotifier)
-    memory.close()
-
-
-def quick_policy(**delivery: Any) -> Policy:
-    """routed_policy with retries a few milliseconds apart (for the in-memory notifier)."""
-    return routed_policy(**{"retry_base_s": 0.01, "retry_max_s": 0.02, **delivery})
-
-
-def test_webhook_notifier_retries_under_one_id_then_delivers_or_gives_up(
-        caplog: pytest.LogCaptureFixture) -> None:
-    scripts: dict[str, list[int | Exception]] = {
-               "lift.approved": [500, httpx.ConnectError("refused"), 204],
-               "lift.refused": [404],
-               "lift.expired": [503, 408, 429]}
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        a = scripts[json.loads(request.content)["type"]].pop(0)
-        if isinstance(a, Exception):
-            raise a
-        return httpx.Response(a)
-
-    n = WebhookNotifier(quick_policy(), transport=httpx.MockTransport(answer))
-    try:
-        with caplog.at_level(logging.INFO, logger="enforcer.notify"):
-            n.notify("lift.approved", {"order_id": "o-1", "reason": "fraud"})
-            assert n.wait_idle(10)
-            n.notify("lift.refused", {"order_id": "o-2", "reason": "fraud"})
-            assert n.wait_idle(10)
-            n.notify("lift.expired", {"order_id": "o-3", "reason": "harassment"})
-            assert n.wait_idle(10)
-        assert (n.delivered, n.failed, n.dropped) == (1, 2, 0)
-        assert [json.loads(r.content)["type"] for r in seen] == [
-            "lift.approved"] * 3 + ["lift.refused"] + ["lift.expired"] * 3
-        ids = [r.headers["webhook-id"] for r in seen]
-        assert len(set(ids[:3])) == 1 and len(set(ids)) == 3  # one id per message
-        for r in seen:
-            assert r.method == "POST" and r.headers["content-type"] == "application/json"
-            stamp = r.headers["webhook-timestamp"]
-            verify(keys=[KEY], webhook_id=r.headers["webhook-id"], timestamp=stamp,
-                   signature=r.headers["webhook-signature"], body=r.content,
-                   now=datetime.fromtimestamp(int(stamp), UTC), tolerance_s=1)
-        assert [r.url.path for r in seen] == ["/fraud"] * 4 + ["/board"] * 3
-        body = json.loads(seen[0].content)
-        assert body["data"] == {"order_id": "o-1", "reason": "fraud"}
-        assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
-        logged = [r.getMessage() for r in caplog.records]
-        i1, i3 = ids[0], ids[4]
-        assert "event lift.approved for order o-1" in logged
-        assert f"webhook {i1} to fraud-desk failed (HTTP 500); retry 1 in 0s" in logged
-        assert f"webhook {i1} to fraud-desk failed (ConnectError); retry 2 in 0s" in logged
-        assert (f"webhook {ids[3]} to fraud-desk failed (HTTP 404) after 1 attempt(s); "
-                "giving up") in logged
-        assert f"webhook {i3} to board failed (HTTP 408); retry 2 in 0s" in logged
-        assert (f"webhook {i3} to board failed (HTTP 429) after 3 attempt(s); giving up"
-                in logged)
-    finally:
-        n.close()
-    assert not n._thread.is_alive()
-
-
-def test_webhook_notifier_drops_when_its_queue_is_full(
-        caplog: pytest.LogCaptureFixture) -> None:
-    import threading
-
-    entered, release = threading.Event(), threading.Event()
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        entered.set()
-        release.wait(10)
-        return httpx.Response(204)
-
-    n = WebhookNotifier(quick_policy(queue_size=1), transport=httpx.MockTransport(answer))
-    try:
-        n.notify("lift.approved", {"order_id": "o-1", "reason": "fraud"})
-        assert entered.wait(10)  # the thread is sending the first one
-        n.notify("lift.approved", {"order_id": "o-2", "reason": "fraud"})  # queued
-        with caplog.at_level(logging.ERROR, logger="enforcer.notify"):
-            n.notify("lift.approved", {"order_id": "o-3", "reason": "fraud"})  # full
-        assert n.dropped == 1
-        assert [r.getMessage() for r in caplog.records] == [
-            "notification queue full (1); dropped lift.approved for order o-3"]
-        release.set()
-        assert n.wait_idle(10)
-        assert (n.delivered, n.dropped) == (2, 1)
-        assert [e[1]["order_id"] for e in n.events] == ["o-1", "o-2", "o-3"]
-    finally:
-        release.set()
-        n.close()
-
-
-def test_webhook_notifier_routes_by_every_reason_when_the_lookup_fails() -> None:
-    seen: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.path)
-        return httpx.Response(204)
-
-    def broken(_order_id: str) -> str | None:
-        raise RuntimeError("the store is down")
-
-    n = WebhookNotifier(quick_policy(), transport=httpx.MockTransport(answer))
-    try:
-        n.notify("lift.approved", {"order_id": "o-1"})  # no lookup bound: every reason
-        assert n.wait_idle(10)
-        assert sorted(seen) == ["/board", "/fraud"]
-        n.bind_store({"o-2": "fraud"}.get)
-        n.notify("lift.approved", {"order_id": "o-2"})
-        assert n.wait_idle(10)
-        assert sorted(seen) == ["/board", "/fraud", "/fraud"]
-        n.bind_store(broken)
-        n.notify("lift.approved", {"order_id": "o-3"})
-        assert n.wait_idle(10)
-        assert sorted(seen) == ["/board", "/board", "/fraud", "/fraud", "/fraud"]
-        n.notify("lift.approved", {"order_id": ""})  # no order: no lookup, every reason
-        assert n.wait_idle(10)
-        assert len(seen) == 7 and n.delivered == 7
-        for i in range(1005):
-            n.events.append(("x", {"i": i}))
-        n.notify("ban.verified", {"reason": "harassment"})  # routed nowhere
-        assert len(n.events) == 1000 and n.events[-1][0] == "ban.verified"
-    finally:
-        n.close()
 
 
 def test_log_notifier_keeps_the_last_events(caplog: pytest.LogCaptureFixture) -> None:
