@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, union_all, update
 
 from enforcer.domain import lifecycle
 from enforcer.domain.model import OrderState, TargetState
@@ -408,23 +408,40 @@ class ClusterMixin(StoreBase):
 
 def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime | None,
                  nodes: Iterable[str] | None, kinds: Iterable[str] | None = None) -> Any:
+    """The orders in ``states`` that ``device`` has not answered for in ``phase``.
+
+    Written so that the cost follows the orders that concern the device, not every
+    order in the store (100 CMTSes x 1,000 bans: one loop's pass read all 100,000):
+    with ``since``, the recently changed orders (index on ``updated_at``); without it,
+    the orders of the device's nodes, the footprint orders, the orders without a node
+    and those it holds a target for (a union of indexed look-ups). The state test is
+    written ``state || ''`` so that the database does not drive the query from the
+    state index instead (almost every order is in a ban state)."""
     o, sc, t, d = s.ORDERS.c, s.SCANS.c, s.TARGETS.c, s.ORDER_DEVICES.c
     scanned = select(sc.order_id).where(sc.device == device, sc.phase == phase)
-    q = select(o.id).where(o.state.in_(list(states)))
+    by_state = since is None and nodes is None and kinds is None
+    in_state = (o.state if by_state else o.state.concat("")).in_(list(states))
+    q = select(o.id).where(in_state)
     if since is not None:
         q = q.where(o.updated_at >= since)
+    held = select(t.order_id).where(t.device == device)
     if nodes is not None:
         # A CMTS answers for footprint orders, orders without a node, orders on the
         # nodes it serves, and orders it already holds a target for.
-        held = select(t.order_id).where(t.device == device)
-        q = q.where(or_(o.scope == "footprint", o.node.is_(None),
-                        o.node.in_(list(nodes)), o.id.in_(held)))
+        if since is not None:
+            q = q.where(or_(o.scope == "footprint", o.node.is_(None),
+                            o.node.in_(list(nodes)), o.id.in_(held)))
+        else:
+            q = q.where(o.id.in_(union_all(
+                select(o.id).where(o.node.in_(list(nodes))),
+                select(o.id).where(o.node.is_(None)),
+                select(o.id).where(o.scope == "footprint"),
+                held)))
     if kinds is not None:
         # The order's state never waits for such a device unless the order names a
         # device of those kinds or a block of it is there (``lifecycle.relevant_devices``).
         naming = select(d.order_id).where(d.kind.in_(list(kinds)))
-        held = select(t.order_id).where(t.device == device)
-        q = q.where(or_(o.id.in_(naming), o.id.in_(held)))
+        q = q.where(o.id.in_(union_all(naming, held)))
     return q.where(o.id.not_in(scanned)).order_by(o.created_at)
 
 

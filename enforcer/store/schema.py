@@ -53,7 +53,7 @@ class Order(Base):
     ticket: Mapped[str] = mapped_column(String(200))
     account: Mapped[str] = mapped_column(String(200), index=True)
     reason: Mapped[str] = mapped_column(String(40))
-    scope: Mapped[str] = mapped_column(String(20))
+    scope: Mapped[str] = mapped_column(String(20), index=True)
     node: Mapped[str | None] = mapped_column(String(200), index=True)
     requested_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
@@ -273,7 +273,8 @@ class OrderScan(Base):
     device shows the order's MACs blocked (or restored, while lifting)."""
 
     __tablename__ = "order_scans"
-    __table_args__ = (Index("ix_order_scans_device_phase", "device", "phase", "ok"),)
+    __table_args__ = (Index("ix_order_scans_device_phase", "device", "phase", "ok"),
+                      Index("ix_order_scans_failed", "ok", "scanned_at"))
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"),
                                           primary_key=True)
     device: Mapped[str] = mapped_column(String(200), primary_key=True)
