@@ -60,7 +60,6 @@ class OutboxNotifier:
     in a worker thread."""
 
     def __init__(self, policy: Policy, store: Any) -> None:
-        self.policy = policy
         self.store = store
         self.events: list[tuple[str, dict[str, Any]]] = []  # last ones, for tests
         #: Called once a message is in the outbox (``OutboxDelivery.wake``): the

@@ -237,7 +237,7 @@ def test_one_attempt_per_answer(store: Store) -> None:
 @pytest.mark.parametrize(("answer", "final"), [(200, "delivered"), (204, "delivered"),
                                                 (299, "delivered"), (404, "failed"),
                                                 (400, "failed"), (301, "failed"),
-                                                (199, "failed")])
+                                                (300, "failed"), (199, "failed")])
 def test_final_answers(store: Store, answer: int, final: str) -> None:
     policy = routed_policy()
     one_message(store, policy)
@@ -391,3 +391,242 @@ def test_outbox_delivery_thread_drains_more_than_a_batch(store: Store) -> None:
     finally:
         d.close()
     assert d._thread is not None and not d._thread.is_alive()
+
+
+# ---- what the delivery thread and one attempt promise beyond the answer codes -------
+
+
+def test_a_redirect_is_not_followed(store: Store) -> None:
+    """A 3xx is a refusal: the signed body is never sent on to another address."""
+    policy = routed_policy()
+    one_message(store, policy)
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(307, headers={"location": "http://127.0.0.1:9/elsewhere"})
+
+    d = OutboxDelivery(policy, store, transport=httpx.MockTransport(answer))
+    try:
+        assert d.run_once() == 1
+    finally:
+        d.close()
+    assert seen == ["http://127.0.0.1:9/fraud"]
+    row = state(store)
+    assert (row["state"], row["last_error"]) == ("failed", "HTTP 307")
+
+
+class _Slow:
+    """A real receiver on loopback that holds each request until released."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.entered, self.release = threading.Event(), threading.Event()
+        slow = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                slow.entered.set()
+                slow.release.wait(10)
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fraud"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _to(url: str, timeout_s: float = 0.3) -> Policy:
+    """routed_policy with the fraud desk at ``url``, answering within ``timeout_s``."""
+    policy = routed_policy()
+    hooks = {k: v.model_dump() for k, v in policy.webhooks.items()}
+    hooks["fraud-desk"]["url"] = url
+    hooks["fraud-desk"]["timeout_s"] = timeout_s
+    return Policy.model_validate({**policy.model_dump(mode="python"), "webhooks": hooks})
+
+
+def test_an_attempt_gives_up_at_the_targets_timeout(store: Store) -> None:
+    slow = _Slow()
+    try:
+        policy = _to(slow.url)
+        one_message(store, policy)
+        d = OutboxDelivery(policy, store)
+        try:
+            assert d.run_once() == 1  # the receiver holds the request past 0.3 s
+        finally:
+            d.close()
+        assert slow.entered.is_set()
+        row = state(store)
+        assert (row["state"], row["attempts"], row["last_error"]) == (
+            "pending", 1, "ReadTimeout")
+    finally:
+        slow.close()
+
+
+def test_close_waits_at_most_its_timeout_for_a_pass_in_progress(store: Store) -> None:
+    slow = _Slow()
+    try:
+        policy = _to(slow.url, timeout_s=30)
+        one_message(store, policy)
+        d = OutboxDelivery(policy, store)
+        d.start(lambda: True)
+        d.wake()
+        assert slow.entered.wait(10)  # the pass is in its POST
+        d.close(timeout=0.2)
+        assert d._thread is not None and d._thread.is_alive()  # not waited for
+        slow.release.set()
+        d._thread.join(10)
+        assert not d._thread.is_alive()
+    finally:
+        slow.close()
+
+
+def test_run_once_attempts_at_most_its_limit(store: Store) -> None:
+    policy = routed_policy()
+    for _ in range(3):
+        OutboxNotifier(policy, store).notify("lift.approved", {"reason": "fraud"})
+    d, _ = delivery(store, policy, Answers(204, 204, 204))
+    assert d.run_once(limit=2) == 2
+    assert len(store.outbox_messages(state="pending")) == 1
+    assert d.run_once(limit=2) == 1
+    d.close()
+
+
+def test_the_thread_polls_without_a_wake_and_does_not_spin(store: Store) -> None:
+    """A retry that comes due is sent by the poll (nobody wakes the thread for it);
+    between polls the thread waits (a pass per poll, not a busy loop)."""
+    import time
+
+    policy = routed_policy(poll_s=0.1)
+    one_message(store, policy)  # written before the thread runs: no wake reaches it
+    passes: list[int] = []
+    due = store.outbox_due
+
+    def counted(*a: Any, **k: Any) -> Any:
+        passes.append(1)
+        return due(*a, **k)
+
+    store.outbox_due = counted  # type: ignore[method-assign]
+    d, _ = delivery(store, policy, Answers(204))
+    d.start(lambda: True)
+    try:
+        deadline = time.monotonic() + 10
+        while store.outbox_messages(state="pending") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [m["state"] for m in store.outbox_messages()] == ["delivered"]
+        n = len(passes)
+        time.sleep(0.35)  # at most about 4 polls of 0.1 s
+        assert len(passes) - n <= 5
+    finally:
+        d.close()
+
+
+def test_a_failing_pass_is_logged_and_the_thread_goes_on(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    policy = routed_policy(poll_s=0.05)
+    calls: list[int] = []
+    due = store.outbox_due
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return due(*a, **k)
+
+    store.outbox_due = flaky  # type: ignore[method-assign]
+    d, _ = delivery(store, policy, Answers(204))
+    with caplog.at_level(logging.ERROR, logger="enforcer.notify"):
+        d.start(lambda: True)
+        try:
+            deadline = time.monotonic() + 10
+            while len(calls) < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            d.close()
+    assert len(calls) >= 3  # passes went on after the failure
+    [rec] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert rec.getMessage() == "notification delivery pass failed"
+    assert rec.exc_info is not None and "database went away" in str(rec.exc_info[1])
+
+
+def test_the_thread_does_not_keep_a_process_alive(store: Store, tmp_path: Path) -> None:
+    """A process that exits without ``close()`` is not held up by the delivery thread
+    (a daemon thread, named ``outbox-delivery`` in thread dumps and py-spy)."""
+    import subprocess
+    import sys
+
+    d, _ = delivery(store, routed_policy(poll_s=0.05), Answers())
+    d.start(lambda: True)
+    try:
+        assert d._thread is not None
+        assert (d._thread.name, d._thread.daemon) == ("outbox-delivery", True)
+    finally:
+        d.close()
+
+    url = f"sqlite:///{tmp_path / 'exit.db'}"
+    code = (
+        "from enforcer.notify import OutboxDelivery\n"
+        "from enforcer.store import Store, upgrade\n"
+        "from tests.notify.test_routing import routed_policy\n"
+        f"upgrade({url!r})\n"
+        f"d = OutboxDelivery(routed_policy(poll_s=0.05), Store.from_url({url!r}))\n"
+        "d.start(lambda: True)\n"
+        "import threading\n"
+        "t = [x for x in threading.enumerate() if x.name == 'outbox-delivery']\n"
+        "print(len(t))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"  # running, under its name; and the process ended
+
+
+def test_the_notifier_logs_each_event_and_its_order(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    n = OutboxNotifier(routed_policy(), store)
+    with caplog.at_level(logging.INFO, logger="enforcer.notify"):
+        n.notify("lift.approved", {"order_id": "ord_7", "reason": "fraud"})
+        n.notify("ban.imposed", {"reason": "fraud"})
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        "event lift.approved for order ord_7", "event ban.imposed for order None"]
+
+
+async def test_writes_from_an_event_loop_are_not_kept_once_done(store: Store) -> None:
+    from enforcer.notify import _PENDING_WRITES
+
+    n = OutboxNotifier(routed_policy(), store)
+    n.notify("lift.approved", {"reason": "fraud"})  # in a loop: a worker thread writes
+    assert len(_PENDING_WRITES) == 1
+    await asyncio.gather(*list(_PENDING_WRITES))
+    await asyncio.sleep(0)  # the done callbacks run
+    assert len(_PENDING_WRITES) == 0
+    assert [m["event"] for m in store.outbox_messages()] == ["lift.approved"]
+
+
+def test_a_dropped_message_of_a_removed_target_is_logged(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    old = routed_policy()
+    msg_id = one_message(store, old)
+    new = Policy.model_validate({**old.model_dump(mode="python"), "webhooks": {
+        "board": old.webhooks["board"].model_dump()}} | {
+        "reasons": {r.value: {"default_scope": "node", "lift": {"rule": "any"}}
+                    for r in Reason}})
+    d, _ = delivery(store, new, Answers())
+    with caplog.at_level(logging.ERROR, logger="enforcer.notify"):
+        assert d.run_once() == 1
+    d.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"notification {msg_id} dropped: target fraud-desk is no longer in the policy"]
