@@ -23,6 +23,8 @@ from enforcer.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: SQLite page cache per connection, in KiB (``PRAGMA cache_size``).
+SQLITE_CACHE_KIB = 256
 #: Execution option that makes the next transaction on a SQLite connection immediate.
 WRITE_OPTION = "enforcer_write"
 
@@ -89,6 +91,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # FULL: a commit is fsynced before it returns, so an acknowledged order survives
         # a power loss too (NORMAL in WAL mode survives a process crash, not an OS one).
         cur.execute("PRAGMA synchronous=FULL")
+        # Each connection has its own page cache (SQLite's default: 2 MB), and the daemon
+        # holds one connection per store thread: with 100,000 bans the caches alone were
+        # ~50 MB of duplicated pages the OS caches anyway. A small one per connection
+        # keeps the hot index pages (the many_bans benchmark: 206 -> 167 MB peak, the
+        # reconcile cycle no slower).
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")

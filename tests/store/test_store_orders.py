@@ -214,6 +214,9 @@ def test_sqlite_commits_are_fsynced(tmp_path: Path) -> None:
             assert session.execute(text("PRAGMA synchronous")).scalar() == 2
         with s.write_session() as session:
             assert session.execute(text("PRAGMA synchronous")).scalar() == 2
+            # A small page cache per connection (the OS caches the file once): memory
+            # stays bounded with one connection per store thread.
+            assert session.execute(text("PRAGMA cache_size")).scalar() == -256
     finally:
         s.dispose()
 
