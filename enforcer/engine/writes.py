@@ -61,6 +61,9 @@ class GroupWriter:
                         fut.set_exception(e if isinstance(e, Exception)
                                           else asyncio.CancelledError())
                 raise
+            # A transaction that made way for intake ran the first writes only: the
+            # others go first in the next one.
+            batch, self._queue = batch[:len(results)], batch[len(results):] + self._queue
             # A batch either commits whole or, failing, is re-run one write at a time.
             self.transactions += 1 if len(batch) == 1 or all(ok for ok, _ in results) \
                 else len(batch) + 1

@@ -35,6 +35,10 @@ class PriorityLock:
         self._urgent: deque[threading.Lock] = deque()
         self._normal: deque[threading.Lock] = deque()
 
+    def urgent_waiting(self) -> bool:
+        """An urgent writer is queued (a holder running several writes yields to it)."""
+        return bool(self._urgent)
+
     @contextmanager
     def hold(self, *, urgent: bool = False) -> Iterator[None]:
         with self._mutex:
@@ -110,6 +114,11 @@ class StoreBase:
                 yield session
         except SQLAlchemyError as e:
             raise StoreError(f"database write failed: {type(e).__name__}: {_short(e)}") from e
+
+    def urgent_write_waiting(self) -> bool:
+        """An intake write waits for this process's write lock (SQLite only: on
+        PostgreSQL writers do not queue on it)."""
+        return self._write_lock is not None and self._write_lock.urgent_waiting()
 
     def audit(self, session: Session, actor: str, action: str, order_id: str | None,
               payload: dict[str, Any]) -> None:

@@ -49,11 +49,21 @@ class Store(OrdersMixin, TargetsMixin, UsersMixin, LiftsMixin, DevicesMixin, Clu
         transaction, in order: per op, (True, its result) or (False, the exception it
         raised). If any op raises, nothing of that transaction is kept and every op is
         run again in a transaction of its own, so one failing write never takes others
-        with it and each caller gets exactly the outcome it would have had alone."""
+        with it and each caller gets exactly the outcome it would have had alone.
+
+        When an intake write (``urgent``) starts waiting for the write lock, the
+        transaction ends after the op in progress: fewer results than ``ops`` come back,
+        and the ops without one were not run (the caller runs them next). A new order
+        so waits for one engine write, not for a whole batch."""
         if len(ops) > 1:
             try:
                 with self.write_session() as session:
-                    return [(True, op(session)) for op in ops]
+                    done: list[tuple[bool, Any]] = []
+                    for op in ops:
+                        if done and self.urgent_write_waiting():
+                            break
+                        done.append((True, op(session)))
+                    return done
             except Exception as e:  # noqa: BLE001 - rolled back whole; each alone, below
                 log.info("a batch of %d writes failed (%s); writing them one at a time",
                          len(ops), type(e).__name__)
