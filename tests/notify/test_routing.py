@@ -417,9 +417,10 @@ def test_a_redirect_is_not_followed(store: Store) -> None:
 
 
 class _Slow:
-    """A real receiver on loopback that holds each request until released."""
+    """A real receiver on loopback that holds each request until released, or for
+    ``hold_s`` at most, then answers 204."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_s: float = 10.0) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -430,7 +431,7 @@ class _Slow:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["content-length"]))
                 slow.entered.set()
-                slow.release.wait(10)
+                slow.release.wait(hold_s)
                 self.send_response(204)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -458,7 +459,9 @@ def _to(url: str, timeout_s: float = 0.3) -> Policy:
 
 
 def test_an_attempt_gives_up_at_the_targets_timeout(store: Store) -> None:
-    slow = _Slow()
+    # The receiver answers after 1.5 s: within httpx's default timeout (5 s), past the
+    # target's (0.3 s), which is the one that must apply.
+    slow = _Slow(hold_s=1.5)
     try:
         policy = _to(slow.url)
         one_message(store, policy)
