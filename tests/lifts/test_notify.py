@@ -17,12 +17,11 @@ import pytest
 from enforcer.api.signature import verify
 from enforcer.api.testing import FakeClock
 from enforcer.config import Settings
-from enforcer.domain.mac import Mac
-from enforcer.domain.model import DeviceKind, Reason, Scope
+from enforcer.domain.model import Reason
 from enforcer.notify import LogNotifier, OutboxDelivery, OutboxNotifier, build_notifier
 from enforcer.policy import Policy, parse_policy
-from enforcer.store import OrderSpec, Store
-from enforcer.store.records import DeviceSpec
+from enforcer.store import Store
+from tests.notify.test_routing import order
 
 KEY = b"b" * 32
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -80,14 +79,6 @@ def _policy(url: str, **delivery: Any) -> Policy:
         "delivery": {"retry_base_s": 0.05, "max_attempts": 3, **delivery}})
 
 
-def _order(store: Store, reason: Reason, ticket: str) -> str:
-    o, _ = store.create_order(OrderSpec(
-        ticket=ticket, account="acct-1", reason=reason, scope=Scope.NODE, node="node-a",
-        devices=(DeviceSpec(Mac("00:11:22:33:44:55"), DeviceKind.CABLE_MODEM),)),
-        actor="eng", source="api")
-    return o.id
-
-
 def _drain(store: Store, delivery: OutboxDelivery, rounds: int = 10) -> None:
     """Delivery passes, moving the store's clock past each backoff, until none is due."""
     clock = store.clock
@@ -104,8 +95,8 @@ def test_signed_routed_and_retried(store: Store, receiver: Receiver) -> None:
     n = OutboxNotifier(policy, store)
     d = OutboxDelivery(policy, store)
     try:
-        h = _order(store, Reason.HARASSMENT, "T-1")  # ban.imposed: to the noc
-        f = _order(store, Reason.FRAUD, "T-2")  # fraud: nobody is told
+        h = order(store, Reason.HARASSMENT, "T-1")  # ban.imposed: to the noc
+        f = order(store, Reason.FRAUD, "T-2")  # fraud: nobody is told
         receiver.fail_first = 1
         n.notify("lift.requested", {"order_id": h, "reason": "harassment"})
         n.notify("ban.sighting", {"order_id": h})  # no reason: the order's
@@ -125,7 +116,7 @@ def test_a_retry_keeps_the_webhook_id(store: Store, receiver: Receiver) -> None:
     policy = _policy(receiver.url)
     n = OutboxNotifier(policy, store)
     d = OutboxDelivery(policy, store)
-    h = _order(store, Reason.HARASSMENT, "T-1")
+    h = order(store, Reason.HARASSMENT, "T-1")
     n.notify("lift.approved", {"order_id": h})  # to the board and the noc
     ids = {m["id"] for m in store.outbox_messages()}
     receiver.fail_first = 3  # ban.imposed, then the two lift.approved, each 503 once
@@ -146,7 +137,7 @@ def test_every_target_down_never_raises_and_nothing_is_lost(store: Store) -> Non
     n = OutboxNotifier(policy, store)
     d = OutboxDelivery(policy, store)
     try:
-        orders = [_order(store, Reason.HARASSMENT, f"T-{i}") for i in range(5)]
+        orders = [order(store, Reason.HARASSMENT, f"T-{i}") for i in range(5)]
         for o in orders:
             n.notify("ban.verified", {"order_id": o})
         assert len(store.outbox_messages(state="pending")) == 10  # imposed + verified
