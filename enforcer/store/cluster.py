@@ -414,9 +414,11 @@ def _unscanned_q(device: str, states: Iterable[str], phase: str, since: datetime
     order in the store (100 CMTSes x 1,000 bans: one loop's pass read all 100,000):
     with ``since``, the recently changed orders (index on ``updated_at``); without it,
     the orders of the device's nodes, the footprint orders, the orders without a node
-    and those it holds a target for (a union of indexed look-ups). The state test is
-    written ``state || ''`` so that the database does not drive the query from the
-    state index instead (almost every order is in a ban state)."""
+    and those it holds a target for (a union of indexed look-ups). Where one of those
+    drives the query, the state test is written ``state || ''`` so that the database
+    does not drive it from the state index instead (almost every order is in a ban
+    state). A full pass of a device that answers for every order (a DHCP server) and
+    the full lift pass (few orders are lifting) read by state."""
     o, sc, t, d = s.ORDERS.c, s.SCANS.c, s.TARGETS.c, s.ORDER_DEVICES.c
     scanned = select(sc.order_id).where(sc.device == device, sc.phase == phase)
     by_state = since is None and nodes is None and kinds is None
