@@ -227,9 +227,7 @@ def test_host_key_rotation_is_refused(ssh_lab: SshLab) -> None:
 
 def test_command_error_and_slow_faults(ssh_lab: SshLab) -> None:
     dev = ssh_lab.devices["cbr8-1"]
-    t0 = time.monotonic()
     assert ssh_lab.openssh("cbr8-1", "show version").returncode == 0
-    fast = time.monotonic() - t0
     dev.faults.command_error = r"^show cable modem"
     try:
         out = ssh_lab.openssh("cbr8-1", "show cable modem").stdout
@@ -241,7 +239,9 @@ def test_command_error_and_slow_faults(ssh_lab: SshLab) -> None:
     try:
         t0 = time.monotonic()
         assert ssh_lab.openssh("cbr8-1", "show version").returncode == 0
-        assert time.monotonic() - t0 >= fast + 0.9
+        # The knob holds the answer back for slow_s: a lower bound, which load can only
+        # lengthen (comparing with an earlier, unslowed call flaked on a loaded machine).
+        assert time.monotonic() - t0 >= 0.99
     finally:
         dev.faults.slow_s = 0.0
 
