@@ -205,7 +205,7 @@ class ClusterMixin(StoreBase):
              .join(s.OrderDevice, s.OrderDevice.order_id == s.Order.id)
              .where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES])))
         with self.read_session() as session:
-            return [tuple(r) for r in session.execute(q).tuples()]  # type: ignore[misc]
+            return [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
 
     def active_target_keys(self) -> list[tuple[str, str, str]]:
         """(order id, device, MAC) of every target of an active order not removed."""
@@ -216,7 +216,7 @@ class ClusterMixin(StoreBase):
              .where(s.Order.state.in_([st.value for st in ACTIVE_ORDER_STATES]))
              .where(s.Target.state != TargetState.REMOVED))
         with self.read_session() as session:
-            return [(a, b, c) for a, b, c in session.execute(q).tuples()]
+            return [(a, b, c) for a, b, c in session.execute(q)]
 
     def release_lease(self, device: str, owner: str, epoch: int) -> None:
         with self.write_session() as session:

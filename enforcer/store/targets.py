@@ -194,9 +194,10 @@ class TargetsMixin(StoreBase):
         if device is not None:
             q = q.where(t.c.device == device)
         with self.read_session() as session:
+            rows: Iterable[tuple[int, str, str, str, str, str, int]] = session.execute(
+                q.order_by(t.c.order_id, t.c.id))
             return [ActiveTarget(i, o, d, Mac(m), mech, TargetState(st), a)
-                    for i, o, d, m, mech, st, a in session.execute(
-                        q.order_by(t.c.order_id, t.c.id)).tuples()]
+                    for i, o, d, m, mech, st, a in rows]
 
     def count_targets(self) -> dict[str, int]:
         """{state: count} for the ``enforcer_targets`` gauge."""
