@@ -1,5 +1,7 @@
 """A real webhook receiver on loopback for the notification tests: verifies each
-message's Standard Webhooks signature and counts the ``webhook-id``s it accepted."""
+message's Standard Webhooks signature and counts the ``webhook-id``s it accepted. With
+``hold_s`` it holds each request (``entered`` is set) until ``release`` or ``hold_s``
+seconds, then answers: a slow or hung receiver."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ class Receiver:
     bodies: dict[str, Any] = field(default_factory=dict)
     bad_signatures: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold_s: float = 0.0
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 @contextmanager
@@ -39,6 +44,9 @@ def receiver(key: bytes, path: str = "/noc") -> Iterator[Receiver]:
             stamp = self.headers.get("webhook-timestamp", "")
             good = sign(rec.key, msg_id, stamp, body) in (
                 self.headers.get("webhook-signature", "").split())
+            if rec.hold_s > 0:
+                rec.entered.set()
+                rec.release.wait(rec.hold_s)
             with rec.lock:
                 rec.attempts[msg_id] += 1
                 if not good:
@@ -60,5 +68,6 @@ def receiver(key: bytes, path: str = "/noc") -> Iterator[Receiver]:
     try:
         yield box[0]
     finally:
+        box[0].release.set()
         server.shutdown()
         server.server_close()

@@ -35,6 +35,7 @@ from enforcer.policy import Policy
 from enforcer.store import OrderSpec, Store, upgrade
 from enforcer.store.outbox import message_body
 from enforcer.store.records import DeviceSpec
+from tests.notify.receiver import receiver
 
 KEY = b"k" * 32
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -416,39 +417,6 @@ def test_a_redirect_is_not_followed(store: Store) -> None:
     assert (row["state"], row["last_error"]) == ("failed", "HTTP 307")
 
 
-class _Slow:
-    """A real receiver on loopback that holds each request until released, or for
-    ``hold_s`` at most, then answers 204."""
-
-    def __init__(self, hold_s: float = 10.0) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.entered, self.release = threading.Event(), threading.Event()
-        slow = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["content-length"]))
-                slow.entered.set()
-                slow.release.wait(hold_s)
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fraud"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _to(url: str, timeout_s: float = 0.3) -> Policy:
     """routed_policy with the fraud desk at ``url``, answering within ``timeout_s``."""
     policy = routed_policy()
@@ -461,8 +429,8 @@ def _to(url: str, timeout_s: float = 0.3) -> Policy:
 def test_an_attempt_gives_up_at_the_targets_timeout(store: Store) -> None:
     # The receiver answers after 1.5 s: within httpx's default timeout (5 s), past the
     # target's (0.3 s), which is the one that must apply.
-    slow = _Slow(hold_s=1.5)
-    try:
+    with receiver(KEY, "/fraud") as slow:
+        slow.hold_s = 1.5
         policy = _to(slow.url)
         one_message(store, policy)
         d = OutboxDelivery(policy, store)
@@ -474,13 +442,11 @@ def test_an_attempt_gives_up_at_the_targets_timeout(store: Store) -> None:
         row = state(store)
         assert (row["state"], row["attempts"], row["last_error"]) == (
             "pending", 1, "ReadTimeout")
-    finally:
-        slow.close()
 
 
 def test_close_waits_at_most_its_timeout_for_a_pass_in_progress(store: Store) -> None:
-    slow = _Slow()
-    try:
+    with receiver(KEY, "/fraud") as slow:
+        slow.hold_s = 10.0
         policy = _to(slow.url, timeout_s=30)
         one_message(store, policy)
         d = OutboxDelivery(policy, store)
@@ -492,8 +458,6 @@ def test_close_waits_at_most_its_timeout_for_a_pass_in_progress(store: Store) ->
         slow.release.set()
         d._thread.join(10)
         assert not d._thread.is_alive()
-    finally:
-        slow.close()
 
 
 def test_run_once_attempts_at_most_its_limit(store: Store) -> None:
