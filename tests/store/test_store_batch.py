@@ -5,6 +5,8 @@ outcome it would have had alone, and the audit chain stays whole."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -131,23 +133,26 @@ def test_an_op_of_a_failed_batch_is_written_once_when_run_again(store: Store) ->
     _chain_ok(store)
 
 
+def _start_intake_and_let_it_queue(store: Store, intake: threading.Thread) -> None:
+    """Start ``intake`` (a new order: an urgent writer) from inside a write transaction
+    and return once it waits. On SQLite it queues on the store's write lock; on
+    PostgreSQL it waits inside the database (the chain's advisory lock), not on that
+    lock, so there is nothing to see: a short pause instead."""
+    intake.start()
+    deadline = time.monotonic() + (10 if store.engine.dialect.name == "sqlite" else 0.2)
+    while not store.urgent_write_waiting() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _intake_waits_during(store: Store, n: int) -> tuple[list[object], list[str]]:
     """A batch of ``n`` event ops whose first op lets an intake write (a new order, an
     urgent writer) queue for the write lock. Returns the batch's results and the order
     in which the writes reached the audit chain."""
-    import threading
-    import time
-
     intake = threading.Thread(target=_order, args=(store, 99))
 
     def first(session: object) -> None:
         store.event_op("engine", "e", None, {"n": 0})(session)  # type: ignore[arg-type]
-        intake.start()
-        # On SQLite the intake write queues on the store's write lock; on PostgreSQL it
-        # waits inside the database (the chain's advisory lock), not on that lock.
-        deadline = time.monotonic() + (10 if store.engine.dialect.name == "sqlite" else 0.2)
-        while not store.urgent_write_waiting() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _start_intake_and_let_it_queue(store, intake)
 
     ops = [first] + [store.event_op("engine", "e", None, {"n": i}) for i in range(1, n)]
     results = store.write_batch(ops)
@@ -173,17 +178,11 @@ def test_a_batch_makes_way_for_intake_after_the_op_in_progress(
 
 def test_group_writer_runs_the_writes_a_batch_left_for_intake(
         store: Store, db_url: str) -> None:
-    import threading
-    import time
-
     writer = GroupWriter(store, max_batch=8)
     intake = threading.Thread(target=_order, args=(store, 99))
 
     def first(session: object) -> str:
-        intake.start()
-        deadline = time.monotonic() + (10 if store.engine.dialect.name == "sqlite" else 0.2)
-        while not store.urgent_write_waiting() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        _start_intake_and_let_it_queue(store, intake)
         return "first"
 
     async def run() -> list[object]:
